@@ -1,0 +1,215 @@
+/**
+ * Errors of `@procur/event-bus`.
+ *
+ * Every error the library throws is an {@link EventBusError} with a stable `code`. Recognise them
+ * with {@link isEventBusError}, which checks the shape rather than the class, so it still works when
+ * two copies of the package are loaded.
+ *
+ * @module
+ */
+
+/** Stable error codes. Match on these, not on messages. */
+export const ErrorCode = {
+  VALIDATION: 'ERR_VALIDATION',
+  CONFIG: 'ERR_CONFIG',
+  CLOSED: 'ERR_CLOSED',
+  TIMEOUT: 'ERR_TIMEOUT',
+  TASK_FAILED: 'ERR_TASK_FAILED',
+  REVOKED: 'ERR_REVOKED',
+  UNKNOWN_TASK: 'ERR_UNKNOWN_TASK',
+  TRANSPORT: 'ERR_TRANSPORT',
+  STORE: 'ERR_STORE',
+  MISSING_PEER: 'ERR_MISSING_PEER',
+  DECODE: 'ERR_DECODE',
+  NOT_FOUND: 'ERR_NOT_FOUND',
+  UNRECOVERABLE: 'ERR_UNRECOVERABLE',
+  RETRY_LATER: 'ERR_RETRY_LATER',
+} as const;
+
+/** One of the {@link ErrorCode} values. */
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Options accepted by every error constructor. */
+export interface EventBusErrorOptions {
+  /** The underlying error (ES2022 `cause`). */
+  cause?: unknown;
+}
+
+/**
+ * Base class of every error thrown by the library.
+ *
+ * @example
+ * ```ts
+ * try { await bus.publisher.publish(input); }
+ * catch (err) { if (isEventBusError(err, 'ERR_VALIDATION')) console.log(err.issues); }
+ * ```
+ */
+export class EventBusError extends Error {
+  /** A stable, machine-readable code from {@link ErrorCode}. */
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: EventBusErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.name = 'EventBusError';
+  }
+}
+
+/**
+ * True when `err` is an error of this library (optionally with the given code). Structural, so it
+ * recognises errors thrown by another copy of the package.
+ */
+export function isEventBusError(err: unknown, code?: ErrorCode): err is EventBusError {
+  if (typeof err !== 'object' || err === null) return false;
+  const c = (err as { code?: unknown }).code;
+  if (typeof c !== 'string' || !c.startsWith('ERR_')) return false;
+  if (!(err instanceof Error)) return false;
+  return code === undefined || c === code;
+}
+
+/** One failing field of a validated payload. */
+export interface ValidationIssue {
+  /** Dotted path of the field, e.g. `data.budgetMax`. Empty for the whole value. */
+  path: string;
+  /** What is wrong with it. */
+  message: string;
+}
+
+/**
+ * A payload, event, task argument or option failed validation. Nothing was stored or published.
+ * `issues` names every failing field.
+ */
+export class EventValidationError extends EventBusError {
+  /** Every failing field. */
+  readonly issues: ValidationIssue[];
+  /** The event type or task name that was validated, when there is one. */
+  readonly subject: string | undefined;
+
+  constructor(subject: string | undefined, issues: ValidationIssue[], options?: EventBusErrorOptions) {
+    const list = issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ');
+    super(ErrorCode.VALIDATION, `[event-bus] Invalid ${subject ? `'${subject}'` : 'input'}: ${list}`, options);
+    this.name = 'EventValidationError';
+    this.issues = issues;
+    this.subject = subject;
+  }
+}
+
+/** A configuration value is missing or malformed. `variable` names the setting to fix. */
+export class ConfigError extends EventBusError {
+  /** The environment variable (or option key) at fault. */
+  readonly variable: string;
+
+  constructor(variable: string, message: string, options?: EventBusErrorOptions) {
+    super(ErrorCode.CONFIG, `[event-bus:config] ${variable}: ${message}`, options);
+    this.name = 'ConfigError';
+    this.variable = variable;
+  }
+}
+
+/** A call was made on an object after its `close()`. */
+export class ClosedError extends EventBusError {
+  constructor(what: string) {
+    super(ErrorCode.CLOSED, `[event-bus] ${what} is closed; create a new one instead of reusing it after close().`);
+    this.name = 'ClosedError';
+  }
+}
+
+/** An operation did not finish within its time limit. */
+export class TimeoutError extends EventBusError {
+  constructor(message: string, options?: EventBusErrorOptions) {
+    super(ErrorCode.TIMEOUT, message, options);
+    this.name = 'TimeoutError';
+  }
+}
+
+/** The transport (Redis, memory) failed or is unreachable. */
+export class TransportError extends EventBusError {
+  constructor(message: string, options?: EventBusErrorOptions) {
+    super(ErrorCode.TRANSPORT, message, options);
+    this.name = 'TransportError';
+  }
+}
+
+/** The event store (SQLite, Postgres, memory) failed. */
+export class StoreError extends EventBusError {
+  constructor(message: string, options?: EventBusErrorOptions) {
+    super(ErrorCode.STORE, message, options);
+    this.name = 'StoreError';
+  }
+}
+
+/** An optional peer dependency (ioredis, pg, better-sqlite3) is not installed. */
+export class MissingPeerError extends EventBusError {
+  /** The npm package to install. */
+  readonly peer: string;
+
+  constructor(peer: string, subpath: string, options?: EventBusErrorOptions) {
+    super(
+      ErrorCode.MISSING_PEER,
+      `[event-bus] '${subpath}' needs the package '${peer}'. Install it: npm install ${peer}`,
+      options,
+    );
+    this.name = 'MissingPeerError';
+    this.peer = peer;
+  }
+}
+
+/** A message on the transport could not be decoded into an event (not JSON, unknown version, missing fields). */
+export class DecodeError extends EventBusError {
+  constructor(message: string, options?: EventBusErrorOptions) {
+    super(ErrorCode.DECODE, message, options);
+    this.name = 'DecodeError';
+  }
+}
+
+/** The entry asked for (a dead letter, an event) does not exist. */
+export class NotFoundError extends EventBusError {
+  constructor(message: string) {
+    super(ErrorCode.NOT_FOUND, message);
+    this.name = 'NotFoundError';
+  }
+}
+
+/**
+ * Thrown by a handler to say that retrying cannot help: the message goes straight to the dead
+ * letter queue, whatever attempts are left.
+ *
+ * @example
+ * ```ts
+ * consumer.registerHandler('vendor.created', async (e) => {
+ *   if (!e.data.vendorId) throw new UnrecoverableError('vendor id missing');
+ * });
+ * ```
+ */
+export class UnrecoverableError extends EventBusError {
+  constructor(message: string, options?: EventBusErrorOptions) {
+    super(ErrorCode.UNRECOVERABLE, message, options);
+    this.name = 'UnrecoverableError';
+  }
+}
+
+/**
+ * Thrown by a handler to ask for redelivery after `delayMs`, without counting a failed attempt
+ * (a downstream service said "try later").
+ */
+export class RetryLaterError extends EventBusError {
+  /** How long to wait before the message is delivered again. */
+  readonly delayMs: number;
+
+  constructor(delayMs: number, message = `retry requested in ${delayMs} ms`) {
+    super(ErrorCode.RETRY_LATER, message);
+    this.name = 'RetryLaterError';
+    this.delayMs = delayMs;
+  }
+}
+
+/** Converts anything thrown into an `Error` (handlers may throw strings or plain objects). */
+export function toError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  if (typeof value === 'string') return new Error(value);
+  try {
+    return new Error(JSON.stringify(value));
+  } catch {
+    return new Error(String(value));
+  }
+}

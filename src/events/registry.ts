@@ -1,0 +1,114 @@
+import type { z } from 'zod';
+import { EventValidationError, type ValidationIssue } from '../errors.js';
+import { eventSchemas } from './catalog.js';
+
+/** A custom event type and its payload schema, made by {@link defineEvent}. */
+export interface EventDefinition<TType extends string = string, TSchema extends z.ZodType = z.ZodType> {
+  /** The event type name. */
+  readonly type: TType;
+  /** The payload schema. */
+  readonly schema: TSchema;
+}
+
+const TYPE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
+
+/**
+ * Declares a custom event type with a zod payload schema. The definition is registered process
+ * wide, so every event system in the process validates the type; pass it to
+ * `createEventSystem({ events })` instead when you want it for one system only.
+ *
+ * @throws {@link EventValidationError} when the type name is empty, too long (over 200
+ *   characters) or uses characters other than letters, digits and `. _ : -`.
+ * @example
+ * ```ts
+ * const InvoicePaid = defineEvent('invoice.paid', z.object({ invoiceId: z.string(), amount: z.number() }));
+ * await bus.publisher.publish({ type: InvoicePaid.type, data: { invoiceId: 'i-1', amount: 10 } });
+ * ```
+ */
+export function defineEvent<TType extends string, TSchema extends z.ZodType>(
+  type: TType,
+  schema: TSchema,
+): EventDefinition<TType, TSchema> {
+  assertTypeName(type);
+  const def = Object.freeze({ type, schema });
+  globalDefinitions.set(type, def);
+  return def;
+}
+
+function assertTypeName(type: string): void {
+  if (typeof type !== 'string' || !TYPE_PATTERN.test(type)) {
+    throw new EventValidationError(undefined, [
+      {
+        path: 'type',
+        message: `event type ${JSON.stringify(type)} must be 1-200 characters of letters, digits and . _ : -`,
+      },
+    ]);
+  }
+}
+
+const globalDefinitions = new Map<string, EventDefinition>();
+
+/** Converts zod issues into the library's {@link ValidationIssue} list, with `prefix` on each path. */
+export function zodIssues(error: z.ZodError, prefix: string): ValidationIssue[] {
+  return error.issues.map((issue) => ({
+    path: [prefix, ...issue.path.map(String)].filter(Boolean).join('.'),
+    message: issue.message,
+  }));
+}
+
+/**
+ * The event types one system knows: the catalog, process-wide {@link defineEvent} definitions, and
+ * the system's own. Resolves a type to its schema and validates payloads.
+ */
+export class EventRegistry {
+  private readonly local = new Map<string, EventDefinition>();
+
+  constructor(
+    definitions: readonly EventDefinition[] = [],
+    private readonly allowUnknownTypes = false,
+  ) {
+    for (const def of definitions) {
+      assertTypeName(def.type);
+      this.local.set(def.type, def);
+    }
+  }
+
+  /** The schema of `type`, or undefined when the type is unknown. */
+  schemaOf(type: string): z.ZodType | undefined {
+    return (
+      this.local.get(type)?.schema ??
+      (eventSchemas as Record<string, z.ZodType>)[type] ??
+      globalDefinitions.get(type)?.schema
+    );
+  }
+
+  /** True when the type is in the catalog or defined. */
+  has(type: string): boolean {
+    return this.schemaOf(type) !== undefined;
+  }
+
+  /**
+   * Validates `data` against the schema of `type` and returns the parsed payload.
+   *
+   * @throws {@link EventValidationError} naming each failing field (`data.<field>`), or `type`
+   *   when the type is unknown and unknown types are not allowed.
+   */
+  validate(type: string, data: unknown): unknown {
+    const schema = this.schemaOf(type);
+    if (!schema) {
+      if (this.allowUnknownTypes) {
+        assertTypeName(type);
+        return data;
+      }
+      throw new EventValidationError(type, [
+        {
+          path: 'type',
+          message: `unknown event type '${type}'; register it with defineEvent(type, schema) or pass it in createEventSystem({ events })`,
+        },
+      ]);
+    }
+    const result = schema.safeParse(data);
+    if (!result.success) throw new EventValidationError(type, zodIssues(result.error, 'data'));
+    return result.data;
+  }
+}

@@ -1,0 +1,24 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    alias: [
+      { find: /^@procur\/event-bus\/testing$/, replacement: here('./src/testing/index.ts') },
+      { find: /^@procur\/event-bus\/http$/, replacement: here('./src/http/index.ts') },
+      { find: /^@procur\/event-bus\/redis$/, replacement: here('./adapters/redis/index.ts') },
+      { find: /^@procur\/event-bus\/postgres$/, replacement: here('./adapters/postgres/index.ts') },
+      { find: /^@procur\/event-bus\/sqlite$/, replacement: here('./adapters/sqlite/index.ts') },
+      { find: /^@procur\/event-bus$/, replacement: here('./src/index.ts') },
+    ],
+  },
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    pool: 'forks',
+    reporters: ['default'],
+  },
+});
