@@ -101,7 +101,7 @@ const FALSE = new Set(['false', '0', 'no', 'off']);
 function schemaFor(kind: Kind, min?: number, max?: number): z.ZodType {
   switch (kind) {
     case 'int': {
-      let s = z.number().int('must be a whole number');
+      let s = z.number('must be a whole number').int('must be a whole number');
       if (min !== undefined) s = s.min(min, `must be at least ${min}`);
       if (max !== undefined) s = s.max(max, `must be at most ${max}`);
       return s;

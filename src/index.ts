@@ -1,6 +1,9 @@
 /**
  * `@procur/event-bus`: a production event bus and task queue for Node.js.
  *
+ * `createEventSystem()` runs everything in-process; pass `redisTransport()` (from
+ * `@procur/event-bus/redis`) and `postgresStore()` / `sqliteStore()` to scale out.
+ *
  * @packageDocumentation
  */
 export * from './errors.js';
@@ -12,3 +15,42 @@ export type * from './contracts/transport.js';
 export type * from './contracts/store.js';
 export { Lifecycle, runAll, sleep } from './lifecycle.js';
 export { systemClock, isoNow, type Clock } from './clock.js';
+export { consoleLogger, silentLogger, type Logger } from './logger.js';
+export { backoffDelay, type BackoffOptions } from './backoff.js';
+export type { BusHooks, BusHookName } from './hooks.js';
+export {
+  Publisher,
+  type EventPublisher,
+  type PublishInput,
+  type PublishOptions,
+  type EnvelopeOptions,
+  type PublishHelpers,
+  type HelperInput,
+} from './publisher.js';
+export {
+  Consumer,
+  type ConsumerOptions,
+  type ConsumerStartOptions,
+  type ConsumerStopOptions,
+  type EventHandler,
+  type HandlerContext,
+} from './consumer.js';
+export { DeadLetterQueue, type DeadLetterEntry, type DlqListOptions } from './dlq.js';
+export { EventStoreApi, type EventQueryOptions, type TimeInput } from './event-store-api.js';
+export type { ReplayFilter } from './replay.js';
+export { OutboxRelay, type OutboxOptions } from './outbox.js';
+export {
+  Monitor,
+  DEFAULT_HEALTH_THRESHOLDS,
+  type HealthThresholds,
+  type HealthStatus,
+  type ProcessingStats,
+} from './monitor.js';
+export {
+  createEventSystem,
+  type EventSystem,
+  type EventSystemOptions,
+  type CloseOptions,
+} from './create-event-system.js';
+export { memoryTransport, type MemoryTransportOptions } from '../adapters/memory/memory-transport.js';
+export { memoryStore, type MemoryStoreOptions } from '../adapters/memory/memory-store.js';

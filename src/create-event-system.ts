@@ -1,0 +1,181 @@
+import { memoryStore } from '../adapters/memory/memory-store.js';
+import { memoryTransport } from '../adapters/memory/memory-transport.js';
+import { systemClock, type Clock } from './clock.js';
+import { loadConfig, type EventBusConfig } from './config.js';
+import { Consumer, type ConsumerOptions } from './consumer.js';
+import type { SystemContext } from './context.js';
+import type { EventStore } from './contracts/store.js';
+import type { Transport } from './contracts/transport.js';
+import { DeadLetterQueue } from './dlq.js';
+import { EventStoreApi } from './event-store-api.js';
+import { EventRegistry, type EventDefinition } from './events/registry.js';
+import { createHookEmitter, type BusHookName, type BusHooks } from './hooks.js';
+import { Lifecycle, runAll } from './lifecycle.js';
+import { consoleLogger, type Logger } from './logger.js';
+import { Monitor, type HealthThresholds } from './monitor.js';
+import { OutboxRelay, type OutboxOptions } from './outbox.js';
+import { Publisher, type EventPublisher } from './publisher.js';
+import { replayEvents, type ReplayFilter } from './replay.js';
+
+/** Options of {@link createEventSystem}. Everything is optional. */
+export interface EventSystemOptions {
+  /** Where messages travel. @default memoryTransport() (in-process) */
+  transport?: Transport;
+  /** The audit trail / event-sourcing store. @default memoryStore() */
+  store?: EventStore;
+  /** Settings; these win over `PROCUR_EVENT_*` environment variables. */
+  config?: Partial<EventBusConfig>;
+  /** The environment to read settings from. @default process.env */
+  env?: Record<string, string | undefined>;
+  /** Where the library logs. @default warnings and errors to stderr */
+  logger?: Logger;
+  /** Custom event types of this system (see `defineEvent`). */
+  events?: readonly EventDefinition[];
+  /** Validate payloads against their schemas on publish and consume. @default true */
+  validate?: boolean;
+  /** Accept event types with no schema (no validation for them). @default false */
+  allowUnknownTypes?: boolean;
+  /** Stamped as `source` on published events. */
+  source?: string;
+  /** The outbox relay (re-publishes stored events the transport missed); `false` turns it off. */
+  outbox?: OutboxOptions | false;
+  /** Health alert thresholds. */
+  health?: Partial<HealthThresholds>;
+  /** Source of time. @default the system clock */
+  clock?: Clock;
+}
+
+/** Options of `bus.close()`. */
+export interface CloseOptions {
+  /** How long consumers may finish running handlers before they are aborted. @default 10000 */
+  timeoutMs?: number;
+}
+
+/** A running event system: the object `createEventSystem` returns. */
+export interface EventSystem extends AsyncDisposable {
+  /** The effective settings. */
+  readonly config: Readonly<EventBusConfig>;
+  /** The transport adapter. */
+  readonly transport: Transport;
+  /** Audit-trail queries over the store. */
+  readonly store: EventStoreApi;
+  /** Publishes events (with one helper per catalog type). */
+  readonly publisher: EventPublisher;
+  /** The dead letter queue. */
+  readonly dlq: DeadLetterQueue;
+  /** Health and statistics. */
+  readonly monitor: Monitor;
+  /** The outbox relay, or `undefined` when turned off. */
+  readonly outbox: OutboxRelay | undefined;
+  /** The event types this system knows. */
+  readonly registry: EventRegistry;
+  /** Creates a consumer: a named member of a consumer group. */
+  consumer(name: string, options?: ConsumerOptions): Consumer;
+  /** Re-delivers stored events; returns how many. */
+  replay(filter?: ReplayFilter): Promise<number>;
+  /** Subscribes to a local lifecycle hook; returns a function that unsubscribes. */
+  on<K extends BusHookName>(hook: K, fn: (payload: BusHooks[K]) => void): () => void;
+  /** Unsubscribes from a local lifecycle hook. */
+  off<K extends BusHookName>(hook: K, fn: (payload: BusHooks[K]) => void): void;
+  /**
+   * Graceful shutdown: stops the consumers (running handlers get `timeoutMs` to finish, then are
+   * aborted and their events handed back), the outbox relay, then closes the store and the
+   * transport. Every step runs even if one fails. Memoised; calls after close reject.
+   */
+  close(options?: CloseOptions): Promise<void>;
+}
+
+/**
+ * Creates an event system. With no options it runs entirely in-process (memory transport,
+ * memory store); pass `redisTransport()` and `postgresStore()` / `sqliteStore()` to share it
+ * between processes. The store's schema is created here when missing.
+ *
+ * The system owns the transport and store it is given: `close()` closes them (a Redis client or
+ * database pool passed to an adapter stays open).
+ *
+ * @throws `ConfigError` when a setting is invalid; `StoreError` when the store cannot be migrated.
+ * @example
+ * ```ts
+ * import { createEventSystem, EventType } from '@procur/event-bus';
+ *
+ * const bus = await createEventSystem();
+ * bus.consumer('audit').registerHandler(EventType.REQUEST_CREATED, async (e) => console.log(e.data));
+ * await bus.publisher.publishRequestCreated({ requestId: 'req-1', description: 'Need CRM', budgetMax: 50_000, userId: 1 });
+ * await bus.close();
+ * ```
+ */
+export async function createEventSystem(options: EventSystemOptions = {}): Promise<EventSystem> {
+  const config = loadConfig(options.env ?? process.env, options.config ?? {});
+  const clock = options.clock ?? systemClock;
+  const transport = options.transport ?? memoryTransport({ clock });
+  const store = options.store ?? memoryStore({ clock });
+  const hooks = createHookEmitter();
+  const ctx: SystemContext = {
+    config,
+    transport,
+    store,
+    registry: new EventRegistry(options.events ?? [], options.allowUnknownTypes ?? false),
+    hooks,
+    logger: options.logger ?? consoleLogger,
+    clock,
+    validate: options.validate ?? true,
+    source: options.source,
+  };
+  if (config.eventSourcingEnabled) {
+    try {
+      await store.migrate();
+    } catch (err) {
+      await runAll([() => store.close(), () => transport.close()]).catch(() => {});
+      throw err;
+    }
+  }
+
+  const lifecycle = new Lifecycle('event system');
+  const consumers = new Set<Consumer>();
+  const outbox = config.eventSourcingEnabled && options.outbox !== false ? new OutboxRelay(ctx, options.outbox || {}) : undefined;
+  outbox?.start();
+  const publisher = new Publisher(ctx) as EventPublisher;
+
+  const system: EventSystem = {
+    config,
+    transport,
+    store: new EventStoreApi(ctx),
+    publisher,
+    dlq: new DeadLetterQueue(ctx),
+    monitor: new Monitor(ctx, options.health),
+    outbox,
+    registry: ctx.registry,
+    consumer(name, consumerOptions) {
+      lifecycle.assertOpen();
+      const c = new Consumer(ctx, name, consumerOptions, (closed) => consumers.delete(closed));
+      consumers.add(c);
+      return c;
+    },
+    replay(filter) {
+      lifecycle.assertOpen();
+      return replayEvents(ctx, filter);
+    },
+    on(hook, fn) {
+      hooks.on(hook, fn as never);
+      return () => hooks.off(hook, fn as never);
+    },
+    off(hook, fn) {
+      hooks.off(hook, fn as never);
+    },
+    close(closeOptions = {}) {
+      return lifecycle.close(() =>
+        runAll([
+          () => Promise.all([...consumers].map((c) => c.stop({ timeoutMs: closeOptions.timeoutMs ?? 10_000 }))),
+          () => outbox?.stop(),
+          () => store.close(),
+          () => transport.close(),
+          () => hooks.all.clear(),
+        ]),
+      );
+    },
+    [Symbol.asyncDispose]() {
+      return system.close();
+    },
+  };
+  return system;
+}

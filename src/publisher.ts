@@ -1,0 +1,275 @@
+import { isoNow } from './clock.js';
+import type { SystemContext } from './context.js';
+import type { OutgoingMessage, SignalOptions } from './contracts/transport.js';
+import { EventValidationError, TransportError, type ValidationIssue } from './errors.js';
+import { EventType, type EventDataInput } from './events/catalog.js';
+import {
+  ENVELOPE_VERSION,
+  encodeEnvelope,
+  isEventPriority,
+  newEventId,
+  priorityRank,
+  type EventEnvelope,
+  type EventPriority,
+} from './events/envelope.js';
+
+/** Envelope fields a publisher may set besides `type` and `data`. */
+export interface EnvelopeOptions {
+  /** Delivery priority. @default 'normal' */
+  priority?: EventPriority;
+  /** Ties related events together. @default a new id (the event's own id) */
+  correlationId?: string;
+  /** The id of the event that caused this one. */
+  causationId?: string;
+  /** The acting user (numbers are stored as strings). */
+  userId?: string | number;
+  /** The organisation. */
+  organizationId?: string;
+  /** The publishing service. @default the system's `source` option */
+  source?: string;
+  /** Free-form context. */
+  metadata?: Record<string, unknown>;
+}
+
+/** An event to publish. */
+export interface PublishInput<TData = unknown> extends EnvelopeOptions {
+  /** A catalog type (`EventType.*`) or a type registered with `defineEvent`. */
+  type: string;
+  /** The payload; validated against the type's schema. */
+  data: TData;
+  /** Use this id instead of a generated UUIDv7 (idempotent re-publishing). */
+  id?: string;
+  /** When the event happened. @default now */
+  occurredAt?: Date | string;
+}
+
+/** Options of `publish` and `publishMany`. */
+export type PublishOptions = SignalOptions;
+
+type PascalCase<S extends string> = S extends `${infer H}_${infer T}`
+  ? `${Capitalize<Lowercase<H>>}${PascalCase<T>}`
+  : Capitalize<Lowercase<S>>;
+
+/** The input of a catalog helper such as `publishRequestCreated`: the payload fields plus envelope fields. */
+export type HelperInput<T extends EventType> = EventDataInput<T> & EnvelopeOptions;
+
+/**
+ * One helper per catalog type: `publish` + the PascalCase type key, e.g.
+ * `publishNegotiationStarted({ negotiationId, requestId, vendorId, userId, correlationId })`.
+ * Envelope fields (`priority`, `correlationId`, `causationId`, `userId`, `organizationId`,
+ * `source`, `metadata`) go on the envelope; every other field is the payload.
+ */
+export type PublishHelpers = {
+  [K in keyof typeof EventType as `publish${PascalCase<K & string>}`]: (
+    input: HelperInput<(typeof EventType)[K]>,
+    options?: PublishOptions,
+  ) => Promise<string>;
+};
+
+const ENVELOPE_KEYS = ['priority', 'correlationId', 'causationId', 'userId', 'organizationId', 'source', 'metadata'] as const;
+
+function pascal(key: string): string {
+  return key
+    .toLowerCase()
+    .split('_')
+    .map((p) => p.charAt(0).toUpperCase() + p.slice(1))
+    .join('');
+}
+
+function optionalString(issues: ValidationIssue[], name: string, value: unknown): void {
+  if (value !== undefined && (typeof value !== 'string' || value.length === 0 || value.length > 512)) {
+    issues.push({ path: name, message: 'must be a non-empty string of at most 512 characters' });
+  }
+}
+
+/**
+ * Publishes events: validates them, writes them to the event store (the audit trail and outbox),
+ * hands them to the transport, then marks them published.
+ *
+ * If the store write succeeds and the transport is down, `publish` still resolves: the event waits
+ * in the store's outbox and the relay publishes it when the transport is back. Without event
+ * sourcing there is no outbox, and a transport failure rejects with `TransportError`.
+ */
+export class Publisher {
+  /** @internal */
+  constructor(private readonly ctx: SystemContext) {
+    for (const [key, type] of Object.entries(EventType)) {
+      const name = `publish${pascal(key)}`;
+      (this as unknown as Record<string, unknown>)[name] = (input: Record<string, unknown>, options?: PublishOptions) =>
+        this.publish(this.fromHelper(type, input), options);
+    }
+  }
+
+  /**
+   * Publishes one event and returns its id.
+   *
+   * @throws {@link EventValidationError} when the payload fails its schema, the type is unknown,
+   *   an envelope field is malformed or the encoded event is larger than `maxEventBytes`;
+   *   nothing is stored or published then.
+   * @throws {@link TransportError} when the transport fails and there is no store to keep it.
+   * @example
+   * ```ts
+   * const id = await bus.publisher.publish({
+   *   type: EventType.VENDOR_ENRICHMENT_STARTED,
+   *   data: { vendorId: 'salesforce', category: 'crm' },
+   *   priority: EventPriority.HIGH,
+   * });
+   * ```
+   */
+  async publish(input: PublishInput, options?: PublishOptions): Promise<string> {
+    const [id] = await this.publishMany([input], options);
+    return id as string;
+  }
+
+  /**
+   * Publishes several events in one round trip to the store and one to the transport. All are
+   * validated first: if any is invalid, none is stored or published.
+   *
+   * @returns the event ids, in input order.
+   * @throws {@link EventValidationError} naming the failing event by index (`[2].data.amount`).
+   */
+  async publishMany(inputs: readonly PublishInput[], options?: PublishOptions): Promise<string[]> {
+    const { ctx } = this;
+    if (!Array.isArray(inputs)) {
+      throw new EventValidationError(undefined, [{ path: '', message: 'publishMany expects an array of events' }]);
+    }
+    if (inputs.length === 0) return [];
+    const now = isoNow(ctx.clock);
+    const envelopes: EventEnvelope[] = new Array(inputs.length);
+    const messages: OutgoingMessage[] = new Array(inputs.length);
+    for (let i = 0; i < inputs.length; i++) {
+      const env = this.envelope(inputs[i] as PublishInput, now, inputs.length > 1 ? `[${i}].` : '');
+      const body = encodeEnvelope(env);
+      // UTF-16 length x3 bounds the UTF-8 size, so most events skip the byte count.
+      if (body.length * 3 > ctx.config.maxEventBytes) {
+        const bytes = Buffer.byteLength(body);
+        if (bytes > ctx.config.maxEventBytes) {
+          throw new EventValidationError(env.type, [
+            {
+              path: 'data',
+              message: `the encoded event is ${bytes} bytes; the limit is ${ctx.config.maxEventBytes} (maxEventBytes, PROCUR_EVENT_MAX_EVENT_BYTES). Store large payloads elsewhere and publish a reference.`,
+            },
+          ]);
+        }
+      }
+      envelopes[i] = env;
+      messages[i] = { body, priority: priorityRank(env.priority) };
+    }
+
+    const sourcing = ctx.config.eventSourcingEnabled;
+    if (sourcing) await ctx.store.append(envelopes, options);
+    const ids = envelopes.map((e) => e.id);
+    let deferred = false;
+    try {
+      await ctx.transport.publish(ctx.config.eventStreamName, messages, options);
+    } catch (err) {
+      if (!sourcing) {
+        throw err instanceof TransportError
+          ? err
+          : new TransportError(
+              `[event-bus] Could not publish ${envelopes.length} event(s) to '${ctx.config.eventStreamName}': ${(err as Error).message}`,
+              { cause: err },
+            );
+      }
+      deferred = true;
+      ctx.logger.warn('transport unavailable; events kept in the store outbox and will be re-published', {
+        count: envelopes.length,
+        stream: ctx.config.eventStreamName,
+        error: (err as Error).message,
+      });
+    }
+    if (sourcing && !deferred) {
+      try {
+        await ctx.store.markPublished(ids, options);
+      } catch (err) {
+        // The transport has the events; the relay may publish them once more (at-least-once).
+        ctx.logger.warn('could not mark events published; the outbox relay may publish them again', {
+          error: (err as Error).message,
+        });
+      }
+    }
+    for (const event of envelopes) ctx.hooks.emit('published', { event, deferred });
+    return ids;
+  }
+
+  private fromHelper(type: string, input: Record<string, unknown>): PublishInput {
+    if (typeof input !== 'object' || input === null) {
+      throw new EventValidationError(type, [{ path: '', message: 'expected an object of payload and envelope fields' }]);
+    }
+    const data: Record<string, unknown> = {};
+    const out: Record<string, unknown> = { type, data };
+    for (const [k, v] of Object.entries(input)) {
+      if ((ENVELOPE_KEYS as readonly string[]).includes(k)) out[k] = v;
+      else data[k] = v;
+    }
+    return out as unknown as PublishInput;
+  }
+
+  private envelope(input: PublishInput, now: string, prefix: string): EventEnvelope {
+    const { ctx } = this;
+    if (typeof input !== 'object' || input === null) {
+      throw new EventValidationError(undefined, [{ path: prefix || '', message: 'expected an event object' }]);
+    }
+    const issues: ValidationIssue[] = [];
+    if (typeof input.type !== 'string' || input.type.length === 0) {
+      throw new EventValidationError(undefined, [{ path: `${prefix}type`, message: 'must be a non-empty string' }]);
+    }
+    let data: unknown = input.data;
+    if (ctx.validate) {
+      try {
+        data = ctx.registry.validate(input.type, input.data);
+      } catch (err) {
+        if (err instanceof EventValidationError && prefix) {
+          throw new EventValidationError(
+            input.type,
+            err.issues.map((i) => ({ ...i, path: `${prefix}${i.path}` })),
+          );
+        }
+        throw err;
+      }
+    }
+    const priority = input.priority ?? 'normal';
+    if (!isEventPriority(priority)) {
+      issues.push({ path: `${prefix}priority`, message: "must be one of 'low', 'normal', 'high', 'critical'" });
+    }
+    optionalString(issues, `${prefix}correlationId`, input.correlationId);
+    optionalString(issues, `${prefix}causationId`, input.causationId);
+    optionalString(issues, `${prefix}organizationId`, input.organizationId);
+    optionalString(issues, `${prefix}source`, input.source);
+    optionalString(issues, `${prefix}id`, input.id);
+    if (input.userId !== undefined && typeof input.userId !== 'string' && typeof input.userId !== 'number') {
+      issues.push({ path: `${prefix}userId`, message: 'must be a string or a number' });
+    }
+    if (input.metadata !== undefined && (typeof input.metadata !== 'object' || input.metadata === null || Array.isArray(input.metadata))) {
+      issues.push({ path: `${prefix}metadata`, message: 'must be an object' });
+    }
+    let occurredAt = now;
+    if (input.occurredAt !== undefined) {
+      const d = input.occurredAt instanceof Date ? input.occurredAt : new Date(input.occurredAt);
+      if (Number.isNaN(d.getTime())) issues.push({ path: `${prefix}occurredAt`, message: 'must be a valid date' });
+      else occurredAt = d.toISOString();
+    }
+    if (issues.length > 0) throw new EventValidationError(input.type, issues);
+
+    const id = input.id ?? newEventId();
+    const env: EventEnvelope = {
+      id,
+      type: input.type,
+      data,
+      priority,
+      correlationId: input.correlationId ?? id,
+      occurredAt,
+      version: ENVELOPE_VERSION,
+    };
+    if (input.causationId !== undefined) env.causationId = input.causationId;
+    if (input.userId !== undefined) env.userId = String(input.userId);
+    if (input.organizationId !== undefined) env.organizationId = input.organizationId;
+    const source = input.source ?? ctx.source;
+    if (source !== undefined) env.source = source;
+    if (input.metadata !== undefined) env.metadata = input.metadata;
+    return env;
+  }
+}
+
+/** The publisher with its catalog helpers (`publishRequestCreated`, ...). */
+export type EventPublisher = Publisher & PublishHelpers;

@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import {
+  DecodeError,
+  EventRegistry,
+  EventType,
+  EventValidationError,
+  backoffDelay,
+  decodeEnvelope,
+  defineEvent,
+  encodeEnvelope,
+  eventSchemas,
+  newEventId,
+  priorityFromRank,
+  priorityRank,
+} from '../../src/index.js';
+
+describe('event ids', () => {
+  it('are UUIDv7 and sort by creation time', () => {
+    const ids = Array.from({ length: 1000 }, () => newEventId());
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set(ids).size).toBe(1000);
+  });
+});
+
+describe('catalog', () => {
+  it('has the seed catalog: 4 request, 5 vendor, 6 negotiation, 5 contract, 4 notification, 2 integration, 2 system', () => {
+    const values = Object.values(EventType);
+    const count = (prefix: string) => values.filter((v) => v.startsWith(prefix)).length;
+    expect([count('request.'), count('vendor.'), count('negotiation.'), count('contract.'), count('notification.'), count('integration.'), count('system.')]).toEqual([4, 5, 6, 5, 4, 2, 2]);
+    expect(Object.keys(eventSchemas).sort()).toEqual([...values].sort());
+  });
+});
+
+describe('envelope codec', () => {
+  const env = {
+    id: newEventId(),
+    type: 'request.created',
+    data: { requestId: 'r1', description: 'x' },
+    priority: 'high' as const,
+    correlationId: 'c1',
+    occurredAt: new Date().toISOString(),
+    version: 1,
+  };
+
+  it('round trips', () => {
+    expect(decodeEnvelope(encodeEnvelope(env))).toEqual(env);
+  });
+
+  it.each([
+    ['not json', 'nope{', /not JSON/],
+    ['an array', '[1]', /JSON object/],
+    ['an unknown version', JSON.stringify({ ...env, version: 9 }), /unknown envelope version 9/],
+    ['no id', JSON.stringify({ ...env, id: undefined }), /'id' is missing/],
+    ['no data', JSON.stringify({ ...env, data: undefined }), /'data' is missing/],
+    ['a bad priority', JSON.stringify({ ...env, priority: 'urgent' }), /unknown priority/],
+    ['a numeric type', JSON.stringify({ ...env, type: 5 }), /'type' must be a string/],
+  ])('refuses %s with a DecodeError', (_name, text, message) => {
+    expect(() => decodeEnvelope(text)).toThrow(DecodeError);
+    expect(() => decodeEnvelope(text)).toThrow(message);
+  });
+
+  it('defaults priority and correlation id for foreign producers', () => {
+    const e = decodeEnvelope(JSON.stringify({ id: 'a', type: 't', data: 1, occurredAt: 'x', version: 1 }));
+    expect(e.priority).toBe('normal');
+    expect(e.correlationId).toBe('a');
+  });
+
+  it('maps priorities to ranks and back', () => {
+    expect(['low', 'normal', 'high', 'critical'].map((p) => priorityRank(p as never))).toEqual([0, 1, 2, 3]);
+    expect(priorityFromRank(9)).toBe('critical');
+    expect(priorityFromRank(-1)).toBe('low');
+  });
+});
+
+describe('registry and defineEvent', () => {
+  it('validates catalog payloads and names the failing fields', () => {
+    const r = new EventRegistry();
+    expect(r.validate(EventType.REQUEST_CREATED, { requestId: 'r', description: 'd', budgetMax: 5, extra: 1 })).toEqual({
+      requestId: 'r',
+      description: 'd',
+      budgetMax: 5,
+      extra: 1,
+    });
+    try {
+      r.validate(EventType.REQUEST_CREATED, { requestId: '', budgetMax: -1 });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(EventValidationError);
+      const paths = (err as EventValidationError).issues.map((i) => i.path).sort();
+      expect(paths).toEqual(['data.budgetMax', 'data.description', 'data.requestId']);
+      expect((err as Error).message).toContain("'request.created'");
+    }
+  });
+
+  it('refuses unknown types unless allowed', () => {
+    expect(() => new EventRegistry().validate('nope.type', {})).toThrow(/unknown event type 'nope.type'/);
+    expect(new EventRegistry([], true).validate('nope.type', { a: 1 })).toEqual({ a: 1 });
+  });
+
+  it('registers custom types, process wide and per system', () => {
+    const def = defineEvent('test.custom-global', z.object({ n: z.number() }));
+    expect(new EventRegistry().validate(def.type, { n: 1 })).toEqual({ n: 1 });
+    expect(() => new EventRegistry().validate(def.type, { n: 'x' })).toThrow(/data\.n/);
+    const local = { type: 'test.local', schema: z.object({ s: z.string() }) };
+    expect(new EventRegistry([local]).has('test.local')).toBe(true);
+    expect(new EventRegistry().has('test.local')).toBe(false);
+  });
+
+  it('refuses malformed type names', () => {
+    expect(() => defineEvent('', z.any())).toThrow(EventValidationError);
+    expect(() => defineEvent('has space', z.any())).toThrow(/letters, digits/);
+  });
+});
+
+describe('backoff', () => {
+  it('doubles from the first delay and caps at the max', () => {
+    const o = { delayMs: 100, maxDelayMs: 1000 };
+    expect([1, 2, 3, 4, 5, 6].map((a) => backoffDelay(o, a))).toEqual([100, 200, 400, 800, 1000, 1000]);
+    expect(backoffDelay({ type: 'fixed', delayMs: 50 }, 7)).toBe(50);
+  });
+
+  it('spreads delays with jitter inside the band', () => {
+    const o = { delayMs: 1000, jitter: 0.5, maxDelayMs: 10_000 };
+    expect(backoffDelay(o, 1, () => 0)).toBe(500);
+    expect(backoffDelay(o, 1, () => 1)).toBe(1500);
+  });
+});
