@@ -52,5 +52,5 @@ export {
   type EventSystemOptions,
   type CloseOptions,
 } from './create-event-system.js';
-export { memoryTransport, type MemoryTransportOptions } from '../adapters/memory/memory-transport.js';
+export { memoryTransport, DEFAULT_MEMORY_MAX_LEN, type MemoryTransportOptions } from '../adapters/memory/memory-transport.js';
 export { memoryStore, type MemoryStoreOptions } from '../adapters/memory/memory-store.js';

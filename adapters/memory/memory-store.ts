@@ -7,7 +7,6 @@
 
 import { isoNow, systemClock, type Clock } from '../../src/clock.js';
 import type {
-  EventPage,
   EventQuery,
   EventStore,
   ProcessingOutcome,

@@ -18,7 +18,6 @@ import {
   type Clock,
   type EventPage,
   type EventPriority,
-  type EventQuery,
   type EventStore,
   type ProcessingOutcome,
   type ProcessingRecord,
@@ -84,6 +83,11 @@ function raceSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pr
   });
 }
 
+/** Marks an error of the lazy migration, so the failing call can say so. */
+class MigrationFailure {
+  constructor(readonly cause: unknown) {}
+}
+
 function chunk<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
@@ -127,13 +131,13 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
   const db = new Kysely<StoreTables>({ dialect: options.dialect, plugins: [new TableNamesPlugin(prefix, options.schema)] });
   let migrated: Promise<void> | undefined;
 
-  function wrap(op: string, err: unknown): unknown {
+  function wrap(op: string, err: unknown, during = ''): unknown {
     if (isEventBusError(err)) return err;
     if (life.closed) return new ClosedError(what);
     const code = (err as { code?: unknown } | null)?.code;
     const connection = typeof code === 'string' && (/^E[A-Z]+$/.test(code) || code.startsWith('08') || code.startsWith('28') || code === '3D000');
     const hint = connection && strategy.connectionHint ? `. ${strategy.connectionHint}` : '';
-    return new StoreError(`[event-bus:${name}] ${op} failed: ${redactSecrets(toError(err).message)}${hint}`, { cause: err });
+    return new StoreError(`[event-bus:${name}] ${op} failed${during}: ${redactSecrets(toError(err).message)}${hint}`, { cause: err });
   }
 
   async function applyMigrations(): Promise<void> {
@@ -170,7 +174,7 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
       const attempt = applyMigrations().catch((err: unknown) => {
         // A failure (server down, newer schema) is not memoised: the next call tries again.
         if (migrated === attempt) migrated = undefined;
-        throw wrap('migrate', err);
+        throw new MigrationFailure(err);
       });
       migrated = attempt;
     }
@@ -190,6 +194,7 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
       );
     } catch (err) {
       if (signal?.aborted && err === signal.reason) throw err;
+      if (err instanceof MigrationFailure) throw wrap(op, err.cause, op === 'migrate' ? '' : ' while migrating the schema');
       throw wrap(op, err);
     }
   }

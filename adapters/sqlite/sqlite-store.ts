@@ -205,9 +205,10 @@ export function sqliteStore(options: SqliteStoreOptions): EventStore {
           const Database = await loadBetterSqlite3();
           try {
             const db = new Database(filename!);
+            // busy_timeout first: switching to WAL takes a lock another process may hold.
+            db.pragma?.(`busy_timeout = ${Math.max(0, Math.trunc(busyTimeoutMs))}`);
             db.pragma?.('journal_mode = WAL');
             db.pragma?.('synchronous = NORMAL');
-            db.pragma?.(`busy_timeout = ${Math.max(0, Math.trunc(busyTimeoutMs))}`);
             return db;
           } catch (err) {
             throw new StoreError(`[event-bus:sqlite] Cannot open the database ${filename}: ${redactSecrets(toError(err).message)}`, { cause: err });

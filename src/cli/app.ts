@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ConfigError } from '../errors.js';
-import type { EventSystem } from '../create-event-system.js';
+import { ConfigError } from '@procur/event-bus';
+import type { EventSystem } from '@procur/event-bus';
 
 /** Options naming the application module. */
 export interface AppOptions {

@@ -9,8 +9,8 @@
  */
 import { Command, CommanderError } from 'commander';
 import { loadApp, type AppOptions } from './app.js';
-import { isEventBusError } from '../errors.js';
-import type { EventSystem } from '../create-event-system.js';
+import { isEventBusError } from '@procur/event-bus';
+import type { EventSystem } from '@procur/event-bus';
 
 const program = new Command();
 program

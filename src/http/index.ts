@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { EventSystem } from '../create-event-system.js';
+import type { EventSystem } from '@procur/event-bus';
 
 /** A `node:http` style request handler. */
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;

@@ -1,11 +1,15 @@
-import { memoryStore } from '../../adapters/memory/memory-store.js';
-import { memoryTransport } from '../../adapters/memory/memory-transport.js';
-import { createEventSystem, type EventSystem, type EventSystemOptions } from '../create-event-system.js';
-import { TimeoutError } from '../errors.js';
-import type { EventEnvelope } from '../events/envelope.js';
-import type { BusHooks } from '../hooks.js';
-import { silentLogger } from '../logger.js';
-import { sleep } from '../lifecycle.js';
+import {
+  TimeoutError,
+  createEventSystem,
+  memoryStore,
+  memoryTransport,
+  silentLogger,
+  sleep,
+  type BusHooks,
+  type EventEnvelope,
+  type EventSystem,
+  type EventSystemOptions,
+} from '@procur/event-bus';
 
 /**
  * An in-memory event system tuned for tests: memory transport and store, silent logger, fast

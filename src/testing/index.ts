@@ -6,5 +6,22 @@
  * @packageDocumentation
  */
 export { createTestSystem, waitForEvent, drain, collect, type WaitForEventOptions } from './helpers.js';
-export { describeTransport, uniqueName, type TransportFactory } from './transport-suite.js';
-export { describeStore, type StoreFactory } from './store-suite.js';
+export {
+  describeTransport,
+  uniqueName,
+  TRANSPORT_SUITE_TESTS,
+  type TransportFactory,
+  type TransportFactoryResult,
+  type TransportSuiteContext,
+  type DescribeTransportOptions,
+  type TransportSuiteTest,
+} from './transport-suite.js';
+export {
+  describeStore,
+  STORE_SUITE_CASES,
+  type StoreFactory,
+  type StoreFactoryResult,
+  type StoreSuiteHandle,
+  type StoreSuiteContext,
+  type DescribeStoreOptions,
+} from './store-suite.js';

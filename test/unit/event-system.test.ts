@@ -10,7 +10,7 @@ import {
   type EventEnvelope,
   type EventSystem,
 } from '../../src/index.js';
-import { collect, createTestSystem, drain, waitForEvent } from '../../src/testing/helpers.js';
+import { collect, createTestSystem, drain, waitForEvent } from '../../src/testing/index.js';
 
 let bus: EventSystem | undefined;
 afterEach(async () => {

@@ -1,0 +1,234 @@
+/**
+ * Connections of the Redis transport: loading the optional `ioredis` peer, building connection
+ * options from the options or the `PROCUR_EVENT_REDIS_*` settings, waiting for a connection with a
+ * bound, and describing Redis in messages without ever printing a password.
+ *
+ * @module
+ */
+
+import { createRequire } from 'node:module';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import { ClosedError, MissingPeerError, loadConfig } from '@procur/event-bus';
+
+/** A connection the transport talks through: an ioredis client or cluster client. */
+export type RedisClient = Redis | Cluster;
+
+/** The ioredis constructor, loaded on first use. */
+export type RedisConstructor = new (...args: unknown[]) => Redis;
+
+let cached: RedisConstructor | undefined;
+
+/**
+ * Loads `ioredis` (an optional peer dependency) synchronously, in ESM and CJS builds alike.
+ *
+ * @throws `MissingPeerError` (code `ERR_MISSING_PEER`) when it is not installed.
+ */
+export function loadIoredis(): RedisConstructor {
+  if (cached) return cached;
+  try {
+    const req = typeof require === 'function' ? require : createRequire(import.meta.url);
+    const mod = req('ioredis') as { default?: unknown; Redis?: unknown };
+    cached = (mod.default ?? mod.Redis ?? mod) as RedisConstructor;
+    return cached;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') {
+      throw new MissingPeerError('ioredis', '@procur/event-bus/redis', { cause: err });
+    }
+    throw err;
+  }
+}
+
+/** True for an ioredis `Cluster` client. */
+export function isCluster(client: RedisClient): client is Cluster {
+  return (client as { isCluster?: boolean }).isCluster === true;
+}
+
+/** `redis://user:***@host:port/db`: a URL with its password masked. */
+export function maskUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparsable Redis URL)';
+  }
+}
+
+/** How the transport reaches Redis, and how it names that in messages. */
+export interface ConnectionPlan {
+  /** Arguments for `new Redis(...)`: `[url, options]` or `[options]`. */
+  args: unknown[];
+  /** Where Redis is, for messages (password masked). */
+  where: string;
+  /** The setting to check when Redis cannot be reached. */
+  hint: string;
+  /** Secrets to scrub from any message. */
+  secrets: string[];
+}
+
+/** Options the transport sets on connections it opens (the user's options win, except where noted). */
+const OWN_DEFAULTS: Partial<RedisOptions> = {
+  lazyConnect: true,
+  // Commands are only written to a live connection: the transport waits (bounded) for 'ready'
+  // itself, so an outage fails fast instead of queueing a publish that may run minutes later.
+  enableOfflineQueue: false,
+};
+
+function secretsOf(...values: (string | undefined)[]): string[] {
+  const out = new Set<string>();
+  for (const v of values) {
+    if (!v) continue;
+    out.add(v);
+    try {
+      out.add(decodeURIComponent(v));
+      out.add(encodeURIComponent(v));
+    } catch {
+      // keep the raw value only
+    }
+  }
+  return [...out];
+}
+
+function passwordOfUrl(url: string): string | undefined {
+  try {
+    const u = new URL(url);
+    return u.password || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Plans the connection from a URL, explicit ioredis options, or (neither given) the
+ * `PROCUR_EVENT_REDIS_*` environment variables read by `loadConfig`.
+ */
+export function planConnection(url: string | undefined, redisOptions: Partial<RedisOptions>, env: Record<string, string | undefined>): ConnectionPlan {
+  const own = { ...OWN_DEFAULTS, ...redisOptions };
+  if (url) {
+    return {
+      args: [url, own],
+      where: maskUrl(url),
+      hint: 'the url option',
+      secrets: secretsOf(passwordOfUrl(url), redisOptions.password),
+    };
+  }
+  const explicit = redisOptions.host !== undefined || redisOptions.port !== undefined || redisOptions.path !== undefined;
+  if (explicit) {
+    return {
+      args: [own],
+      where: redisOptions.path ?? `${redisOptions.host ?? 'localhost'}:${redisOptions.port ?? 6379}`,
+      hint: 'the host/port options',
+      secrets: secretsOf(redisOptions.password),
+    };
+  }
+  const config = loadConfig(env);
+  if (config.redisUrl) {
+    return {
+      args: [config.redisUrl, own],
+      where: maskUrl(config.redisUrl),
+      hint: 'PROCUR_EVENT_REDIS_URL',
+      secrets: secretsOf(passwordOfUrl(config.redisUrl), config.redisPassword, redisOptions.password),
+    };
+  }
+  const fromEnv: Partial<RedisOptions> = {
+    host: config.redisHost,
+    port: config.redisPort,
+    db: config.redisDb,
+  };
+  if (config.redisPassword !== undefined) fromEnv.password = config.redisPassword;
+  if (config.redisSsl) fromEnv.tls = {};
+  return {
+    args: [{ ...fromEnv, ...own }],
+    where: `${config.redisHost}:${config.redisPort}${config.redisSsl ? ' (TLS)' : ''}`,
+    hint: 'PROCUR_EVENT_REDIS_HOST / PROCUR_EVENT_REDIS_PORT (or PROCUR_EVENT_REDIS_URL)',
+    secrets: secretsOf(config.redisPassword, redisOptions.password),
+  };
+}
+
+/** Replaces every secret in `text` with `***`. */
+export function scrub(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const s of secrets) if (s.length > 0) out = out.split(s).join('***');
+  return out;
+}
+
+/**
+ * Waits until `client` is ready, at most until `deadline` (ms since the epoch). Starts a lazy
+ * connection. Rejects with the abort reason when `signal` aborts, with `ClosedError` when `closed`
+ * aborts, and with `unreachable()` on timeout or when the connection has ended.
+ */
+export function whenReady(
+  client: RedisClient,
+  deadline: number,
+  unreachable: () => Error,
+  closed: AbortSignal,
+  signal?: AbortSignal,
+): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  if (closed.aborted) return Promise.reject(new ClosedError('redis transport'));
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  if (client.status === 'end') return Promise.reject(unreachable());
+  if (client.status === 'wait') client.connect().catch(() => {});
+  return new Promise<void>((resolve, reject) => {
+    const onReady = () => done(undefined);
+    const onEnd = () => done(unreachable());
+    const onClosed = () => done(new ClosedError('redis transport'));
+    const onAbort = () => done(signal?.reason);
+    const timer = setTimeout(() => done(unreachable()), Math.max(0, deadline - Date.now()));
+    function done(err: unknown) {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      client.off('end', onEnd);
+      closed.removeEventListener('abort', onClosed);
+      signal?.removeEventListener('abort', onAbort);
+      if (err === undefined) resolve();
+      else reject(err);
+    }
+    client.once('ready', onReady);
+    client.once('end', onEnd);
+    closed.addEventListener('abort', onClosed, { once: true });
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Settles like `promise`, or rejects with `onTimeout()` at `deadline`, or with the abort reason.
+ * A late rejection of `promise` is swallowed (never an unhandled rejection).
+ */
+export function bounded<T>(promise: Promise<T>, deadline: number, onTimeout: () => Error, signal?: AbortSignal): Promise<T> {
+  promise.catch(() => {});
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => finish(() => reject(onTimeout())), Math.max(0, deadline - Date.now()));
+    const onAbort = () => finish(() => reject(signal?.reason));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let settled = false;
+    function finish(fn: () => void) {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      fn();
+    }
+    promise.then(
+      (v) => finish(() => resolve(v)),
+      (e) => finish(() => reject(e)),
+    );
+  });
+}
+
+/** Closes a connection the transport opened: QUIT when live (bounded), else disconnect. */
+export async function closeConnection(client: RedisClient, graceMs = 1000): Promise<void> {
+  if (client.status === 'end') return;
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  try {
+    await bounded(client.quit(), Date.now() + graceMs, () => new Error('quit timed out'));
+  } catch {
+    // fall through to a hard disconnect
+  }
+  if ((client.status as string) !== 'end') client.disconnect();
+}

@@ -1,0 +1,121 @@
+/**
+ * The Redis key layout of the transport. Every key starts with the hash tag `{<keyPrefix>}`, so
+ * all keys of one system hash to one Redis Cluster slot and every multi-key Lua script is legal
+ * there. See `docs/redis.md` for the full layout.
+ *
+ * @module
+ */
+
+import { ConfigError } from '@procur/event-bus';
+
+/** The default `keyPrefix`: keys look like `{procur}:stream:procur:events:1`. */
+export const DEFAULT_KEY_PREFIX = 'procur';
+
+/** Priority ranks the transport keeps apart (`0` low ... `3` critical). */
+export const RANKS = 4;
+
+/**
+ * Index of a delivery source among the eight stream keys of a (stream, group): `0`-`3` are the
+ * shared rank streams, `4`-`7` the group's private retry streams of rank `0`-`3`.
+ */
+export type SourceIndex = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7;
+
+/** A group name as it appears inside a key: `:` and `%` escaped so key names never collide. */
+function escapeGroup(group: string): string {
+  return group.replace(/%/g, '%25').replace(/:/g, '%3A');
+}
+
+/**
+ * Builds the key names of one system (one `keyPrefix`).
+ *
+ * Names are unambiguous: the part after a stream name is a single rank digit or an escaped group
+ * name (which holds no `:`), so two different (stream, group, rank) never map to one key.
+ */
+export class KeyLayout {
+  /** The hash tag every key starts with, e.g. `{procur}`. */
+  readonly tag: string;
+
+  /**
+   * @param prefix - the `keyPrefix` option; must be non-empty and hold no `{` or `}`.
+   * @throws `ConfigError` for an invalid prefix.
+   */
+  constructor(readonly prefix: string = DEFAULT_KEY_PREFIX) {
+    if (typeof prefix !== 'string' || prefix.length === 0 || /[{}]/.test(prefix)) {
+      throw new ConfigError(
+        'keyPrefix',
+        `[event-bus:redis] expected a non-empty string without '{' or '}' (it becomes the Redis Cluster hash tag), got ${JSON.stringify(prefix)}.`,
+      );
+    }
+    this.tag = `{${prefix}}`;
+  }
+
+  /** The shared stream of one priority rank: `{p}:stream:<stream>:<rank>`. */
+  main(stream: string, rank: number): string {
+    return `${this.tag}:stream:${stream}:${rank}`;
+  }
+
+  /** The sorted set of delayed publishes (score = due time, ms): `{p}:delayed:<stream>`. */
+  delayed(stream: string): string {
+    return `${this.tag}:delayed:${stream}`;
+  }
+
+  /** A tiny stream (MAXLEN 1) appended to whenever a delay is scheduled, to wake blocked readers. */
+  wake(stream: string): string {
+    return `${this.tag}:wake:${stream}`;
+  }
+
+  /** The private retry stream of one group and rank: `{p}:retry:<stream>:<group>:<rank>`. */
+  retry(stream: string, group: string, rank: number): string {
+    return `${this.tag}:retry:${stream}:${escapeGroup(group)}:${rank}`;
+  }
+
+  /** The sorted set of delayed redeliveries to one group: `{p}:retry-due:<stream>:<group>`. */
+  retryDue(stream: string, group: string): string {
+    return `${this.tag}:retry-due:${stream}:${escapeGroup(group)}`;
+  }
+
+  /** A dead letter queue stream: `{p}:dlq:<dlq>`. */
+  dlq(name: string): string {
+    return `${this.tag}:dlq:${name}`;
+  }
+
+  /** A key-value entry: `{p}:kv:<key>`. */
+  kv(key: string): string {
+    return `${this.tag}:kv:${key}`;
+  }
+
+  /** The pub/sub channel of `notify`/`listen`: `{p}:ch:<channel>`. */
+  channel(name: string): string {
+    return `${this.tag}:ch:${name}`;
+  }
+
+  /** The four shared rank streams, rank 0 first. */
+  mains(stream: string): string[] {
+    return [0, 1, 2, 3].map((r) => this.main(stream, r));
+  }
+
+  /** The eight keys a (stream, group) reads, in {@link SourceIndex} order. */
+  sources(stream: string, group: string): string[] {
+    return [...this.mains(stream), ...[0, 1, 2, 3].map((r) => this.retry(stream, group, r))];
+  }
+}
+
+const DELIVERY_ID = /^(r?)([0-3]):(\d{1,20}-\d{1,20})$/;
+
+/** Encodes a delivery id: `<rank>:<entry id>` for a shared stream, `r<rank>:<entry id>` for a retry stream. */
+export function encodeDeliveryId(source: number, entryId: string): string {
+  return source >= RANKS ? `r${source - RANKS}:${entryId}` : `${source}:${entryId}`;
+}
+
+/** Decodes a delivery id, or `undefined` when it is not one of ours (ignored, like an unknown id). */
+export function decodeDeliveryId(deliveryId: string): { source: SourceIndex; entryId: string } | undefined {
+  const m = DELIVERY_ID.exec(deliveryId);
+  if (!m) return undefined;
+  const rank = Number(m[2]);
+  return { source: (m[1] === 'r' ? rank + RANKS : rank) as SourceIndex, entryId: m[3]! };
+}
+
+/** True when `id` looks like a Redis stream entry id (`<ms>-<seq>`). */
+export function isEntryId(id: string): boolean {
+  return /^\d{1,20}-\d{1,20}$/.test(id);
+}

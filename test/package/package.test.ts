@@ -1,0 +1,151 @@
+// The package as users get it: `npm pack`, installed into an empty project, imported from ESM and
+// CommonJS through every sub-path, type-checked, and checked by publint and attw.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+  exports: Record<string, string | { import: { types: string; default: string }; require: { types: string; default: string } }>;
+  bin: Record<string, string>;
+};
+const subpaths = Object.keys(pkg.exports).filter((k) => k !== './package.json');
+const specifiers = subpaths.map((s) => (s === '.' ? '@procur/event-bus' : `@procur/event-bus/${s.slice(2)}`));
+
+let project: string;
+let tarball: string;
+let packedFiles: string[];
+
+function sh(cmd: string, args: string[], cwd: string): string {
+  return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+}
+
+beforeAll(() => {
+  const work = mkdtempSync(join(tmpdir(), 'procur-pack-'));
+  const packed = JSON.parse(sh('npm', ['pack', '--json', '--pack-destination', work], root)) as [
+    { filename: string; files: { path: string }[] },
+  ];
+  tarball = join(work, packed[0].filename);
+  packedFiles = packed[0].files.map((f) => f.path);
+  project = join(work, 'app');
+  const target = join(project, 'node_modules', '@procur', 'event-bus');
+  mkdirSync(target, { recursive: true });
+  sh('tar', ['-xzf', tarball, '-C', target, '--strip-components=1'], work);
+  // The installed package's own dependencies and peers: linked from this checkout (no network).
+  for (const name of readdirSync(join(root, 'node_modules'))) {
+    if (name === '.bin' || name === '@procur' || name.startsWith('.')) continue;
+    symlinkSync(join(root, 'node_modules', name), join(project, 'node_modules', name));
+  }
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'app', private: true }));
+}, 180_000);
+
+describe('the packed package', () => {
+  it('ships every file the exports map and bin name, and nothing from src or test', () => {
+    for (const entry of Object.values(pkg.exports)) {
+      const targets = typeof entry === 'string' ? [entry] : [entry.import.types, entry.import.default, entry.require.types, entry.require.default];
+      for (const t of targets) expect(packedFiles).toContain(t.replace(/^\.\//, ''));
+    }
+    for (const bin of Object.values(pkg.bin)) expect(packedFiles).toContain(bin.replace(/^\.\//, ''));
+    expect(packedFiles.filter((f) => f.startsWith('src/') || f.startsWith('test/'))).toEqual([]);
+    expect(packedFiles).toContain('README.md');
+  });
+
+  it('imports from ESM through every sub-path', () => {
+    const script = `
+      const names = {};
+      for (const s of ${JSON.stringify(specifiers)}) names[s] = Object.keys(await import(s)).sort();
+      const { createEventSystem, EventType, silentLogger } = await import('@procur/event-bus');
+      const bus = await createEventSystem({ logger: silentLogger });
+      const id = await bus.publisher.publishRequestCreated({ requestId: 'r', description: 'd', budgetMax: 1 });
+      const stored = await bus.store.getEvent(id);
+      await bus.close();
+      console.log(JSON.stringify({ names, type: stored.type, same: EventType.REQUEST_CREATED === stored.type }));
+    `;
+    writeFileSync(join(project, 'esm.mjs'), script);
+    const out = JSON.parse(sh(process.execPath, ['esm.mjs'], project)) as { names: Record<string, string[]>; same: boolean };
+    expect(out.same).toBe(true);
+    expect(out.names['@procur/event-bus']).toEqual(expect.arrayContaining(['createEventSystem', 'EventType', 'memoryTransport', 'memoryStore', 'loadConfig', 'defineEvent']));
+    expect(out.names['@procur/event-bus/sqlite']).toContain('sqliteStore');
+    expect(out.names['@procur/event-bus/postgres']).toContain('postgresStore');
+    expect(out.names['@procur/event-bus/redis']).toContain('redisTransport');
+    expect(out.names['@procur/event-bus/testing']).toEqual(expect.arrayContaining(['createTestSystem', 'waitForEvent', 'describeTransport', 'describeStore']));
+    expect(out.names['@procur/event-bus/http']).toContain('healthHandler');
+  });
+
+  it('requires from CommonJS through every sub-path, sharing one copy of the core', () => {
+    const script = `
+      const names = {};
+      for (const s of ${JSON.stringify(specifiers.filter((s) => !s.endsWith('/testing')))}) names[s] = Object.keys(require(s)).length;
+      const core = require('@procur/event-bus');
+      const { sqliteStore } = require('@procur/event-bus/sqlite');
+      (async () => {
+        const bus = await core.createEventSystem({ logger: core.silentLogger, store: sqliteStore({ filename: ':memory:' }) });
+        const id = await bus.publisher.publishSystemWarning({ message: 'cjs' });
+        const e = await bus.store.getEvent(id);
+        await bus.close();
+        let closedErr;
+        try { await bus.publisher.publishSystemWarning({ message: 'late' }); } catch (err) { closedErr = err; }
+        console.log(JSON.stringify({ names, message: e.data.message, closed: closedErr instanceof core.EventBusError }));
+      })();
+    `;
+    writeFileSync(join(project, 'cjs.cjs'), script);
+    const out = JSON.parse(sh(process.execPath, ['cjs.cjs'], project)) as { names: Record<string, number>; message: string; closed: boolean };
+    expect(out.message).toBe('cjs');
+    expect(out.closed).toBe(true);
+    for (const s of specifiers.filter((x) => !x.endsWith('/testing'))) expect(out.names[s]).toBeGreaterThan(0);
+  });
+
+  it('resolves types for ESM and CommonJS consumers (node16 resolution)', () => {
+    const source = `
+      import { createEventSystem, EventType, type EventSystem, type EventEnvelope } from '@procur/event-bus';
+      import { sqliteStore } from '@procur/event-bus/sqlite';
+      import { postgresStore } from '@procur/event-bus/postgres';
+      import { redisTransport } from '@procur/event-bus/redis';
+      import { createTestSystem } from '@procur/event-bus/testing';
+      import { healthHandler } from '@procur/event-bus/http';
+      export async function main(): Promise<EventSystem> {
+        const bus = await createEventSystem({ store: sqliteStore({ filename: ':memory:' }) });
+        bus.consumer('c').registerHandler(EventType.NEGOTIATION_STARTED, (e) => { const v: string = e.data.vendorId; return v; });
+        // @ts-expect-error budgetMax must be a number
+        await bus.publisher.publishRequestCreated({ requestId: 'r', description: 'd', budgetMax: 'x' });
+        const x: EventEnvelope | undefined = undefined;
+        void [x, postgresStore, redisTransport, createTestSystem, healthHandler];
+        return bus;
+      }
+    `;
+    for (const [dir, type] of [['types-esm', 'module'], ['types-cjs', 'commonjs']] as const) {
+      const d = join(project, dir);
+      mkdirSync(d, { recursive: true });
+      writeFileSync(join(d, 'package.json'), JSON.stringify({ type }));
+      writeFileSync(join(d, 'index.ts'), source);
+      writeFileSync(
+        join(d, 'tsconfig.json'),
+        JSON.stringify({ compilerOptions: { module: 'node16', moduleResolution: 'node16', target: 'es2022', strict: true, noEmit: true, skipLibCheck: false, types: ['node'], typeRoots: [join(root, 'node_modules/@types')] }, files: ['index.ts'] }),
+      );
+      try {
+        sh(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], d);
+      } catch (err) {
+        throw new Error(`tsc (${type}) failed:\n${(err as { stdout?: string }).stdout ?? err}`);
+      }
+    }
+  });
+
+  it('the procur-bus binary runs', () => {
+    const bin = join(project, 'node_modules/@procur/event-bus', pkg.bin['procur-bus'] as string);
+    expect(existsSync(bin)).toBe(true);
+    expect(readFileSync(bin, 'utf8').startsWith('#!/usr/bin/env node')).toBe(true);
+    expect(sh(process.execPath, [bin, '--help'], project)).toContain('procur-bus');
+  });
+
+  it('publint and attw find nothing wrong', () => {
+    const publint = sh(process.execPath, [join(root, 'node_modules/publint/src/cli.js'), '--strict'], root);
+    expect(publint).not.toMatch(/warning|error|suggestion/i);
+    const attw = sh(process.execPath, [join(root, 'node_modules/@arethetypeswrong/cli/dist/index.js'), tarball, '--profile', 'node16', '--format', 'json'], root);
+    const report = JSON.parse(attw) as { analysis?: { problems?: { resolutionKind?: string }[] } };
+    // node10 resolution has no `exports` support; engines say Node >= 20, so the node16 profile applies.
+    expect((report.analysis?.problems ?? []).filter((p) => p.resolutionKind !== 'node10')).toEqual([]);
+  });
+});
