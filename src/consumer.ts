@@ -4,10 +4,11 @@ import { isoNow } from './clock.js';
 import type { SystemContext } from './context.js';
 import type { ProcessingRecord } from './contracts/store.js';
 import type { Delivery } from './contracts/transport.js';
+import { Batcher } from './batcher.js';
+import { DeliveryLoop, type InFlight } from './delivery-loop.js';
 import { ClosedError, ErrorCode, EventValidationError, RetryLaterError, isEventBusError, toError } from './errors.js';
 import type { EventData, EventType } from './events/catalog.js';
 import { decodeEnvelope, type EventEnvelope } from './events/envelope.js';
-import { sleep } from './lifecycle.js';
 
 /** What a handler gets besides the event. */
 export interface HandlerContext {
@@ -21,6 +22,12 @@ export interface HandlerContext {
   group: string;
   /** This consumer's member name in the group. */
   consumer: string;
+  /**
+   * With `{ idempotent: true }`: the store transaction that records this event as handled. Write
+   * through it (SQL stores: a kysely `Transaction`) and your writes commit atomically with that
+   * record. `undefined` otherwise.
+   */
+  transaction?: unknown;
 }
 
 /** A function that handles one event. Throw to fail the attempt. */
@@ -38,6 +45,12 @@ export interface ConsumerOptions {
   backoff?: BackoffOptions;
   /** Where a group that does not exist yet starts reading. @default 'end' */
   startAt?: 'beginning' | 'end';
+  /**
+   * Handle each event at most once per group, even when it is delivered again (a retry after a
+   * crash, a replay): the store records handled ids per group in the same transaction as the
+   * handler runs (see `ctx.transaction`). Needs event sourcing on. @default false
+   */
+  idempotent?: boolean;
 }
 
 /** Options of `consumer.start()`. */
@@ -59,13 +72,6 @@ export interface ConsumerStopOptions {
    * events back for another consumer. @default 30000
    */
   timeoutMs?: number;
-}
-
-interface InFlight {
-  delivery: Delivery;
-  controller: AbortController;
-  startedAt: number;
-  released: boolean;
 }
 
 let consumerSeq = 0;
@@ -95,24 +101,15 @@ export class Consumer {
   readonly memberName: string;
 
   private readonly handlers = new Map<string, EventHandler[]>();
-  private readonly inFlight = new Map<string, InFlight>();
   private readonly maxRetries: number;
   private readonly backoff: BackoffOptions;
   private readonly startAt: 'beginning' | 'end';
-  private loopController = new AbortController();
+  private readonly idempotent: boolean;
+  private readonly records: Batcher<ProcessingRecord>;
+  private loop: DeliveryLoop | undefined;
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
-  private loopDone: Promise<void> = Promise.resolve();
-  private slotWaiter: (() => void) | undefined;
-  private concurrency = 1;
-  private batchSize = 10;
-  private blockMs = 1000;
   private filter: Set<string> | undefined;
-  private ackQueue: string[] = [];
-  private ackFlush: Promise<void> | undefined;
-  private records: ProcessingRecord[] = [];
-  private recordFlush: Promise<void> | undefined;
-  private touchTimer: NodeJS.Timeout | undefined;
 
   /** @internal */
   constructor(
@@ -137,12 +134,22 @@ export class Consumer {
       maxDelayMs: ctx.config.retryBackoffMaxMs,
     };
     this.startAt = options.startAt ?? 'end';
+    this.idempotent = options.idempotent ?? false;
+    if (this.idempotent && !ctx.config.eventSourcingEnabled) {
+      throw new EventValidationError(undefined, [
+        { path: 'idempotent', message: 'idempotent handling needs event sourcing (PROCUR_EVENT_EVENT_SOURCING_ENABLED=true)' },
+      ]);
+    }
     this.memberName = `${name}@${HOST}:${process.pid}:${++consumerSeq}`;
+    this.records = new Batcher(
+      (batch) => ctx.store.recordProcessing(batch),
+      (err, count) => ctx.logger.warn('could not record processing outcomes in the store', { count, error: (err as Error).message }),
+    );
   }
 
   /** Events being handled right now. */
   get activeCount(): number {
-    return this.inFlight.size;
+    return this.loop?.active ?? 0;
   }
 
   /** True between `start()` and `stop()`. */
@@ -186,18 +193,25 @@ export class Consumer {
     if (this.stopping) return Promise.reject(new ClosedError(`consumer '${this.name}'`));
     if (this.starting) return this.starting;
     const { config } = this.ctx;
-    this.batchSize = positiveInt('batchSize', options.batchSize ?? config.eventBatchSize);
-    this.concurrency = positiveInt('concurrency', options.concurrency ?? this.batchSize);
-    this.blockMs = positiveInt('blockMs', options.blockMs ?? config.eventBlockTime);
+    const batchSize = positiveInt('batchSize', options.batchSize ?? config.eventBatchSize);
     this.filter = options.eventTypes ? new Set(options.eventTypes) : undefined;
-    this.starting = (async () => {
-      await this.ctx.transport.ensureGroup(this.stream, this.group, { startAt: this.startAt });
-      const touchEvery = Math.max(50, Math.floor(config.claimIdleMs / 3));
-      this.touchTimer = setInterval(() => void this.touchLongRunning(touchEvery), touchEvery);
-      this.touchTimer.unref();
-      this.loopDone = this.loop();
+    this.loop = new DeliveryLoop({
+      transport: this.ctx.transport,
+      logger: this.ctx.logger,
+      clock: this.ctx.clock,
+      stream: this.stream,
+      group: this.group,
+      consumer: this.memberName,
+      batchSize,
+      concurrency: positiveInt('concurrency', options.concurrency ?? batchSize),
+      blockMs: positiveInt('blockMs', options.blockMs ?? config.eventBlockTime),
+      claimIdleMs: config.claimIdleMs,
+      startAt: this.startAt,
+      process: (f) => this.handle(f),
+    });
+    this.starting = this.loop.start().then(() => {
       this.ctx.logger.info('consumer started', { consumer: this.memberName, group: this.group, stream: this.stream });
-    })();
+    });
     return this.starting;
   }
 
@@ -207,109 +221,17 @@ export class Consumer {
    * another member takes them. Memoised.
    */
   stop(options: ConsumerStopOptions = {}): Promise<void> {
-    if (this.stopping) return this.stopping;
-    const timeoutMs = options.timeoutMs ?? 30_000;
-    this.stopping = (async () => {
-      await this.starting?.catch(() => {});
-      this.loopController.abort();
-      this.slotWaiter?.();
-      await this.loopDone;
-      if (this.touchTimer) clearInterval(this.touchTimer);
-      if (this.inFlight.size > 0) {
-        await Promise.race([this.drained(), sleep(timeoutMs)]);
-      }
-      const left = [...this.inFlight.values()];
-      for (const f of left) {
-        f.released = true;
-        f.controller.abort(new ClosedError(`consumer '${this.name}'`));
-        try {
-          await this.ctx.transport.nack(this.stream, this.group, f.delivery.deliveryId, { delayMs: 0, countAttempt: false });
-        } catch (err) {
-          this.ctx.logger.warn('could not hand back an unfinished event; it will be claimed after claimIdleMs', {
-            error: (err as Error).message,
-          });
-        }
-      }
-      await this.flushAcks();
-      await this.flushRecords();
+    this.stopping ??= (async () => {
+      await this.loop?.stop(options.timeoutMs ?? 30_000);
+      await this.records.flush();
       this.onClosed(this);
       this.ctx.logger.info('consumer stopped', { consumer: this.memberName });
     })();
     return this.stopping;
   }
 
-  private async drained(): Promise<void> {
-    while (this.inFlight.size > 0) {
-      await new Promise<void>((resolve) => {
-        this.slotWaiter = resolve;
-      });
-    }
-  }
-
-  private async loop(): Promise<void> {
-    const { transport, config, logger } = this.ctx;
-    const signal = this.loopController.signal;
-    const claimEvery = Math.max(100, Math.floor(config.claimIdleMs / 2));
-    let nextClaimAt = 0;
-    let errorDelay = 100;
-    while (!signal.aborted) {
-      if (this.inFlight.size >= this.concurrency) {
-        await new Promise<void>((resolve) => {
-          this.slotWaiter = resolve;
-        });
-        continue;
-      }
-      const free = this.concurrency - this.inFlight.size;
-      let deliveries: Delivery[] = [];
-      try {
-        const now = this.ctx.clock.now();
-        if (now >= nextClaimAt) {
-          nextClaimAt = now + claimEvery;
-          deliveries = await transport.claimStale(this.stream, {
-            group: this.group,
-            consumer: this.memberName,
-            minIdleMs: config.claimIdleMs,
-            max: free,
-          });
-          if (deliveries.length > 0) {
-            logger.info('claimed stale deliveries of another consumer', { count: deliveries.length, group: this.group });
-          }
-        }
-        if (deliveries.length === 0) {
-          deliveries = await transport.receive(this.stream, {
-            group: this.group,
-            consumer: this.memberName,
-            max: Math.min(this.batchSize, free),
-            blockMs: this.blockMs,
-            signal,
-          });
-        }
-        errorDelay = 100;
-      } catch (err) {
-        if (signal.aborted || isEventBusError(err, ErrorCode.CLOSED)) break;
-        logger.warn('read failed; retrying', { consumer: this.memberName, error: (err as Error).message, retryInMs: errorDelay });
-        await sleep(errorDelay, signal);
-        errorDelay = Math.min(errorDelay * 2, 5000);
-        continue;
-      }
-      for (const d of deliveries) this.dispatch(d);
-    }
-  }
-
-  private dispatch(delivery: Delivery): void {
-    const f: InFlight = { delivery, controller: new AbortController(), startedAt: this.ctx.clock.now(), released: false };
-    this.inFlight.set(delivery.deliveryId, f);
-    this.handle(f)
-      .catch((err) => this.ctx.logger.error('unexpected consumer error', { error: (err as Error).message }))
-      .finally(() => {
-        this.inFlight.delete(delivery.deliveryId);
-        const w = this.slotWaiter;
-        this.slotWaiter = undefined;
-        w?.();
-      });
-  }
-
   private async handle(f: InFlight): Promise<void> {
+    const loop = this.loop as DeliveryLoop;
     const d = f.delivery;
     let event: EventEnvelope;
     try {
@@ -320,7 +242,7 @@ export class Consumer {
     }
     const handlers = this.handlersFor(event.type);
     if (!handlers) {
-      this.ackLater(d.deliveryId);
+      loop.ack(d.deliveryId);
       return;
     }
     const ctx: HandlerContext = {
@@ -335,7 +257,20 @@ export class Consumer {
       if (this.ctx.validate && this.ctx.registry.has(event.type)) {
         event.data = this.ctx.registry.validate(event.type, event.data);
       }
-      for (const h of handlers) await h(event, ctx);
+      if (this.idempotent) {
+        const outcome = await this.ctx.store.handleOnce(event.id, this.group, async (transaction) => {
+          const txCtx = { ...ctx, transaction };
+          for (const h of handlers) await h(event, txCtx);
+        });
+        if (!outcome.handled) {
+          // Already handled by this group (a redelivery or a replay): acknowledge, run nothing.
+          loop.ack(d.deliveryId);
+          this.ctx.logger.debug('event already handled by this group; skipped', { eventId: event.id, group: this.group });
+          return;
+        }
+      } else {
+        for (const h of handlers) await h(event, ctx);
+      }
     } catch (thrown) {
       if (f.released) return;
       await this.fail(f, event, toError(thrown), performance.now() - started);
@@ -343,8 +278,8 @@ export class Consumer {
     }
     if (f.released) return;
     const durationMs = performance.now() - started;
-    this.ackLater(d.deliveryId);
-    this.record({ eventId: event.id, group: this.group, outcome: 'processed', attempt: d.attempt, durationMs: round(durationMs), at: isoNow(this.ctx.clock) });
+    loop.ack(d.deliveryId);
+    this.record(event.id, 'processed', d.attempt, durationMs);
     this.ctx.hooks.emit('handled', { event, group: this.group, consumer: this.memberName, attempt: d.attempt, durationMs });
   }
 
@@ -357,20 +292,21 @@ export class Consumer {
   }
 
   private async fail(f: InFlight, event: EventEnvelope, error: Error, durationMs: number): Promise<void> {
-    const { transport, logger, hooks } = this.ctx;
+    const { logger, hooks } = this.ctx;
+    const loop = this.loop as DeliveryLoop;
     const d = f.delivery;
     const base = { event, group: this.group, consumer: this.memberName, attempt: d.attempt, error, durationMs };
-    if (error instanceof RetryLaterError || isEventBusError(error, ErrorCode.RETRY_LATER)) {
+    if (isEventBusError(error, ErrorCode.RETRY_LATER)) {
       const delayMs = Math.max(0, (error as RetryLaterError).delayMs ?? 0);
-      await this.safe(() => transport.nack(this.stream, this.group, d.deliveryId, { delayMs, countAttempt: false }), 'nack');
+      await loop.nack(d.deliveryId, delayMs, false);
       hooks.emit('failed', { ...base, retryInMs: delayMs });
       return;
     }
     const unrecoverable = isEventBusError(error, ErrorCode.UNRECOVERABLE);
     if (!unrecoverable && d.attempt <= this.maxRetries) {
       const delayMs = backoffDelay(this.backoff, d.attempt);
-      await this.safe(() => transport.nack(this.stream, this.group, d.deliveryId, { delayMs }), 'nack');
-      this.record({ eventId: event.id, group: this.group, outcome: 'failed', attempt: d.attempt, error: error.message, durationMs: round(durationMs), at: isoNow(this.ctx.clock) });
+      await loop.nack(d.deliveryId, delayMs);
+      this.record(event.id, 'failed', d.attempt, durationMs, error.message);
       logger.warn('handler failed; will retry', { type: event.type, eventId: event.id, attempt: d.attempt, retryInMs: delayMs, error: error.message });
       hooks.emit('failed', { ...base, retryInMs: delayMs });
       return;
@@ -380,94 +316,59 @@ export class Consumer {
   }
 
   private async deadLetter(f: InFlight, event: EventEnvelope | undefined, error: Error, durationMs = 0): Promise<void> {
-    const { transport, config, logger, hooks } = this.ctx;
     const d = f.delivery;
-    let dlqId: string | undefined;
-    if (config.dlqEnabled) {
-      const context: Record<string, string> = { consumer: this.memberName };
-      if (event) {
-        context.eventId = event.id;
-        context.type = event.type;
-      }
-      if (error.name) context.errorName = error.name;
-      try {
-        dlqId = await transport.deadLetter(this.stream, this.group, d, {
-          dlq: config.dlqStreamName,
-          error: error.message,
-          ...(error.stack ? { stack: error.stack } : {}),
-          attempts: d.attempt,
-          context,
-        });
-      } catch (err) {
-        // Not acked: the delivery stays pending and is claimed and tried again later.
-        logger.error('could not dead-letter an event; it stays pending', { error: (err as Error).message });
-        return;
-      }
-      logger.warn('event moved to the dead letter queue', { type: event?.type, eventId: event?.id, attempts: d.attempt, error: error.message });
-    } else {
-      this.ackLater(d.deliveryId);
-      logger.error('event failed for good and was dropped (DLQ disabled)', { type: event?.type, eventId: event?.id, error: error.message });
-    }
-    if (event) {
-      this.record({ eventId: event.id, group: this.group, outcome: 'dead-lettered', attempt: d.attempt, error: error.message, durationMs: round(durationMs), at: isoNow(this.ctx.clock) });
-    }
-    hooks.emit('dead-lettered', { event, body: d.body, group: this.group, error, attempts: d.attempt, dlqId });
+    const dlqId = await deadLetterDelivery(this.ctx, this.loop as DeliveryLoop, this.stream, this.group, d, error, {
+      consumer: this.memberName,
+      ...(event ? { eventId: event.id, type: event.type } : {}),
+    });
+    if (dlqId === null) return;
+    if (event) this.record(event.id, 'dead-lettered', d.attempt, durationMs, error.message);
+    this.ctx.hooks.emit('dead-lettered', { event, body: d.body, group: this.group, error, attempts: d.attempt, dlqId });
   }
 
-  private async safe(fn: () => Promise<unknown>, what: string): Promise<void> {
-    try {
-      await fn();
-    } catch (err) {
-      this.ctx.logger.warn(`${what} failed; the delivery stays pending and will be claimed after claimIdleMs`, {
-        error: (err as Error).message,
-      });
-    }
-  }
-
-  private ackLater(deliveryId: string): void {
-    this.ackQueue.push(deliveryId);
-    if (!this.ackFlush) {
-      // Acks finished in the same turn of the event loop go out in one round trip.
-      this.ackFlush = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushAcks());
-    }
-  }
-
-  private async flushAcks(): Promise<void> {
-    while (this.ackQueue.length > 0) {
-      const ids = this.ackQueue;
-      this.ackQueue = [];
-      await this.safe(() => this.ctx.transport.ack(this.stream, this.group, ids), 'ack');
-    }
-    this.ackFlush = undefined;
-  }
-
-  private record(r: ProcessingRecord): void {
+  private record(eventId: string, outcome: ProcessingRecord['outcome'], attempt: number, durationMs: number, error?: string): void {
     if (!this.ctx.config.eventSourcingEnabled) return;
+    const r: ProcessingRecord = { eventId, group: this.group, outcome, attempt, durationMs: round(durationMs), at: isoNow(this.ctx.clock) };
+    if (error !== undefined) r.error = error;
     this.records.push(r);
-    if (!this.recordFlush) {
-      this.recordFlush = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushRecords());
-    }
   }
+}
 
-  private async flushRecords(): Promise<void> {
-    while (this.records.length > 0) {
-      const batch = this.records;
-      this.records = [];
-      try {
-        await this.ctx.store.recordProcessing(batch);
-      } catch (err) {
-        this.ctx.logger.warn('could not record processing outcomes in the store', { count: batch.length, error: (err as Error).message });
-      }
-    }
-    this.recordFlush = undefined;
+/**
+ * Moves a delivery to the DLQ (or, with the DLQ off, acks and drops it with an error log).
+ * Returns the DLQ id, `undefined` when dropped, or `null` when the transport failed (the delivery
+ * then stays pending and is claimed and tried again later).
+ *
+ * @internal
+ */
+export async function deadLetterDelivery(
+  ctx: SystemContext,
+  loop: DeliveryLoop,
+  stream: string,
+  group: string,
+  d: Delivery,
+  error: Error,
+  context: Record<string, string>,
+): Promise<string | undefined | null> {
+  const { transport, config, logger } = ctx;
+  if (!config.dlqEnabled) {
+    loop.ack(d.deliveryId);
+    logger.error('message failed for good and was dropped (DLQ disabled)', { stream, ...context, error: error.message });
+    return undefined;
   }
-
-  private async touchLongRunning(olderThanMs: number): Promise<void> {
-    const cutoff = this.ctx.clock.now() - olderThanMs;
-    const ids: string[] = [];
-    for (const f of this.inFlight.values()) if (f.startedAt <= cutoff && !f.released) ids.push(f.delivery.deliveryId);
-    if (ids.length === 0) return;
-    await this.safe(() => this.ctx.transport.touch(this.stream, this.group, this.memberName, ids), 'touch');
+  try {
+    const id = await transport.deadLetter(stream, group, d, {
+      dlq: config.dlqStreamName,
+      error: error.message,
+      ...(error.stack ? { stack: error.stack } : {}),
+      attempts: d.attempt,
+      context: { ...context, ...(error.name ? { errorName: error.name } : {}) },
+    });
+    logger.warn('moved to the dead letter queue', { stream, ...context, attempts: d.attempt, error: error.message });
+    return id;
+  } catch (err) {
+    logger.error('could not dead-letter a message; it stays pending', { stream, error: (err as Error).message });
+    return null;
   }
 }
 

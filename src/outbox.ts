@@ -40,22 +40,30 @@ export class OutboxRelay {
     this.timer.unref();
   }
 
-  /** Publishes what is due now; returns how many events were published. Never throws. */
-  runOnce(): Promise<number> {
+  /**
+   * Publishes what is due now; returns how many events were published. Never throws.
+   *
+   * @param options.graceMs - override the grace period (0 after committing a transaction that published events).
+   */
+  runOnce(options: { graceMs?: number } = {}): Promise<number> {
+    if (this.running && options.graceMs !== undefined) {
+      // A run with the default grace is under way; run again after it with the caller's grace.
+      return this.running.then(() => this.runOnce(options));
+    }
     if (!this.running) {
-      this.running = this.relay().finally(() => {
+      this.running = this.relay(options.graceMs ?? this.graceMs).finally(() => {
         this.running = undefined;
       });
     }
     return this.running;
   }
 
-  private async relay(): Promise<number> {
+  private async relay(graceMs: number): Promise<number> {
     const { ctx } = this;
     let total = 0;
     try {
       for (;;) {
-        const cutoff = ctx.clock.now() - this.graceMs;
+        const cutoff = ctx.clock.now() - graceMs;
         const due = (await ctx.store.unpublished({ limit: this.batchSize })).filter((e) => Date.parse(e.storedAt) <= cutoff);
         if (due.length === 0) break;
         const messages = due.map((stored) => {

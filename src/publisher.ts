@@ -44,7 +44,16 @@ export interface PublishInput<TData = unknown> extends EnvelopeOptions {
 }
 
 /** Options of `publish` and `publishMany`. */
-export type PublishOptions = SignalOptions;
+export interface PublishOptions extends SignalOptions {
+  /**
+   * The application's open transaction (Postgres: a kysely `Transaction` or a `pg` client inside
+   * `BEGIN`). The events are written to the store's outbox inside it, so they exist if and only if
+   * the transaction commits; they are not handed to the transport now. The outbox relay publishes
+   * them after the commit (call `bus.outbox.runOnce({ graceMs: 0 })` after committing to publish
+   * at once). Needs event sourcing on.
+   */
+  transaction?: unknown;
+}
 
 type PascalCase<S extends string> = S extends `${infer H}_${infer T}`
   ? `${Capitalize<Lowercase<H>>}${PascalCase<T>}`
@@ -157,8 +166,19 @@ export class Publisher {
     }
 
     const sourcing = ctx.config.eventSourcingEnabled;
-    if (sourcing) await ctx.store.append(envelopes, options);
     const ids = envelopes.map((e) => e.id);
+    if (options?.transaction !== undefined) {
+      if (!sourcing) {
+        throw new EventValidationError(undefined, [
+          { path: 'transaction', message: 'publishing in a transaction needs event sourcing (PROCUR_EVENT_EVENT_SOURCING_ENABLED=true)' },
+        ]);
+      }
+      // The outbox relay publishes these once the application's transaction has committed.
+      await ctx.store.append(envelopes, { transaction: options.transaction, ...(options.signal ? { signal: options.signal } : {}) });
+      for (const event of envelopes) ctx.hooks.emit('published', { event, deferred: true });
+      return ids;
+    }
+    if (sourcing) await ctx.store.append(envelopes, options);
     let deferred = false;
     try {
       await ctx.transport.publish(ctx.config.eventStreamName, messages, options);

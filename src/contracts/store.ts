@@ -13,6 +13,14 @@
 import type { EventEnvelope } from '../events/envelope.js';
 import type { SignalOptions } from './transport.js';
 
+/** Options of {@link EventStore.append}. */
+export interface AppendOptions extends SignalOptions {
+  /** Record the events as published now (no outbox entry). @default false */
+  published?: boolean;
+  /** The application's open transaction to write in (adapter-specific handle). */
+  transaction?: unknown;
+}
+
 /** An event as the store returns it: the envelope plus bookkeeping. */
 export interface StoredEvent extends EventEnvelope {
   /** When the store recorded it (ISO 8601). */
@@ -119,8 +127,28 @@ export interface EventStore {
    * Stores events in one round trip. Idempotent on `id`: an id already stored is left as it is.
    * With `published: true` they are recorded as published now; otherwise they wait in the
    * outbox (`unpublished`) until `markPublished`.
+   *
+   * With `transaction`, the rows are written inside the application's own open transaction, so
+   * they commit or roll back with the application's rows. Which handles an adapter accepts is its
+   * own (Postgres: a kysely `Transaction` or a `pg` client inside `BEGIN`; SQLite: a kysely
+   * `Transaction`); an adapter rejects a handle it cannot use with `EventValidationError`.
    */
-  append(events: readonly EventEnvelope[], options?: SignalOptions & { published?: boolean }): Promise<void>;
+  append(events: readonly EventEnvelope[], options?: AppendOptions): Promise<void>;
+
+  /**
+   * Runs `fn` at most once per (`eventId`, `group`): in one store transaction it records the pair
+   * as handled and runs `fn(transaction)`; if the pair was already recorded it does not run `fn`
+   * and returns `{ handled: false }`. If `fn` throws, the transaction rolls back (the pair is not
+   * recorded) and the error is rethrown. Writes a handler makes through `transaction` commit
+   * atomically with the record: exactly-once effects in the same database. `transaction` is the
+   * adapter's handle (a kysely `Transaction` for the SQL stores, `undefined` for memory).
+   */
+  handleOnce<T>(
+    eventId: string,
+    group: string,
+    fn: (transaction: unknown) => Promise<T>,
+    options?: SignalOptions,
+  ): Promise<{ handled: true; result: T } | { handled: false }>;
 
   /** Records that the transport accepted these events. Idempotent; unknown ids are ignored. */
   markPublished(ids: readonly string[], options?: SignalOptions): Promise<void>;

@@ -1,0 +1,236 @@
+import type { Clock } from './clock.js';
+import type { Delivery, Transport } from './contracts/transport.js';
+import { ClosedError, ErrorCode, isEventBusError } from './errors.js';
+import { sleep } from './lifecycle.js';
+import type { Logger } from './logger.js';
+
+/** A delivery being processed by a {@link DeliveryLoop}. @internal */
+export interface InFlight {
+  readonly delivery: Delivery;
+  /** Aborted when the loop stops and its grace period is over (or by the processor). */
+  readonly controller: AbortController;
+  readonly startedAt: number;
+  /** Set when the loop handed the delivery back at stop: the processor must not settle it. */
+  released: boolean;
+}
+
+/** Options of a {@link DeliveryLoop}. @internal */
+export interface DeliveryLoopOptions {
+  transport: Transport;
+  logger: Logger;
+  clock: Clock;
+  stream: string;
+  group: string;
+  consumer: string;
+  concurrency: number;
+  batchSize: number;
+  blockMs: number;
+  claimIdleMs: number;
+  startAt?: 'beginning' | 'end';
+  /** Processes one delivery and settles it (ack, nack, dead-letter) through the loop. Must not throw. */
+  process: (f: InFlight) => Promise<void>;
+  /**
+   * Asked before each read how many deliveries may be taken now (rate limits); 0 means wait.
+   * Returns the number granted and, when 0, how long to wait.
+   */
+  budget?: (wanted: number, signal: AbortSignal) => Promise<{ granted: number; retryInMs?: number }>;
+}
+
+/**
+ * The read loop shared by event consumers and task workers: claims stale deliveries of dead
+ * members, reads up to the free concurrency, runs the processor for each delivery, keeps long
+ * runs alive (touch), batches acks, and stops gracefully (finish, then abort and hand back).
+ *
+ * @internal
+ */
+export class DeliveryLoop {
+  private readonly inFlight = new Map<string, InFlight>();
+  private readonly controller = new AbortController();
+  private starting: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
+  private loopDone: Promise<void> = Promise.resolve();
+  private slotWaiters: (() => void)[] = [];
+  private ackQueue: string[] = [];
+  private ackFlush: Promise<void> | undefined;
+  private touchTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: DeliveryLoopOptions) {}
+
+  /** Deliveries being processed. */
+  get active(): number {
+    return this.inFlight.size;
+  }
+
+  /** The deliveries being processed. */
+  get current(): IterableIterator<InFlight> {
+    return this.inFlight.values();
+  }
+
+  /** True between start and stop. */
+  get running(): boolean {
+    return this.starting !== undefined && this.stopping === undefined;
+  }
+
+  /** Creates the group and starts reading. Memoised. */
+  start(): Promise<void> {
+    if (this.stopping) return Promise.reject(new ClosedError(`reader of '${this.o.stream}'`));
+    this.starting ??= (async () => {
+      await this.o.transport.ensureGroup(this.o.stream, this.o.group, { startAt: this.o.startAt ?? 'end' });
+      const touchEvery = Math.max(50, Math.floor(this.o.claimIdleMs / 3));
+      this.touchTimer = setInterval(() => void this.touchLongRunning(touchEvery), touchEvery);
+      this.touchTimer.unref();
+      this.loopDone = this.loop();
+    })();
+    return this.starting;
+  }
+
+  /**
+   * Stops reading, waits up to `timeoutMs` for running deliveries, then aborts the rest and
+   * hands them back (without counting an attempt) for another member. Memoised.
+   */
+  stop(timeoutMs: number): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.starting?.catch(() => {});
+      this.controller.abort();
+      this.wakeSlots();
+      await this.loopDone;
+      if (this.touchTimer) clearInterval(this.touchTimer);
+      if (this.inFlight.size > 0) await Promise.race([this.drained(), sleep(timeoutMs)]);
+      for (const f of [...this.inFlight.values()]) {
+        f.released = true;
+        f.controller.abort(new ClosedError(`consumer '${this.o.consumer}'`));
+        await this.safe(
+          () => this.o.transport.nack(this.o.stream, this.o.group, f.delivery.deliveryId, { delayMs: 0, countAttempt: false }),
+          'hand back',
+        );
+      }
+      await this.flushAcks();
+    })();
+    return this.stopping;
+  }
+
+  /** Acknowledges a delivery; acks of one event-loop turn go out in one round trip. */
+  ack(deliveryId: string): void {
+    this.ackQueue.push(deliveryId);
+    this.ackFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushAcks());
+  }
+
+  /** Hands a delivery back for redelivery after `delayMs`. Failures are logged, never thrown. */
+  nack(deliveryId: string, delayMs: number, countAttempt = true): Promise<void> {
+    return this.safe(
+      () => this.o.transport.nack(this.o.stream, this.o.group, deliveryId, { delayMs, countAttempt }),
+      'nack',
+    );
+  }
+
+  /** Runs a transport call; on failure logs it (the delivery stays pending and is claimed later). */
+  async safe(fn: () => Promise<unknown>, what: string): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      this.o.logger.warn(`${what} failed; the delivery stays pending and will be claimed after claimIdleMs`, {
+        stream: this.o.stream,
+        error: (err as Error).message,
+      });
+    }
+  }
+
+  private async flushAcks(): Promise<void> {
+    while (this.ackQueue.length > 0) {
+      const ids = this.ackQueue;
+      this.ackQueue = [];
+      await this.safe(() => this.o.transport.ack(this.o.stream, this.o.group, ids), 'ack');
+    }
+    this.ackFlush = undefined;
+  }
+
+  private wakeSlots(): void {
+    const waiters = this.slotWaiters;
+    this.slotWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private waitForSlot(): Promise<void> {
+    return new Promise<void>((resolve) => this.slotWaiters.push(resolve));
+  }
+
+  private async drained(): Promise<void> {
+    while (this.inFlight.size > 0) await this.waitForSlot();
+  }
+
+  private async loop(): Promise<void> {
+    const { transport, logger, clock } = this.o;
+    const signal = this.controller.signal;
+    const claimEvery = Math.max(100, Math.floor(this.o.claimIdleMs / 2));
+    let nextClaimAt = 0;
+    let errorDelay = 100;
+    while (!signal.aborted) {
+      if (this.inFlight.size >= this.o.concurrency) {
+        await this.waitForSlot();
+        continue;
+      }
+      let free = this.o.concurrency - this.inFlight.size;
+      let deliveries: Delivery[] = [];
+      try {
+        const now = clock.now();
+        if (now >= nextClaimAt) {
+          nextClaimAt = now + claimEvery;
+          deliveries = await transport.claimStale(this.o.stream, {
+            group: this.o.group,
+            consumer: this.o.consumer,
+            minIdleMs: this.o.claimIdleMs,
+            max: free,
+          });
+          if (deliveries.length > 0) {
+            logger.info('claimed stale deliveries of another member', { count: deliveries.length, stream: this.o.stream, group: this.o.group });
+          }
+        }
+        if (deliveries.length === 0) {
+          if (this.o.budget) {
+            const { granted, retryInMs } = await this.o.budget(Math.min(this.o.batchSize, free), signal);
+            if (granted <= 0) {
+              await sleep(retryInMs ?? 50, signal);
+              continue;
+            }
+            free = granted;
+          }
+          deliveries = await transport.receive(this.o.stream, {
+            group: this.o.group,
+            consumer: this.o.consumer,
+            max: Math.min(this.o.batchSize, free),
+            blockMs: this.o.blockMs,
+            signal,
+          });
+        }
+        errorDelay = 100;
+      } catch (err) {
+        if (signal.aborted || isEventBusError(err, ErrorCode.CLOSED)) break;
+        logger.warn('read failed; retrying', { stream: this.o.stream, consumer: this.o.consumer, error: (err as Error).message, retryInMs: errorDelay });
+        await sleep(errorDelay, signal);
+        errorDelay = Math.min(errorDelay * 2, 5000);
+        continue;
+      }
+      for (const d of deliveries) this.dispatch(d);
+    }
+  }
+
+  private dispatch(delivery: Delivery): void {
+    const f: InFlight = { delivery, controller: new AbortController(), startedAt: this.o.clock.now(), released: false };
+    this.inFlight.set(delivery.deliveryId, f);
+    this.o
+      .process(f)
+      .catch((err) => this.o.logger.error('unexpected error while processing a delivery', { error: (err as Error).message }))
+      .finally(() => {
+        this.inFlight.delete(delivery.deliveryId);
+        this.wakeSlots();
+      });
+  }
+
+  private async touchLongRunning(olderThanMs: number): Promise<void> {
+    const cutoff = this.o.clock.now() - olderThanMs;
+    const ids: string[] = [];
+    for (const f of this.inFlight.values()) if (f.startedAt <= cutoff && !f.released) ids.push(f.delivery.deliveryId);
+    if (ids.length === 0) return;
+    await this.safe(() => this.o.transport.touch(this.o.stream, this.o.group, this.o.consumer, ids), 'touch');
+  }
+}
