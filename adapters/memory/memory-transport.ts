@@ -797,6 +797,23 @@ export function memoryTransport(options: MemoryTransportOptions = {}): Transport
       return true;
     },
 
+    async kvIncr(key, options) {
+      enter(options);
+      const now = clock.now();
+      const by = options?.by ?? 1;
+      if (!Number.isInteger(by)) throw new TransportError(`[event-bus:memory] kvIncr '${key}': 'by' must be a whole number`);
+      const current = kvLive(key, now);
+      if (current === undefined) {
+        const ttl = options?.ttlMs;
+        kv.set(key, { value: String(by), expiresAt: ttl === undefined ? Infinity : now + ttl });
+        return by;
+      }
+      const n = Number(current.value);
+      if (!Number.isInteger(n)) throw new TransportError(`[event-bus:memory] kvIncr '${key}': the key does not hold an integer`);
+      current.value = String(n + by);
+      return n + by;
+    },
+
     async kvScan(prefix, options) {
       enter(options);
       const now = clock.now();

@@ -300,6 +300,12 @@ export interface Transport {
   kvSet(key: string, value: string, options?: KvSetOptions): Promise<boolean>;
   /** Deletes a key (only if it holds `ifEquals`, when given). Returns whether it deleted. */
   kvDelete(key: string, options?: SignalOptions & { ifEquals?: string }): Promise<boolean>;
+  /**
+   * Adds `by` (default 1, may be negative) to an integer counter and returns the new value,
+   * atomically across processes. A missing or expired key starts at 0; `ttlMs` sets the expiry
+   * when the key is created (an existing key keeps its expiry). Rate limits, fencing tokens.
+   */
+  kvIncr(key: string, options?: SignalOptions & { by?: number; ttlMs?: number }): Promise<number>;
   /** Every live key starting with `prefix`, with its value. Meant for small sets (worker registry). */
   kvScan(prefix: string, options?: SignalOptions): Promise<Array<{ key: string; value: string }>>;
 

@@ -80,6 +80,7 @@ export const TRANSPORT_SUITE_TESTS = [
   'kvSet ifEquals renews only with the right value',
   'kvDelete with and without ifEquals',
   'kvScan lists live keys by prefix',
+  'kvIncr counts atomically and expires',
   'notify reaches listeners until they unsubscribe',
   'a throwing listener keeps its subscription',
   'close wakes a blocked receive with []',
@@ -811,6 +812,23 @@ export function describeTransport(name: string, factory: TransportFactory, optio
       expect(await t().kvScan(`${ctx.name('test:none')}:`)).toEqual([]);
     });
 
+    test('kvIncr counts atomically and expires', async () => {
+      const key = ctx.name('test:incr');
+      expect(await t().kvIncr(key)).toBe(1);
+      expect(await t().kvIncr(key, { by: 4 })).toBe(5);
+      expect(await t().kvIncr(key, { by: -2 })).toBe(3);
+      const results = await Promise.all(Array.from({ length: 20 }, () => t().kvIncr(key)));
+      expect(new Set(results).size).toBe(20);
+      expect(Math.max(...results)).toBe(23);
+      expect(await t().kvGet(key)).toBe('23');
+      const short = ctx.name('test:incr-ttl');
+      expect(await t().kvIncr(short, { ttlMs: 100 })).toBe(1);
+      expect(await t().kvIncr(short, { ttlMs: 100 })).toBe(2);
+      await sleep(250);
+      expect(await t().kvGet(short)).toBeNull();
+      expect(await t().kvIncr(short)).toBe(1);
+    });
+
     // ---- notifications --------------------------------------------------------------------
 
     test('notify reaches listeners until they unsubscribe', async () => {
@@ -898,6 +916,7 @@ export function describeTransport(name: string, factory: TransportFactory, optio
         ['kvSet', () => transport.kvSet(key, 'v')],
         ['kvDelete', () => transport.kvDelete(key)],
         ['kvScan', () => transport.kvScan(key)],
+        ['kvIncr', () => transport.kvIncr(key)],
         ['notify', () => transport.notify(key, 'm')],
         ['listen', () => transport.listen(key, () => {})],
       ];
