@@ -44,6 +44,12 @@ export interface EventBusConfig {
   retryBackoffMaxMs: number;
   /** Largest encoded event accepted by the publisher, in bytes. `PROCUR_EVENT_MAX_EVENT_BYTES`. @default 1048576 */
   maxEventBytes: number;
+  /** Prefix of task queues, task state, worker and scheduler keys (`<namespace>:tasks:<queue>`). `PROCUR_EVENT_NAMESPACE`. @default 'procur' */
+  namespace: string;
+  /** How long task results and states are kept, in ms. `PROCUR_EVENT_TASK_RESULT_TTL_MS`. @default 86400000 (1 day) */
+  taskResultTtlMs: number;
+  /** How often workers report that they are alive, in ms; a worker silent for 3 beats is offline. `PROCUR_EVENT_WORKER_HEARTBEAT_MS`. @default 2000 */
+  workerHeartbeatMs: number;
 }
 
 /** The default settings (the seed's defaults, plus ours). */
@@ -67,6 +73,9 @@ export const DEFAULT_CONFIG: Readonly<EventBusConfig> = Object.freeze({
   retryBackoffMs: 1000,
   retryBackoffMaxMs: 60_000,
   maxEventBytes: 1_048_576,
+  namespace: 'procur',
+  taskResultTtlMs: 86_400_000,
+  workerHeartbeatMs: 2000,
 });
 
 type Kind = 'string' | 'int' | 'bool' | 'url';
@@ -93,6 +102,9 @@ export const CONFIG_VARIABLES: Readonly<Record<keyof EventBusConfig, { env: stri
     retryBackoffMs: { env: 'PROCUR_EVENT_RETRY_BACKOFF_MS', kind: 'int', min: 0, max: 86_400_000 },
     retryBackoffMaxMs: { env: 'PROCUR_EVENT_RETRY_BACKOFF_MAX_MS', kind: 'int', min: 0, max: 86_400_000 },
     maxEventBytes: { env: 'PROCUR_EVENT_MAX_EVENT_BYTES', kind: 'int', min: 256, max: 512 * 1024 * 1024 },
+    namespace: { env: 'PROCUR_EVENT_NAMESPACE', kind: 'string' },
+    taskResultTtlMs: { env: 'PROCUR_EVENT_TASK_RESULT_TTL_MS', kind: 'int', min: 1000, max: 31 * 86_400_000 },
+    workerHeartbeatMs: { env: 'PROCUR_EVENT_WORKER_HEARTBEAT_MS', kind: 'int', min: 50, max: 3_600_000 },
   });
 
 const TRUE = new Set(['true', '1', 'yes', 'on']);

@@ -16,6 +16,10 @@ import { Monitor, type HealthThresholds } from './monitor.js';
 import { OutboxRelay, type OutboxOptions } from './outbox.js';
 import { Publisher, type EventPublisher } from './publisher.js';
 import { replayEvents, type ReplayFilter } from './replay.js';
+import { TASK_EVENT_DEFINITIONS, TaskRuntime } from './tasks/runtime.js';
+import { TaskRegistry } from './tasks/tasks.js';
+import { Worker, listWorkers, type WorkerInfo, type WorkerOptions } from './tasks/worker.js';
+import type { StreamInfo } from './contracts/transport.js';
 
 /** Options of {@link createEventSystem}. Everything is optional. */
 export interface EventSystemOptions {
@@ -39,10 +43,29 @@ export interface EventSystemOptions {
   source?: string;
   /** The outbox relay (re-publishes stored events the transport missed); `false` turns it off. */
   outbox?: OutboxOptions | false;
+  /**
+   * Publish task lifecycle events (received, started, succeeded, failed, retried, revoked) on
+   * `<namespace>:task-events` and record them in the store. @default true
+   */
+  taskEvents?: boolean;
   /** Health alert thresholds. */
   health?: Partial<HealthThresholds>;
   /** Source of time. @default the system clock */
   clock?: Clock;
+}
+
+/** Celery's `inspect`: what workers do, across every process sharing the transport. */
+export interface Inspector {
+  /** Every worker that reported in the last hour, with `online` from its heartbeat. */
+  workers(): Promise<WorkerInfo[]>;
+  /** Tasks running now, per worker. */
+  active(): Promise<Record<string, WorkerInfo['activeTasks']>>;
+  /** Task names each online worker can run. */
+  registered(): Promise<Record<string, string[]>>;
+  /** Counters of each worker. */
+  stats(): Promise<Record<string, Pick<WorkerInfo, 'processed' | 'failed' | 'retried' | 'active' | 'queues' | 'online' | 'lastSeen'>>>;
+  /** State of the queues (defined here and consumed by workers). */
+  queues(): Promise<Record<string, StreamInfo>>;
 }
 
 /** Options of `bus.close()`. */
@@ -69,6 +92,12 @@ export interface EventSystem extends AsyncDisposable {
   readonly outbox: OutboxRelay | undefined;
   /** The event types this system knows. */
   readonly registry: EventRegistry;
+  /** Task queues (Celery's role): define tasks, send them, read results. */
+  readonly tasks: TaskRegistry;
+  /** Workers, tasks and queues as seen from here (Celery's `inspect`). */
+  readonly inspect: Inspector;
+  /** Creates a worker that runs tasks of the given queues. */
+  worker(options?: WorkerOptions): Worker;
   /** Creates a consumer: a named member of a consumer group. */
   consumer(name: string, options?: ConsumerOptions): Consumer;
   /** Re-delivers stored events; returns how many. */
@@ -114,7 +143,7 @@ export async function createEventSystem(options: EventSystemOptions = {}): Promi
     config,
     transport,
     store,
-    registry: new EventRegistry(options.events ?? [], options.allowUnknownTypes ?? false),
+    registry: new EventRegistry([...TASK_EVENT_DEFINITIONS, ...(options.events ?? [])], options.allowUnknownTypes ?? false),
     hooks,
     logger: options.logger ?? consoleLogger,
     clock,
@@ -135,6 +164,33 @@ export async function createEventSystem(options: EventSystemOptions = {}): Promi
   const outbox = config.eventSourcingEnabled && options.outbox !== false ? new OutboxRelay(ctx, options.outbox || {}) : undefined;
   outbox?.start();
   const publisher = new Publisher(ctx) as EventPublisher;
+  const taskRuntime = new TaskRuntime(ctx, options.taskEvents ?? true);
+  const tasks = new TaskRegistry(taskRuntime);
+  const workers = new Set<Worker>();
+  const inspect: Inspector = {
+    workers: () => listWorkers(taskRuntime),
+    async active() {
+      return Object.fromEntries((await listWorkers(taskRuntime)).filter((w) => w.online).map((w) => [w.id, w.activeTasks]));
+    },
+    async registered() {
+      return Object.fromEntries((await listWorkers(taskRuntime)).filter((w) => w.online).map((w) => [w.id, w.tasks]));
+    },
+    async stats() {
+      return Object.fromEntries(
+        (await listWorkers(taskRuntime)).map((w) => [
+          w.id,
+          { processed: w.processed, failed: w.failed, retried: w.retried, active: w.active, queues: w.queues, online: w.online, lastSeen: w.lastSeen },
+        ]),
+      );
+    },
+    async queues() {
+      const names = new Set(tasks.queues());
+      for (const w of await listWorkers(taskRuntime)) for (const q of Object.keys(w.queues)) names.add(q);
+      const out: Record<string, StreamInfo> = {};
+      for (const q of [...names].sort()) out[q] = await tasks.queueInfo(q);
+      return out;
+    },
+  };
 
   const system: EventSystem = {
     config,
@@ -145,6 +201,14 @@ export async function createEventSystem(options: EventSystemOptions = {}): Promi
     monitor: new Monitor(ctx, options.health),
     outbox,
     registry: ctx.registry,
+    tasks,
+    inspect,
+    worker(workerOptions) {
+      lifecycle.assertOpen();
+      const w = new Worker(taskRuntime, tasks, workerOptions, (closed) => workers.delete(closed));
+      workers.add(w);
+      return w;
+    },
     consumer(name, consumerOptions) {
       lifecycle.assertOpen();
       const c = new Consumer(ctx, name, consumerOptions, (closed) => consumers.delete(closed));
@@ -165,7 +229,9 @@ export async function createEventSystem(options: EventSystemOptions = {}): Promi
     close(closeOptions = {}) {
       return lifecycle.close(() =>
         runAll([
+          () => Promise.all([...workers].map((w) => w.stop({ timeoutMs: closeOptions.timeoutMs ?? 10_000 }))),
           () => Promise.all([...consumers].map((c) => c.stop({ timeoutMs: closeOptions.timeoutMs ?? 10_000 }))),
+          () => taskRuntime.close(),
           () => outbox?.stop(),
           () => store.close(),
           () => transport.close(),

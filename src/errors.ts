@@ -213,3 +213,61 @@ export function toError(value: unknown): Error {
     return new Error(String(value));
   }
 }
+
+/** A task finished in failure (its retries are exhausted, or it raised `UnrecoverableError`). */
+export class TaskFailedError extends EventBusError {
+  /** The task id. */
+  readonly taskId: string;
+  /** The error's name on the worker. */
+  readonly remoteName: string;
+  /** The error's stack on the worker. */
+  readonly remoteStack: string | undefined;
+
+  constructor(taskId: string, taskName: string, remote: { name?: string; message: string; stack?: string }) {
+    super(ErrorCode.TASK_FAILED, `[event-bus] Task '${taskName}' (${taskId}) failed: ${remote.message}`);
+    this.name = 'TaskFailedError';
+    this.taskId = taskId;
+    this.remoteName = remote.name ?? 'Error';
+    this.remoteStack = remote.stack;
+  }
+}
+
+/** Waiting for a task's result took longer than allowed, or a task ran past its `timeoutMs`. */
+export class TaskTimeoutError extends EventBusError {
+  /** The task id. */
+  readonly taskId: string;
+
+  constructor(taskId: string, message: string) {
+    super(ErrorCode.TIMEOUT, message);
+    this.name = 'TaskTimeoutError';
+    this.taskId = taskId;
+  }
+}
+
+/** The task was revoked: it will not run (or was aborted while running). */
+export class TaskRevokedError extends EventBusError {
+  /** The task id. */
+  readonly taskId: string;
+
+  constructor(taskId: string, taskName: string) {
+    super(ErrorCode.REVOKED, `[event-bus] Task '${taskName}' (${taskId}) was revoked`);
+    this.name = 'TaskRevokedError';
+    this.taskId = taskId;
+  }
+}
+
+/** No task of that name is defined in this process. */
+export class UnknownTaskError extends EventBusError {
+  /** The task name. */
+  readonly taskName: string;
+
+  constructor(taskName: string, known: readonly string[]) {
+    super(
+      ErrorCode.UNKNOWN_TASK,
+      `[event-bus] Unknown task '${taskName}'. Define it with bus.tasks.define('${taskName}', ...) in this process` +
+        (known.length ? ` (defined here: ${known.join(', ')})` : ''),
+    );
+    this.name = 'UnknownTaskError';
+    this.taskName = taskName;
+  }
+}

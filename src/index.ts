@@ -51,6 +51,27 @@ export {
   type EventSystem,
   type EventSystemOptions,
   type CloseOptions,
+  type Inspector,
 } from './create-event-system.js';
+export {
+  TaskRegistry,
+  TaskResult,
+  type Task,
+  type TaskContext,
+  type TaskHandler,
+  type TaskOptions,
+  type ApplyOptions,
+  type GetOptions,
+} from './tasks/tasks.js';
+export { TASK_MESSAGE_VERSION, FINAL_TASK_STATES, decodeTaskMessage, type TaskMessage, type TaskInfo, type TaskState } from './tasks/message.js';
+export { TaskEventType } from './tasks/runtime.js';
+export {
+  Worker,
+  type WorkerOptions,
+  type WorkerStopOptions,
+  type WorkerInfo,
+  type QueueOptions,
+  type RateLimit,
+} from './tasks/worker.js';
 export { memoryTransport, DEFAULT_MEMORY_MAX_LEN, type MemoryTransportOptions } from '../adapters/memory/memory-transport.js';
 export { memoryStore, type MemoryStoreOptions } from '../adapters/memory/memory-store.js';

@@ -810,7 +810,7 @@ export function memoryTransport(options: MemoryTransportOptions = {}): Transport
       }
       const n = Number(current.value);
       if (!Number.isInteger(n)) throw new TransportError(`[event-bus:memory] kvIncr '${key}': the key does not hold an integer`);
-      current.value = String(n + by);
+      kv.set(key, { value: String(n + by), expiresAt: current.expiresAt });
       return n + by;
     },
 

@@ -25,3 +25,4 @@ export {
   type StoreSuiteContext,
   type DescribeStoreOptions,
 } from './store-suite.js';
+export { describeTaskQueue, type TaskTransportFactory } from './task-suite.js';

@@ -1,0 +1,114 @@
+import { DecodeError } from '../errors.js';
+import { isEventPriority, type EventPriority } from '../events/envelope.js';
+
+/** The task message format version. */
+export const TASK_MESSAGE_VERSION = 1;
+
+/** A task invocation as it travels on a queue (JSON). See `docs/wire-format.md`. */
+export interface TaskMessage {
+  /** Always `'task'`: tells task messages from events. */
+  kind: 'task';
+  /** Format version ({@link TASK_MESSAGE_VERSION}). */
+  version: number;
+  /** The task id (UUIDv7 unless given). */
+  id: string;
+  /** The task name. */
+  task: string;
+  /** The queue it was sent to. */
+  queue: string;
+  /** The arguments (any JSON). */
+  args: unknown;
+  /** Ties the task to a business flow. */
+  correlationId: string;
+  /** Priority within the queue. */
+  priority: EventPriority;
+  /** When it was sent (ISO 8601). */
+  createdAt: string;
+  /** Earliest run time (ISO 8601), for ETA and countdown tasks. */
+  eta?: string;
+  /** Retries allowed after the first attempt; overrides the worker's definition when set. */
+  maxRetries?: number;
+}
+
+/** The lifecycle states of a task (Celery's names). */
+export type TaskState = 'PENDING' | 'RECEIVED' | 'STARTED' | 'RETRY' | 'SUCCESS' | 'FAILURE' | 'REVOKED';
+
+/** The states after which a task never changes again. */
+export const FINAL_TASK_STATES: ReadonlySet<TaskState> = new Set(['SUCCESS', 'FAILURE', 'REVOKED']);
+
+/** What is known about a task: its state, result or error, and timing. */
+export interface TaskInfo {
+  /** The task id. */
+  id: string;
+  /** The task name. */
+  name: string;
+  /** Its queue. */
+  queue: string;
+  /** The current state; `PENDING` when nothing is known yet. */
+  state: TaskState;
+  /** The attempt the state belongs to, from 1 (0 while pending). */
+  attempt: number;
+  /** The correlation id. */
+  correlationId?: string;
+  /** The arguments. */
+  args?: unknown;
+  /** The result of a `SUCCESS`. */
+  result?: unknown;
+  /** The error of a `FAILURE` or `RETRY`. */
+  error?: { name: string; message: string; stack?: string };
+  /** When the retry is due (ISO 8601), for `RETRY`. */
+  retryAt?: string;
+  /** The worker that ran it. */
+  worker?: string;
+  /** When the state was written (ISO 8601). */
+  updatedAt: string;
+  /** How long the last attempt ran, in ms. */
+  runtimeMs?: number;
+}
+
+/** Decodes a task message. @throws {@link DecodeError} naming the bad field. */
+export function decodeTaskMessage(text: string): TaskMessage {
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(text) as Record<string, unknown>;
+  } catch (err) {
+    throw new DecodeError(`[event-bus] Cannot decode task: not JSON (${(err as Error).message})`, { cause: err });
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new DecodeError('[event-bus] Cannot decode task: expected a JSON object');
+  if (o.kind !== 'task') throw new DecodeError("[event-bus] Cannot decode task: field 'kind' must be 'task'");
+  if (o.version !== TASK_MESSAGE_VERSION) {
+    throw new DecodeError(`[event-bus] Cannot decode task: unknown version ${String(o.version)} (this library reads ${TASK_MESSAGE_VERSION})`);
+  }
+  for (const f of ['id', 'task', 'queue', 'createdAt'] as const) {
+    if (typeof o[f] !== 'string' || (o[f] as string).length === 0) {
+      throw new DecodeError(`[event-bus] Cannot decode task: field '${f}' must be a non-empty string`);
+    }
+  }
+  if (o.priority === undefined) o.priority = 'normal';
+  else if (!isEventPriority(o.priority)) throw new DecodeError(`[event-bus] Cannot decode task: unknown priority ${JSON.stringify(o.priority)}`);
+  if (typeof o.correlationId !== 'string') o.correlationId = o.id;
+  if (o.maxRetries !== undefined && (!Number.isInteger(o.maxRetries) || (o.maxRetries as number) < 0)) {
+    throw new DecodeError("[event-bus] Cannot decode task: field 'maxRetries' must be a whole number >= 0");
+  }
+  return o as unknown as TaskMessage;
+}
+
+/** Key and channel names of the task system under a namespace. @internal */
+export function taskKeys(namespace: string) {
+  return {
+    stream: (queue: string) => `${namespace}:tasks:${queue}`,
+    state: (id: string) => `${namespace}:task:${id}`,
+    revoked: (id: string) => `${namespace}:revoked:${id}`,
+    revokedPrefix: `${namespace}:revoked:`,
+    worker: (id: string) => `${namespace}:worker:${id}`,
+    workerPrefix: `${namespace}:worker:`,
+    rate: (queue: string, window: number) => `${namespace}:rate:${queue}:${window}`,
+    doneChannel: `${namespace}:task-done`,
+    revokeChannel: `${namespace}:task-revoke`,
+    eventsStream: `${namespace}:task-events`,
+    group: 'workers',
+  };
+}
+
+/** The key and channel names of one namespace. @internal */
+export type TaskKeys = ReturnType<typeof taskKeys>;

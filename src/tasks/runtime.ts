@@ -1,0 +1,159 @@
+import { z } from 'zod';
+import { Batcher } from '../batcher.js';
+import { isoNow } from '../clock.js';
+import type { SystemContext } from '../context.js';
+import type { Unsubscribe } from '../contracts/transport.js';
+import { TaskTimeoutError } from '../errors.js';
+import { ENVELOPE_VERSION, encodeEnvelope, newEventId, priorityRank, type EventEnvelope } from '../events/envelope.js';
+import type { EventDefinition } from '../events/registry.js';
+import { FINAL_TASK_STATES, taskKeys, type TaskInfo, type TaskKeys, type TaskMessage } from './message.js';
+
+/** The task lifecycle event types, published on `<namespace>:task-events` and stored. */
+export const TaskEventType = {
+  RECEIVED: 'task.received',
+  STARTED: 'task.started',
+  SUCCEEDED: 'task.succeeded',
+  FAILED: 'task.failed',
+  RETRIED: 'task.retried',
+  REVOKED: 'task.revoked',
+} as const;
+
+/** One of the {@link TaskEventType} values. */
+export type TaskEventType = (typeof TaskEventType)[keyof typeof TaskEventType];
+
+const taskEventSchema = z.looseObject({
+  taskId: z.string().min(1),
+  name: z.string().min(1),
+  queue: z.string().min(1),
+  attempt: z.number().int().nonnegative().optional(),
+});
+
+/** The definitions of the task lifecycle events (registered in every system). @internal */
+export const TASK_EVENT_DEFINITIONS: readonly EventDefinition[] = Object.values(TaskEventType).map((type) => ({
+  type,
+  schema: taskEventSchema,
+}));
+
+/**
+ * What the task parts of one system share: keys, the result waiter, lifecycle event output.
+ *
+ * @internal
+ */
+export class TaskRuntime {
+  readonly keys: TaskKeys;
+  private readonly waiters = new Map<string, Set<(info: TaskInfo) => void>>();
+  private listening: Promise<Unsubscribe> | undefined;
+  private readonly events: Batcher<EventEnvelope>;
+
+  constructor(
+    readonly ctx: SystemContext,
+    readonly taskEvents: boolean,
+  ) {
+    this.keys = taskKeys(ctx.config.namespace);
+    this.events = new Batcher(
+      async (batch) => {
+        if (ctx.config.eventSourcingEnabled) await ctx.store.append(batch, { published: true });
+        await ctx.transport.publish(
+          this.keys.eventsStream,
+          batch.map((e) => ({ body: encodeEnvelope(e), priority: priorityRank(e.priority) })),
+        );
+      },
+      (err, count) => ctx.logger.warn('could not record task lifecycle events', { count, error: (err as Error).message }),
+    );
+  }
+
+  /** Records a lifecycle event of a task (batched; best effort). */
+  emit(type: TaskEventType, msg: Pick<TaskMessage, 'id' | 'task' | 'queue' | 'correlationId' | 'priority'>, extra: Record<string, unknown> = {}): void {
+    if (!this.taskEvents) return;
+    this.events.push({
+      id: newEventId(),
+      type,
+      data: { taskId: msg.id, name: msg.task, queue: msg.queue, ...extra },
+      priority: msg.priority,
+      correlationId: msg.correlationId,
+      causationId: msg.id,
+      occurredAt: isoNow(this.ctx.clock),
+      version: ENVELOPE_VERSION,
+      ...(this.ctx.source ? { source: this.ctx.source } : {}),
+    });
+  }
+
+  /** Writes what has been emitted so far. */
+  flush(): Promise<void> {
+    return this.events.flush();
+  }
+
+  /** Reads a task's state, or `undefined` when nothing is recorded (pending or expired). */
+  async read(id: string): Promise<TaskInfo | undefined> {
+    const raw = await this.ctx.transport.kvGet(this.keys.state(id));
+    return raw === null ? undefined : (JSON.parse(raw) as TaskInfo);
+  }
+
+  /** Writes a task's state; final states are also announced to waiting `get()` calls in every process. */
+  async write(info: TaskInfo): Promise<void> {
+    const text = JSON.stringify(info);
+    await this.ctx.transport.kvSet(this.keys.state(info.id), text, { ttlMs: this.ctx.config.taskResultTtlMs });
+    if (FINAL_TASK_STATES.has(info.state)) await this.ctx.transport.notify(this.keys.doneChannel, text);
+  }
+
+  /**
+   * Resolves with the task's final state, waiting for the notification (no polling).
+   *
+   * @throws {@link TaskTimeoutError} after `timeoutMs`.
+   */
+  async waitFinal(id: string, name: string, timeoutMs: number, signal?: AbortSignal): Promise<TaskInfo> {
+    await this.ensureListening();
+    return new Promise<TaskInfo>((resolve, reject) => {
+      let settled = false;
+      const set = this.waiters.get(id) ?? new Set();
+      this.waiters.set(id, set);
+      const finish = (err: Error | undefined, info?: TaskInfo) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        set.delete(onInfo);
+        if (set.size === 0) this.waiters.delete(id);
+        if (err) reject(err);
+        else resolve(info as TaskInfo);
+      };
+      const onInfo = (info: TaskInfo) => finish(undefined, info);
+      const onAbort = () => finish((signal?.reason as Error) ?? new Error('aborted'));
+      set.add(onInfo);
+      const timer = setTimeout(
+        () => finish(new TaskTimeoutError(id, `[event-bus] No result for task '${name}' (${id}) within ${timeoutMs} ms; is a worker consuming its queue?`)),
+        timeoutMs,
+      );
+      signal?.addEventListener('abort', onAbort, { once: true });
+      // Registered before reading, so a result written in between is not missed.
+      this.read(id).then(
+        (info) => {
+          if (info && FINAL_TASK_STATES.has(info.state)) finish(undefined, info);
+        },
+        (err: unknown) => finish(err as Error),
+      );
+    });
+  }
+
+  private ensureListening(): Promise<Unsubscribe> {
+    this.listening ??= this.ctx.transport.listen(this.keys.doneChannel, (text) => {
+      let info: TaskInfo;
+      try {
+        info = JSON.parse(text) as TaskInfo;
+      } catch {
+        return;
+      }
+      const set = this.waiters.get(info.id);
+      if (set) for (const fn of [...set]) fn(info);
+    });
+    return this.listening;
+  }
+
+  /** Stops listening for results. */
+  async close(): Promise<void> {
+    await this.events.flush();
+    const l = this.listening;
+    this.listening = undefined;
+    if (l) await (await l.catch(() => async () => {}))();
+  }
+}

@@ -1,0 +1,344 @@
+import type { z } from 'zod';
+import type { BackoffOptions } from '../backoff.js';
+import { isoNow } from '../clock.js';
+import type { SignalOptions } from '../contracts/transport.js';
+import {
+  EventValidationError,
+  TaskFailedError,
+  TaskRevokedError,
+  type ValidationIssue,
+} from '../errors.js';
+import { isEventPriority, newEventId, priorityRank, type EventPriority } from '../events/envelope.js';
+import { zodIssues } from '../events/registry.js';
+import { TASK_MESSAGE_VERSION, FINAL_TASK_STATES, type TaskInfo, type TaskMessage, type TaskState } from './message.js';
+import { TaskEventType, type TaskRuntime } from './runtime.js';
+
+/** What a task handler gets besides its arguments. */
+export interface TaskContext {
+  /** The task id. */
+  taskId: string;
+  /** The task name. */
+  name: string;
+  /** The queue it ran from. */
+  queue: string;
+  /** Which attempt this is, from 1. */
+  attempt: number;
+  /** Attempts allowed in all (1 + retries). */
+  maxAttempts: number;
+  /** Aborted on revoke, on `timeoutMs`, and when the worker stops past its grace period. */
+  signal: AbortSignal;
+  /** The correlation id the task was sent with. */
+  correlationId: string;
+}
+
+/** A task handler: gets the arguments, returns the result (JSON-serialisable). */
+export type TaskHandler<TArgs = unknown, TResult = unknown> = (args: TArgs, ctx: TaskContext) => TResult | Promise<TResult>;
+
+/** Options of `bus.tasks.define`. */
+export interface TaskOptions<TArgs = unknown> {
+  /** The queue the task is sent to. @default 'default' */
+  queue?: string;
+  /** Retries after the first attempt, then the dead letter queue. @default config.dlqMaxRetries */
+  maxRetries?: number;
+  /** Retry spacing. @default exponential from config.retryBackoffMs, jitter 0.2 */
+  backoff?: BackoffOptions;
+  /** Abort the handler's `ctx.signal` after this long and fail the attempt. @default none */
+  timeoutMs?: number;
+  /** Default priority in the queue. @default 'normal' */
+  priority?: EventPriority;
+  /** Validates arguments when the task is sent (zod). */
+  schema?: z.ZodType<TArgs>;
+  /** Record the `STARTED` state (one more write per task). @default false (as Celery's `task_track_started`) */
+  trackStarted?: boolean;
+  /** Do not store the result (`get()` still resolves, with `null`). @default false */
+  ignoreResult?: boolean;
+}
+
+/** Options of `applyAsync` and `send`. */
+export interface ApplyOptions extends SignalOptions {
+  /** Run no earlier than this time. */
+  eta?: Date;
+  /** Run no earlier than now + this many ms. */
+  countdownMs?: number;
+  /** Priority within the queue. */
+  priority?: EventPriority;
+  /** Ties the task to a business flow. @default the task id */
+  correlationId?: string;
+  /** Use this id (UUIDv7 by default). */
+  taskId?: string;
+  /** Send to this queue instead of the task's. */
+  queue?: string;
+  /** Retries allowed; overrides the worker's definition. */
+  maxRetries?: number;
+}
+
+/** Options of `result.get()`. */
+export interface GetOptions extends SignalOptions {
+  /** Reject with `TaskTimeoutError` after this long. @default 30000 */
+  timeoutMs?: number;
+}
+
+/** A handle on a sent task: wait for its result, read its state, revoke it. */
+export class TaskResult<TResult = unknown> {
+  /** @internal */
+  constructor(
+    private readonly runtime: TaskRuntime,
+    /** The task id. */
+    readonly id: string,
+    /** The task name. */
+    readonly name: string,
+    /** The queue. */
+    readonly queue: string,
+  ) {}
+
+  /**
+   * Waits for the task's result, without polling (the worker's notification wakes it).
+   *
+   * @throws {@link TaskFailedError} with the worker's message and stack when it failed for good.
+   * @throws {@link TaskRevokedError} when it was revoked.
+   * @throws `TaskTimeoutError` when no result arrives within `timeoutMs`.
+   */
+  async get(options: GetOptions = {}): Promise<TResult> {
+    const info = await this.runtime.waitFinal(this.id, this.name, options.timeoutMs ?? 30_000, options.signal);
+    return unwrap(info) as TResult;
+  }
+
+  /** The task's state now (`PENDING` when nothing is recorded yet). */
+  async status(): Promise<TaskState> {
+    return (await this.info()).state;
+  }
+
+  /** Everything known about the task now. */
+  async info(): Promise<TaskInfo> {
+    return (
+      (await this.runtime.read(this.id)) ?? {
+        id: this.id,
+        name: this.name,
+        queue: this.queue,
+        state: 'PENDING',
+        attempt: 0,
+        updatedAt: isoNow(this.runtime.ctx.clock),
+      }
+    );
+  }
+
+  /**
+   * Revokes the task in every process: if it has not started it never runs; if it is running,
+   * its `ctx.signal` is aborted. A task already finished keeps its state. Returns whether the
+   * task was revoked (false when it had already finished).
+   */
+  revoke(): Promise<boolean> {
+    return revokeTask(this.runtime, this.id, this.name, this.queue);
+  }
+}
+
+/** Converts a final state into the result or the error `get()` gives. @internal */
+export function unwrap(info: TaskInfo): unknown {
+  if (info.state === 'SUCCESS') return info.result ?? null;
+  if (info.state === 'REVOKED') throw new TaskRevokedError(info.id, info.name);
+  throw new TaskFailedError(info.id, info.name, info.error ?? { message: 'unknown error' });
+}
+
+/** Revokes a task by id. @internal */
+export async function revokeTask(runtime: TaskRuntime, id: string, name: string, queue: string): Promise<boolean> {
+  const { transport, config, clock } = runtime.ctx;
+  const current = await runtime.read(id);
+  if (current && FINAL_TASK_STATES.has(current.state)) return false;
+  await transport.kvSet(runtime.keys.revoked(id), '1', { ttlMs: config.taskResultTtlMs });
+  await transport.notify(runtime.keys.revokeChannel, id);
+  const info: TaskInfo = {
+    ...(current ?? { id, name, queue, attempt: 0 }),
+    state: 'REVOKED',
+    updatedAt: isoNow(clock),
+  };
+  await runtime.write(info);
+  runtime.emit(TaskEventType.REVOKED, { id, task: info.name, queue: info.queue, correlationId: info.correlationId ?? id, priority: 'normal' });
+  return true;
+}
+
+/** A defined task: call it with `delay` or `applyAsync`. */
+export interface Task<TArgs = unknown, TResult = unknown> {
+  /** The task name. */
+  readonly name: string;
+  /** Its queue. */
+  readonly queue: string;
+  /** Its options. */
+  readonly options: Readonly<TaskOptions<TArgs>>;
+  /** Sends the task with default options. */
+  delay(args: TArgs): Promise<TaskResult<TResult>>;
+  /** Sends the task with options (ETA, countdown, priority, correlation id, task id). */
+  applyAsync(args: TArgs, options?: ApplyOptions): Promise<TaskResult<TResult>>;
+}
+
+/** A defined task with its handler. @internal */
+export interface TaskDefinition {
+  name: string;
+  queue: string;
+  options: TaskOptions;
+  handler: TaskHandler;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
+
+/**
+ * The task registry (`bus.tasks`): define tasks with their handlers, send tasks by name from
+ * producer-only processes, look up results by id.
+ */
+export class TaskRegistry {
+  private readonly definitions = new Map<string, TaskDefinition>();
+  private readonly ensured = new Map<string, Promise<void>>();
+
+  /** @internal */
+  constructor(private readonly runtime: TaskRuntime) {}
+
+  /**
+   * Defines a task. Workers of this process run it; `delay`/`applyAsync` send it.
+   *
+   * @throws {@link EventValidationError} for a malformed name or options, or a name already defined.
+   * @example
+   * ```ts
+   * const generateContract = bus.tasks.define('generate_contract',
+   *   { queue: 'contracts', maxRetries: 3, backoff: { type: 'exponential', delayMs: 1000 } },
+   *   async ({ negotiationId }: { negotiationId: string }, ctx) => ({ contractId: `ctr-${negotiationId}` }));
+   * const r = await generateContract.delay({ negotiationId: 'neg-1' });
+   * console.log(await r.get({ timeoutMs: 10_000 }));
+   * ```
+   */
+  define<TArgs = unknown, TResult = unknown>(
+    name: string,
+    options: TaskOptions<TArgs>,
+    handler: TaskHandler<TArgs, TResult>,
+  ): Task<TArgs, TResult> {
+    const issues: ValidationIssue[] = [];
+    if (typeof name !== 'string' || !NAME.test(name)) issues.push({ path: 'name', message: 'must be 1-200 letters, digits or . _ : -' });
+    const queue = options.queue ?? 'default';
+    if (!NAME.test(queue)) issues.push({ path: 'queue', message: 'must be 1-200 letters, digits or . _ : -' });
+    if (options.maxRetries !== undefined && (!Number.isInteger(options.maxRetries) || options.maxRetries < 0)) {
+      issues.push({ path: 'maxRetries', message: 'must be a whole number >= 0' });
+    }
+    if (options.timeoutMs !== undefined && !(options.timeoutMs > 0)) issues.push({ path: 'timeoutMs', message: 'must be > 0' });
+    if (options.priority !== undefined && !isEventPriority(options.priority)) issues.push({ path: 'priority', message: "must be 'low', 'normal', 'high' or 'critical'" });
+    if (options.backoff && !(options.backoff.delayMs >= 0)) issues.push({ path: 'backoff.delayMs', message: 'must be >= 0' });
+    if (typeof handler !== 'function') issues.push({ path: 'handler', message: 'must be a function' });
+    if (this.definitions.has(name)) issues.push({ path: 'name', message: `task '${name}' is already defined` });
+    if (issues.length) throw new EventValidationError(name, issues);
+    const def: TaskDefinition = { name, queue, options: options as TaskOptions, handler: handler as TaskHandler };
+    this.definitions.set(name, def);
+    return {
+      name,
+      queue,
+      options,
+      delay: (args) => this.send(name, args, {}) as Promise<TaskResult<TResult>>,
+      applyAsync: (args, o) => this.send(name, args, o ?? {}) as Promise<TaskResult<TResult>>,
+    };
+  }
+
+  /** The definition of a task of this process, or `undefined`. @internal */
+  definition(name: string): TaskDefinition | undefined {
+    return this.definitions.get(name);
+  }
+
+  /** The names of the tasks defined in this process. */
+  names(): string[] {
+    return [...this.definitions.keys()];
+  }
+
+  /** The queues of the tasks defined in this process. */
+  queues(): string[] {
+    return [...new Set([...this.definitions.values()].map((d) => d.queue))];
+  }
+
+  /**
+   * Sends a task by name (a producer process need not define it). The queue is the
+   * definition's when the task is defined here, else `options.queue` (required then).
+   *
+   * @throws {@link EventValidationError} when the arguments fail the task's schema or options are malformed.
+   */
+  async send<TResult = unknown>(name: string, args: unknown, options: ApplyOptions = {}): Promise<TaskResult<TResult>> {
+    const { ctx, keys } = this.runtime;
+    const def = this.definitions.get(name);
+    const issues: ValidationIssue[] = [];
+    const queue = options.queue ?? def?.queue;
+    if (!queue) issues.push({ path: 'queue', message: `task '${name}' is not defined in this process: pass { queue }` });
+    else if (!NAME.test(queue)) issues.push({ path: 'queue', message: 'must be 1-200 letters, digits or . _ : -' });
+    const priority = options.priority ?? def?.options.priority ?? 'normal';
+    if (!isEventPriority(priority)) issues.push({ path: 'priority', message: "must be 'low', 'normal', 'high' or 'critical'" });
+    let delayMs = 0;
+    const now = ctx.clock.now();
+    if (options.eta !== undefined) {
+      if (!(options.eta instanceof Date) || Number.isNaN(options.eta.getTime())) issues.push({ path: 'eta', message: 'must be a valid Date' });
+      else delayMs = Math.max(0, options.eta.getTime() - now);
+    }
+    if (options.countdownMs !== undefined) {
+      if (!(options.countdownMs >= 0)) issues.push({ path: 'countdownMs', message: 'must be >= 0' });
+      else delayMs = Math.max(delayMs, options.countdownMs);
+    }
+    if (options.maxRetries !== undefined && (!Number.isInteger(options.maxRetries) || options.maxRetries < 0)) {
+      issues.push({ path: 'maxRetries', message: 'must be a whole number >= 0' });
+    }
+    let parsedArgs = args;
+    if (def?.options.schema) {
+      const r = def.options.schema.safeParse(args);
+      if (!r.success) issues.push(...zodIssues(r.error, 'args'));
+      else parsedArgs = r.data;
+    }
+    if (issues.length) throw new EventValidationError(name, issues);
+
+    const id = options.taskId ?? newEventId();
+    const msg: TaskMessage = {
+      kind: 'task',
+      version: TASK_MESSAGE_VERSION,
+      id,
+      task: name,
+      queue: queue as string,
+      args: parsedArgs === undefined ? null : parsedArgs,
+      correlationId: options.correlationId ?? id,
+      priority,
+      createdAt: new Date(now).toISOString(),
+    };
+    if (delayMs > 0) msg.eta = new Date(now + delayMs).toISOString();
+    if (options.maxRetries !== undefined) msg.maxRetries = options.maxRetries;
+    const body = JSON.stringify(msg);
+    if (body.length * 3 > ctx.config.maxEventBytes && Buffer.byteLength(body) > ctx.config.maxEventBytes) {
+      throw new EventValidationError(name, [{ path: 'args', message: `the encoded task is larger than ${ctx.config.maxEventBytes} bytes (maxEventBytes)` }]);
+    }
+    await this.ensureQueue(msg.queue);
+    await ctx.transport.publish(keys.stream(msg.queue), [{ body, priority: priorityRank(priority), delayMs }], options);
+    return new TaskResult<TResult>(this.runtime, id, name, msg.queue);
+  }
+
+  /**
+   * Creates the workers' group of a queue before the first task is sent to it, so tasks sent
+   * before any worker started are kept for the group. Once per queue and process.
+   */
+  private ensureQueue(queue: string): Promise<void> {
+    let p = this.ensured.get(queue);
+    if (!p) {
+      const { ctx, keys } = this.runtime;
+      p = ctx.transport.ensureGroup(keys.stream(queue), keys.group, { startAt: 'beginning' });
+      p.catch(() => this.ensured.delete(queue));
+      this.ensured.set(queue, p);
+    }
+    return p;
+  }
+
+  /** Information about a queue: backlog per priority, delayed (ETA) tasks, pending and retrying. */
+  queueInfo(queue: string) {
+    return this.runtime.ctx.transport.info(this.runtime.keys.stream(queue));
+  }
+
+  /** Deletes the tasks waiting in a queue (not the running ones). Returns how many. */
+  purge(queue: string): Promise<number> {
+    return this.runtime.ctx.transport.purge(this.runtime.keys.stream(queue));
+  }
+
+  /** A handle on a task sent earlier (by id). */
+  result<TResult = unknown>(id: string, name = 'unknown', queue = 'unknown'): TaskResult<TResult> {
+    return new TaskResult<TResult>(this.runtime, id, name, queue);
+  }
+
+  /** Reads a task's state by id (`undefined` when nothing is recorded). */
+  info(id: string): Promise<TaskInfo | undefined> {
+    return this.runtime.read(id);
+  }
+}

@@ -1,0 +1,321 @@
+/**
+ * The task queue conformance suite: the behaviour of `bus.tasks` and `bus.worker()` on a given
+ * transport. Every transport of the package runs it.
+ *
+ * @module
+ */
+import { afterEach, describe, expect, test } from 'vitest';
+import {
+  EventValidationError,
+  TaskFailedError,
+  TaskRevokedError,
+  TaskTimeoutError,
+  UnrecoverableError,
+  createEventSystem,
+  memoryStore,
+  silentLogger,
+  sleep,
+  type EventSystem,
+  type Transport,
+} from '@procur/event-bus';
+import { uniqueName } from './transport-suite.js';
+
+/** Makes a fresh transport for one test of {@link describeTaskQueue}. */
+export type TaskTransportFactory = () => Promise<{ transport: Transport; teardown?: () => Promise<void> }> | { transport: Transport; teardown?: () => Promise<void> };
+
+/**
+ * Runs the task queue conformance suite against a transport. Each test gets its own transport
+ * (from `factory`), its own namespace and queues, and a memory store.
+ *
+ * @example
+ * ```ts
+ * describeTaskQueue('memory', () => ({ transport: memoryTransport() }));
+ * ```
+ */
+export function describeTaskQueue(name: string, factory: TaskTransportFactory): void {
+  describe(`task queue conformance: ${name}`, () => {
+    const systems: EventSystem[] = [];
+    const teardowns: (() => Promise<void>)[] = [];
+    let transport: Transport;
+    let namespace: string;
+
+    async function system(overrides: { taskEvents?: boolean } = {}): Promise<EventSystem> {
+      if (systems.length === 0) {
+        const made = await factory();
+        transport = made.transport;
+        if (made.teardown) teardowns.push(made.teardown);
+        namespace = uniqueName('tq');
+      }
+      const bus = await createEventSystem({
+        transport,
+        store: memoryStore(),
+        logger: silentLogger,
+        env: {},
+        outbox: false,
+        taskEvents: overrides.taskEvents ?? false,
+        config: { namespace, retryBackoffMs: 20, retryBackoffMaxMs: 200, eventBlockTime: 100, claimIdleMs: 5000, workerHeartbeatMs: 100 },
+      });
+      systems.push(bus);
+      return bus;
+    }
+
+    afterEach(async () => {
+      // Systems sharing one transport: close them all, the transport once (close is idempotent).
+      for (const bus of systems.splice(0)) await bus.close().catch(() => {});
+      for (const t of teardowns.splice(0)) await t().catch(() => {});
+    });
+
+    test('delay(args).get() returns the result', async () => {
+      const bus = await system();
+      const add = bus.tasks.define('add', { queue: 'math' }, async ({ a, b }: { a: number; b: number }, ctx) => ({ sum: a + b, attempt: ctx.attempt }));
+      await bus.worker({ queues: { math: 2 } }).start();
+      const r = await add.delay({ a: 2, b: 3 });
+      expect(await r.get({ timeoutMs: 5000 })).toEqual({ sum: 5, attempt: 1 });
+      expect(await r.status()).toBe('SUCCESS');
+    });
+
+    test('a task that fails twice then succeeds returns with attempt 3', async () => {
+      const bus = await system();
+      const flaky = bus.tasks.define('flaky', { queue: 'q', maxRetries: 3 }, async (_args: null, ctx) => {
+        if (ctx.attempt < 3) throw new Error(`try ${ctx.attempt}`);
+        return ctx.attempt;
+      });
+      await bus.worker({ queues: { q: 1 } }).start();
+      expect(await (await flaky.delay(null)).get({ timeoutMs: 5000 })).toBe(3);
+    });
+
+    test('a task that always fails rejects TaskFailedError with the remote message, and is dead-lettered', async () => {
+      const bus = await system();
+      const bad = bus.tasks.define('bad', { queue: 'q', maxRetries: 2 }, async () => {
+        throw new Error('PDF renderer crashed');
+      });
+      await bus.worker({ queues: { q: 1 } }).start();
+      const r = await bad.delay(null);
+      const err = await r.get({ timeoutMs: 5000 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TaskFailedError);
+      expect((err as Error).message).toContain('PDF renderer crashed');
+      expect((err as TaskFailedError).remoteStack).toContain('PDF renderer crashed');
+      const info = await r.info();
+      expect(info).toMatchObject({ state: 'FAILURE', attempt: 3 });
+      const dead = await bus.dlq.list();
+      expect(dead).toHaveLength(1);
+      expect(dead[0]).toMatchObject({ attempts: 3, error: 'PDF renderer crashed' });
+    });
+
+    test('UnrecoverableError skips the retries', async () => {
+      const bus = await system();
+      let runs = 0;
+      const t = bus.tasks.define('fatal', { queue: 'q', maxRetries: 5 }, async () => {
+        runs++;
+        throw new UnrecoverableError('bad input');
+      });
+      await bus.worker({ queues: { q: 1 } }).start();
+      await expect((await t.delay(null)).get({ timeoutMs: 5000 })).rejects.toBeInstanceOf(TaskFailedError);
+      expect(runs).toBe(1);
+    });
+
+    test('a countdown task never runs early', async () => {
+      const bus = await system();
+      let ranAt = 0;
+      const t = bus.tasks.define('later', { queue: 'q' }, async () => {
+        ranAt = Date.now();
+      });
+      await bus.worker({ queues: { q: 1 } }).start();
+      const sentAt = Date.now();
+      const r = await t.applyAsync(null, { countdownMs: 400 });
+      await r.get({ timeoutMs: 5000 });
+      expect(ranAt - sentAt).toBeGreaterThanOrEqual(395);
+      const eta = new Date(Date.now() + 300);
+      const r2 = await t.applyAsync(null, { eta });
+      await r2.get({ timeoutMs: 5000 });
+      expect(ranAt).toBeGreaterThanOrEqual(eta.getTime() - 5);
+    });
+
+    test('a revoked task never runs, and get() rejects TaskRevokedError', async () => {
+      const bus = await system();
+      let runs = 0;
+      const t = bus.tasks.define('revocable', { queue: 'q' }, async () => {
+        runs++;
+      });
+      await bus.worker({ queues: { q: 1 } }).start();
+      const r = await t.applyAsync(null, { countdownMs: 300 });
+      expect(await r.revoke()).toBe(true);
+      await expect(r.get({ timeoutMs: 2000 })).rejects.toBeInstanceOf(TaskRevokedError);
+      await sleep(600);
+      expect(runs).toBe(0);
+      expect(await r.status()).toBe('REVOKED');
+    });
+
+    test('revoking a running task aborts its signal, from another system on the same transport', async () => {
+      const bus = await system();
+      const producer = await system();
+      let aborted = false;
+      let started = false;
+      bus.tasks.define('long', { queue: 'q' }, (_a: null, ctx) =>
+        new Promise<void>((resolve) => {
+          started = true;
+          ctx.signal.addEventListener('abort', () => {
+            aborted = true;
+            resolve();
+          });
+        }),
+      );
+      await bus.worker({ queues: { q: 1 } }).start();
+      const r = await producer.tasks.send('long', null, { queue: 'q' });
+      for (let i = 0; i < 200 && !started; i++) await sleep(10);
+      expect(started).toBe(true);
+      await producer.tasks.result(r.id, 'long', 'q').revoke();
+      for (let i = 0; i < 200 && !aborted; i++) await sleep(10);
+      expect(aborted).toBe(true);
+      await expect(r.get({ timeoutMs: 2000 })).rejects.toBeInstanceOf(TaskRevokedError);
+    });
+
+    test('queue concurrency is never exceeded', async () => {
+      const bus = await system();
+      let running = 0;
+      let peak = 0;
+      const t = bus.tasks.define('busy', { queue: 'slots' }, async () => {
+        running++;
+        peak = Math.max(peak, running);
+        await sleep(15);
+        running--;
+      });
+      await bus.worker({ queues: { slots: 3 } }).start();
+      const results = await Promise.all(Array.from({ length: 24 }, () => t.delay(null)));
+      await Promise.all(results.map((r) => r.get({ timeoutMs: 10_000 })));
+      expect(peak).toBe(3);
+    });
+
+    test('get() on a queue with no worker rejects TaskTimeoutError', async () => {
+      const bus = await system();
+      const t = bus.tasks.define('orphan', { queue: 'nobody' }, async () => 1);
+      const r = await t.delay(null);
+      const err = await r.get({ timeoutMs: 300 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TaskTimeoutError);
+      expect((err as Error).message).toMatch(/is a worker consuming its queue/);
+      expect(await r.status()).toBe('PENDING');
+    });
+
+    test('a backlog is served highest priority first', async () => {
+      const bus = await system();
+      const order: string[] = [];
+      const t = bus.tasks.define('prio', { queue: 'p' }, async (label: string) => {
+        order.push(label);
+      });
+      const sent = [];
+      for (const [label, priority] of [['low', 'low'], ['n1', 'normal'], ['crit', 'critical'], ['high', 'high'], ['n2', 'normal']] as const) {
+        sent.push(await t.applyAsync(label, { priority }));
+      }
+      await bus.worker({ queues: { p: 1 } }).start();
+      await Promise.all(sent.map((r) => r.get({ timeoutMs: 5000 })));
+      expect(order).toEqual(['crit', 'high', 'n1', 'n2', 'low']);
+    });
+
+    test('timeoutMs aborts the handler and fails the attempt', async () => {
+      const bus = await system();
+      let sawAbort = 0;
+      const t = bus.tasks.define('slow', { queue: 'q', timeoutMs: 100, maxRetries: 1 }, (_a: null, ctx) =>
+        new Promise((_resolve, reject) => {
+          ctx.signal.addEventListener('abort', () => {
+            sawAbort++;
+            reject(ctx.signal.reason);
+          });
+        }),
+      );
+      await bus.worker({ queues: { q: 1 } }).start();
+      const err = await (await t.delay(null)).get({ timeoutMs: 5000 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TaskFailedError);
+      expect((err as Error).message).toMatch(/ran past its timeoutMs of 100 ms/);
+      expect(sawAbort).toBe(2);
+    });
+
+    test('arguments are validated against the schema when the task is sent', async () => {
+      const bus = await system();
+      const { z } = await import('zod');
+      const t = bus.tasks.define('typed', { queue: 'q', schema: z.object({ vendorId: z.string() }) }, async (a: { vendorId: string }) => a.vendorId);
+      await expect(t.delay({ vendorId: 5 } as never)).rejects.toBeInstanceOf(EventValidationError);
+      await expect(t.delay({ vendorId: 5 } as never)).rejects.toThrow(/args\.vendorId/);
+      await expect(bus.tasks.send('undefined_here', {})).rejects.toThrow(/pass \{ queue \}/);
+    });
+
+    test('a task no worker defines is dead-lettered and fails with the reason', async () => {
+      const bus = await system();
+      const producer = await system();
+      bus.tasks.define('known', { queue: 'mixed' }, async () => 1);
+      await bus.worker({ queues: { mixed: 1 } }).start();
+      const r = await producer.tasks.send('mystery', {}, { queue: 'mixed' });
+      await expect(r.get({ timeoutMs: 5000 })).rejects.toThrow(/Unknown task 'mystery'/);
+      expect(await bus.dlq.size()).toBe(1);
+    });
+
+    test('a dead-lettered task replayed after a fix succeeds', async () => {
+      const bus = await system();
+      let fixed = false;
+      const t = bus.tasks.define('fixable', { queue: 'q', maxRetries: 0 }, async () => {
+        if (!fixed) throw new Error('not yet');
+        return 'ok';
+      });
+      await bus.worker({ queues: { q: 1 } }).start();
+      const r = await t.delay(null);
+      await expect(r.get({ timeoutMs: 5000 })).rejects.toBeInstanceOf(TaskFailedError);
+      fixed = true;
+      const [entry] = await bus.dlq.list();
+      await bus.dlq.replay(entry!.id);
+      for (let i = 0; i < 300 && (await r.status()) !== 'SUCCESS'; i++) await sleep(10);
+      expect((await r.info()).result).toBe('ok');
+    });
+
+    test('a shared rate limit caps task starts per window', async () => {
+      const bus = await system();
+      const starts: number[] = [];
+      const t = bus.tasks.define('limited', { queue: 'rl' }, async () => {
+        starts.push(Date.now());
+      });
+      const w1 = bus.worker({ queues: { rl: { concurrency: 5, rateLimit: { max: 4, perMs: 400 } } } });
+      const w2 = bus.worker({ queues: { rl: { concurrency: 5, rateLimit: { max: 4, perMs: 400 } } } });
+      await Promise.all([w1.start(), w2.start()]);
+      const rs = await Promise.all(Array.from({ length: 12 }, () => t.delay(null)));
+      await Promise.all(rs.map((r) => r.get({ timeoutMs: 10_000 })));
+      const windows = new Map<number, number>();
+      for (const s of starts) windows.set(Math.floor(s / 400), (windows.get(Math.floor(s / 400)) ?? 0) + 1);
+      expect(Math.max(...windows.values())).toBeLessThanOrEqual(4);
+      expect(windows.size).toBeGreaterThanOrEqual(3);
+    });
+
+    test('workers report heartbeats; inspect sees them online, then offline after stop', async () => {
+      const bus = await system();
+      bus.tasks.define('noop', { queue: 'hb' }, async () => null);
+      const w = bus.worker({ queues: { hb: 2 }, name: 'inspector-test' });
+      await w.start();
+      const online = (await bus.inspect.workers()).find((x) => x.id === w.id);
+      expect(online).toMatchObject({ online: true, queues: { hb: 2 }, tasks: ['noop'], pid: process.pid });
+      expect((await bus.inspect.registered())[w.id]).toEqual(['noop']);
+      await (await bus.tasks.send('noop', null)).get({ timeoutMs: 5000 });
+      await sleep(250);
+      expect((await bus.inspect.stats())[w.id]).toMatchObject({ processed: 1, failed: 0 });
+      const queues = await bus.inspect.queues();
+      expect(queues.hb?.groups[0]?.pending).toBe(0);
+      await w.stop();
+      const offline = (await bus.inspect.workers()).find((x) => x.id === w.id);
+      expect(offline).toMatchObject({ online: false, state: 'offline' });
+    });
+
+    test('lifecycle events are stored under the task correlation id', async () => {
+      const bus = await system({ taskEvents: true });
+      const t = bus.tasks.define('traced', { queue: 'q', maxRetries: 1 }, async (_a: null, ctx) => {
+        if (ctx.attempt === 1) throw new Error('first try fails');
+        return 'done';
+      });
+      await bus.worker({ queues: { q: 1 } }).start();
+      const r = await t.applyAsync(null, { correlationId: 'flow-42' });
+      await r.get({ timeoutMs: 5000 });
+      let types: string[] = [];
+      for (let i = 0; i < 100; i++) {
+        types = (await bus.store.getEventsByCorrelationId('flow-42')).map((e) => e.type);
+        if (types.includes('task.succeeded')) break;
+        await sleep(20);
+      }
+      expect(types).toEqual(['task.received', 'task.started', 'task.retried', 'task.started', 'task.succeeded']);
+    });
+  });
+}
