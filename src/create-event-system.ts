@@ -20,6 +20,7 @@ import { TASK_EVENT_DEFINITIONS, TaskRuntime } from './tasks/runtime.js';
 import { TaskRegistry } from './tasks/tasks.js';
 import { Worker, listWorkers, type WorkerInfo, type WorkerOptions } from './tasks/worker.js';
 import type { StreamInfo } from './contracts/transport.js';
+import { Scheduler, type SchedulerOptions } from './scheduler.js';
 
 /** Options of {@link createEventSystem}. Everything is optional. */
 export interface EventSystemOptions {
@@ -48,6 +49,14 @@ export interface EventSystemOptions {
    * `<namespace>:task-events` and record them in the store. @default true
    */
   taskEvents?: boolean;
+  /** Scheduler settings. */
+  scheduler?: SchedulerOptions;
+  /**
+   * Define the built-in `cleanup_old_events` task (queue `maintenance`) and schedule it daily as
+   * `cleanup-old-events-daily` with `config.eventStoreRetentionDays` (the seed's beat schedule).
+   * @default true
+   */
+  builtins?: boolean;
   /** Health alert thresholds. */
   health?: Partial<HealthThresholds>;
   /** Source of time. @default the system clock */
@@ -96,6 +105,8 @@ export interface EventSystem extends AsyncDisposable {
   readonly tasks: TaskRegistry;
   /** Workers, tasks and queues as seen from here (Celery's `inspect`). */
   readonly inspect: Inspector;
+  /** Celery beat: periodic tasks, sent once per due run across every process. */
+  readonly scheduler: Scheduler;
   /** Creates a worker that runs tasks of the given queues. */
   worker(options?: WorkerOptions): Worker;
   /** Creates a consumer: a named member of a consumer group. */
@@ -167,6 +178,18 @@ export async function createEventSystem(options: EventSystemOptions = {}): Promi
   const taskRuntime = new TaskRuntime(ctx, options.taskEvents ?? true);
   const tasks = new TaskRegistry(taskRuntime);
   const workers = new Set<Worker>();
+  const scheduler = new Scheduler(ctx, tasks, options.scheduler);
+  if (options.builtins ?? true) {
+    tasks.define('cleanup_old_events', { queue: 'maintenance', maxRetries: 3 }, async (args: { retentionDays?: number } | null) => ({
+      deleted: await system.store.cleanupOldEvents(args?.retentionDays ?? config.eventStoreRetentionDays),
+    }));
+    scheduler.add({
+      name: 'cleanup-old-events-daily',
+      task: 'cleanup_old_events',
+      everyMs: 86_400_000,
+      args: { retentionDays: config.eventStoreRetentionDays },
+    });
+  }
   const inspect: Inspector = {
     workers: () => listWorkers(taskRuntime),
     async active() {
@@ -203,6 +226,7 @@ export async function createEventSystem(options: EventSystemOptions = {}): Promi
     registry: ctx.registry,
     tasks,
     inspect,
+    scheduler,
     worker(workerOptions) {
       lifecycle.assertOpen();
       const w = new Worker(taskRuntime, tasks, workerOptions, (closed) => workers.delete(closed));
@@ -229,6 +253,7 @@ export async function createEventSystem(options: EventSystemOptions = {}): Promi
     close(closeOptions = {}) {
       return lifecycle.close(() =>
         runAll([
+          () => scheduler.stop(),
           () => Promise.all([...workers].map((w) => w.stop({ timeoutMs: closeOptions.timeoutMs ?? 10_000 }))),
           () => Promise.all([...consumers].map((c) => c.stop({ timeoutMs: closeOptions.timeoutMs ?? 10_000 }))),
           () => taskRuntime.close(),

@@ -288,8 +288,9 @@ export function describeTaskQueue(name: string, factory: TaskTransportFactory): 
       const w = bus.worker({ queues: { hb: 2 }, name: 'inspector-test' });
       await w.start();
       const online = (await bus.inspect.workers()).find((x) => x.id === w.id);
-      expect(online).toMatchObject({ online: true, queues: { hb: 2 }, tasks: ['noop'], pid: process.pid });
-      expect((await bus.inspect.registered())[w.id]).toEqual(['noop']);
+      expect(online).toMatchObject({ online: true, queues: { hb: 2 }, pid: process.pid });
+      expect(online?.tasks).toContain('noop');
+      expect((await bus.inspect.registered())[w.id]).toContain('noop');
       await (await bus.tasks.send('noop', null)).get({ timeoutMs: 5000 });
       await sleep(250);
       expect((await bus.inspect.stats())[w.id]).toMatchObject({ processed: 1, failed: 0 });
@@ -298,6 +299,56 @@ export function describeTaskQueue(name: string, factory: TaskTransportFactory): 
       await w.stop();
       const offline = (await bus.inspect.workers()).find((x) => x.id === w.id);
       expect(offline).toMatchObject({ online: false, state: 'offline' });
+    });
+
+    test('three schedulers on one transport send each due run exactly once', async () => {
+      const buses = [await system(), await system(), await system()];
+      const runs: string[] = [];
+      buses[0]!.tasks.define('tick', { queue: 'beat' }, async (_a: null, ctx) => {
+        runs.push(ctx.correlationId);
+      });
+      for (const b of buses) {
+        b.scheduler.remove('cleanup-old-events-daily');
+        b.scheduler.add({ name: 'every-200ms', task: 'tick', everyMs: 200, queue: 'beat' });
+      }
+      await buses[0]!.worker({ queues: { beat: 4 } }).start();
+      await Promise.all(buses.map((b) => b.scheduler.start()));
+      await sleep(1500);
+      await Promise.all(buses.map((b) => b.scheduler.stop()));
+      await sleep(300);
+      expect(new Set(runs).size).toBe(runs.length);
+      // 1.5 s of 200 ms slots: 7 or 8 runs (the first at start), never one per scheduler.
+      expect(runs.length).toBeGreaterThanOrEqual(6);
+      expect(runs.length).toBeLessThanOrEqual(9);
+      expect(buses.filter((b) => b.scheduler.isLeader)).toHaveLength(0);
+    });
+
+    test('after downtime a schedule fires once, not a burst of missed runs', async () => {
+      const bus = await system();
+      let runs = 0;
+      bus.tasks.define('catch_up', { queue: 'beat' }, async () => {
+        runs++;
+      });
+      bus.scheduler.remove('cleanup-old-events-daily');
+      bus.scheduler.add({ name: 'frequent', task: 'catch_up', everyMs: 100, queue: 'beat' });
+      // The last run was 50 slots ago.
+      await bus.transport.kvSet(`${namespace}:schedule:frequent:last`, String(Math.floor(Date.now() / 100) * 100 - 5000));
+      await bus.worker({ queues: { beat: 1 } }).start();
+      await bus.scheduler.start();
+      await bus.scheduler.stop();
+      await sleep(300);
+      expect(runs).toBe(1);
+    });
+
+    test('the scheduler refuses malformed entries', async () => {
+      const bus = await system();
+      expect(() => bus.scheduler.add({ name: 'x', task: 't' })).toThrow(/exactly one of everyMs or cron/);
+      expect(() => bus.scheduler.add({ name: 'x', task: 't', cron: '61 * * * *' })).toThrow(/invalid cron/);
+      expect(() => bus.scheduler.add({ name: 'x', task: 't', cron: '0 2 * * *', timezone: 'Mars/Olympus' })).toThrow(EventValidationError);
+      bus.scheduler.add({ name: 'nightly', task: 't', cron: '0 2 * * *', timezone: 'Europe/Paris' });
+      const [entry] = (await bus.scheduler.list()).filter((e) => e.name === 'nightly');
+      expect(new Date(entry!.nextRunAt).getTime()).toBeGreaterThan(Date.now());
+      expect((await bus.scheduler.list()).map((e) => e.name)).toContain('cleanup-old-events-daily');
     });
 
     test('lifecycle events are stored under the task correlation id', async () => {
