@@ -38,6 +38,124 @@ function print(human: string, data: unknown): void {
   else console.log(human);
 }
 
+/** Runs until SIGINT/SIGTERM, then stops gracefully (a second signal exits at once). */
+function untilSignal(stop: () => Promise<void>): Promise<void> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (stopping) {
+        console.error(`procur-bus: ${sig} again, exiting now`);
+        process.exit(130);
+      }
+      stopping = true;
+      console.error(`procur-bus: ${sig}: finishing running tasks (send again to exit at once)`);
+      stop().then(resolve, (err: unknown) => {
+        console.error(`procur-bus: stop failed: ${(err as Error).message}`);
+        process.exitCode = 1;
+        resolve();
+      });
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  });
+}
+
+program
+  .command('worker')
+  .description('run tasks of the app: every defined queue, or --queues')
+  .option('--queues <list>', 'comma-separated queues (queue or queue=concurrency)')
+  .option('--concurrency <n>', 'tasks at once per queue', '1')
+  .option('--name <name>', 'worker name', 'worker')
+  .action(async (o: { queues?: string; concurrency: string; name: string }) => {
+    const bus = await loadApp(opts());
+    const concurrency = Number(o.concurrency);
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new CommanderError(2, 'usage', '--concurrency must be a whole number >= 1');
+    const names = o.queues ? o.queues.split(',').map((q) => q.trim()).filter(Boolean) : bus.tasks.queues();
+    const queues: Record<string, number> = {};
+    for (const item of names) {
+      const [q, c] = item.split('=');
+      queues[q as string] = c ? Number(c) : concurrency;
+    }
+    const worker = bus.worker({ queues, name: o.name });
+    await worker.start();
+    const lines = Object.entries(queues).map(([q, c]) => `  ${q.padEnd(16)} concurrency ${c}`);
+    print(`worker ${worker.id} ready\n${lines.join('\n')}\ntasks: ${bus.tasks.names().join(', ')}`, { id: worker.id, queues, tasks: bus.tasks.names() });
+    await untilSignal(async () => {
+      await worker.stop({ timeoutMs: 30_000 });
+      await bus.close();
+    });
+  });
+
+program
+  .command('beat')
+  .description('run the scheduler of the app (each due run is sent once across every beat process)')
+  .action(async () => {
+    const bus = await loadApp(opts());
+    await bus.scheduler.start();
+    const entries = await bus.scheduler.list();
+    print(
+      `beat running; ${entries.length} entries:\n${entries.map((e) => `  ${e.name.padEnd(28)} -> ${e.task.padEnd(24)} next ${e.nextRunAt}`).join('\n')}`,
+      entries,
+    );
+    await untilSignal(() => bus.close());
+  });
+
+program
+  .command('inspect <what>')
+  .description('active | registered | stats | queues | workers')
+  .action((what: string) =>
+    withApp(async (bus) => {
+      switch (what) {
+        case 'active': {
+          const active = await bus.inspect.active();
+          const lines = Object.entries(active).flatMap(([w, tasks]) => [
+            `${w}: ${tasks.length} active`,
+            ...tasks.map((t) => `  ${t.id}  ${t.name} (${t.queue}) attempt ${t.attempt} since ${t.startedAt}`),
+          ]);
+          return print(lines.length ? lines.join('\n') : 'no worker online', active);
+        }
+        case 'registered': {
+          const reg = await bus.inspect.registered();
+          const lines = Object.entries(reg).map(([w, t]) => `${w}: ${t.join(', ')}`);
+          return print(lines.length ? lines.join('\n') : 'no worker online', reg);
+        }
+        case 'stats':
+        case 'workers': {
+          const workers = await bus.inspect.workers();
+          const lines = workers.map(
+            (w) =>
+              `${w.online ? 'online ' : 'offline'} ${w.id}  queues ${Object.entries(w.queues).map(([q, c]) => `${q}:${c}`).join(',')}  ` +
+              `active ${w.active} processed ${w.processed} failed ${w.failed} retried ${w.retried}  last seen ${w.lastSeen}`,
+          );
+          return print(lines.length ? lines.join('\n') : 'no workers reported', workers);
+        }
+        case 'queues': {
+          const queues = await bus.inspect.queues();
+          const lines = Object.entries(queues).map(([q, i]) => {
+            const g = i.groups[0];
+            return `${q.padEnd(16)} waiting ${g ? g.lag : i.length} (by priority low..critical ${i.lengthByPriority.join('/')})  delayed ${i.delayed}  running ${g?.pending ?? 0}  retrying ${g?.retrying ?? 0}`;
+          });
+          return print(lines.length ? lines.join('\n') : 'no queues', queues);
+        }
+        default:
+          throw new CommanderError(2, 'usage', `inspect takes active, registered, stats, queues or workers (got '${what}')`);
+      }
+    }),
+  );
+
+program
+  .command('purge')
+  .description('delete waiting tasks (not running ones) of one queue or of every known queue')
+  .option('--queue <queue>')
+  .action((o: { queue?: string }) =>
+    withApp(async (bus) => {
+      const queues = o.queue ? [o.queue] : Object.keys(await bus.inspect.queues());
+      const purged: Record<string, number> = {};
+      for (const q of queues) purged[q] = await bus.tasks.purge(q);
+      print(Object.entries(purged).map(([q, n]) => `${q}: purged ${n} tasks`).join('\n') || 'no queues', purged);
+    }),
+  );
+
 program
   .command('migrate')
   .description("create or upgrade the event store's schema (idempotent)")

@@ -255,6 +255,23 @@ export class TaskRegistry {
    * @throws {@link EventValidationError} when the arguments fail the task's schema or options are malformed.
    */
   async send<TResult = unknown>(name: string, args: unknown, options: ApplyOptions = {}): Promise<TaskResult<TResult>> {
+    const [result] = await this.publish<TResult>(name, [args], options);
+    return result as TaskResult<TResult>;
+  }
+
+  /**
+   * Sends one task per element of `argsList` in one round trip (bulk enqueue). Every argument is
+   * validated first: if one fails, none is sent. `taskId` is not allowed here.
+   *
+   * @throws {@link EventValidationError} naming the failing element (`[3].args.vendorId`).
+   */
+  sendMany<TResult = unknown>(name: string, argsList: readonly unknown[], options: Omit<ApplyOptions, 'taskId'> = {}): Promise<TaskResult<TResult>[]> {
+    if (!Array.isArray(argsList)) throw new EventValidationError(name, [{ path: 'argsList', message: 'must be an array' }]);
+    if ((options as ApplyOptions).taskId !== undefined) throw new EventValidationError(name, [{ path: 'taskId', message: 'cannot be shared by several tasks' }]);
+    return this.publish<TResult>(name, argsList, options);
+  }
+
+  private async publish<TResult>(name: string, argsList: readonly unknown[], options: ApplyOptions): Promise<TaskResult<TResult>[]> {
     const { ctx, keys } = this.runtime;
     const def = this.definitions.get(name);
     const issues: ValidationIssue[] = [];
@@ -276,35 +293,48 @@ export class TaskRegistry {
     if (options.maxRetries !== undefined && (!Number.isInteger(options.maxRetries) || options.maxRetries < 0)) {
       issues.push({ path: 'maxRetries', message: 'must be a whole number >= 0' });
     }
-    let parsedArgs = args;
-    if (def?.options.schema) {
+    const many = argsList.length > 1;
+    const parsed = argsList.map((args, i) => {
+      if (!def?.options.schema) return args;
       const r = def.options.schema.safeParse(args);
-      if (!r.success) issues.push(...zodIssues(r.error, 'args'));
-      else parsedArgs = r.data;
-    }
+      if (r.success) return r.data;
+      issues.push(...zodIssues(r.error, many ? `[${i}].args` : 'args'));
+      return undefined;
+    });
     if (issues.length) throw new EventValidationError(name, issues);
 
-    const id = options.taskId ?? newEventId();
-    const msg: TaskMessage = {
-      kind: 'task',
-      version: TASK_MESSAGE_VERSION,
-      id,
-      task: name,
-      queue: queue as string,
-      args: parsedArgs === undefined ? null : parsedArgs,
-      correlationId: options.correlationId ?? id,
-      priority,
-      createdAt: new Date(now).toISOString(),
-    };
-    if (delayMs > 0) msg.eta = new Date(now + delayMs).toISOString();
-    if (options.maxRetries !== undefined) msg.maxRetries = options.maxRetries;
-    const body = JSON.stringify(msg);
-    if (body.length * 3 > ctx.config.maxEventBytes && Buffer.byteLength(body) > ctx.config.maxEventBytes) {
-      throw new EventValidationError(name, [{ path: 'args', message: `the encoded task is larger than ${ctx.config.maxEventBytes} bytes (maxEventBytes)` }]);
-    }
-    await this.ensureQueue(msg.queue);
-    await ctx.transport.publish(keys.stream(msg.queue), [{ body, priority: priorityRank(priority), delayMs }], options);
-    return new TaskResult<TResult>(this.runtime, id, name, msg.queue);
+    const createdAt = new Date(now).toISOString();
+    const eta = delayMs > 0 ? new Date(now + delayMs).toISOString() : undefined;
+    const rank = priorityRank(priority);
+    const ids: string[] = [];
+    const messages = parsed.map((args, i) => {
+      const id = options.taskId ?? newEventId();
+      ids.push(id);
+      const msg: TaskMessage = {
+        kind: 'task',
+        version: TASK_MESSAGE_VERSION,
+        id,
+        task: name,
+        queue: queue as string,
+        args: args === undefined ? null : args,
+        correlationId: options.correlationId ?? id,
+        priority,
+        createdAt,
+      };
+      if (eta) msg.eta = eta;
+      if (options.maxRetries !== undefined) msg.maxRetries = options.maxRetries;
+      const body = JSON.stringify(msg);
+      if (body.length * 3 > ctx.config.maxEventBytes && Buffer.byteLength(body) > ctx.config.maxEventBytes) {
+        throw new EventValidationError(name, [
+          { path: many ? `[${i}].args` : 'args', message: `the encoded task is larger than ${ctx.config.maxEventBytes} bytes (maxEventBytes)` },
+        ]);
+      }
+      return { body, priority: rank, delayMs };
+    });
+    if (messages.length === 0) return [];
+    await this.ensureQueue(queue as string);
+    await ctx.transport.publish(keys.stream(queue as string), messages, options);
+    return ids.map((id) => new TaskResult<TResult>(this.runtime, id, name, queue as string));
   }
 
   /**

@@ -74,6 +74,17 @@ export function describeTaskQueue(name: string, factory: TaskTransportFactory): 
       expect(await r.status()).toBe('SUCCESS');
     });
 
+    test('sendMany enqueues in bulk; one invalid element sends none', async () => {
+      const bus = await system();
+      const { z } = await import('zod');
+      const double = bus.tasks.define('double', { queue: 'bulk', schema: z.number() }, async (n: number) => n * 2);
+      await expect(bus.tasks.sendMany('double', [1, 'two', 3])).rejects.toThrow(/\[1\]\.args/);
+      expect((await bus.tasks.queueInfo('bulk')).length).toBe(0);
+      const results = await bus.tasks.sendMany<number>(double.name, [1, 2, 3, 4]);
+      await bus.worker({ queues: { bulk: 2 } }).start();
+      expect(await Promise.all(results.map((r) => r.get({ timeoutMs: 5000 })))).toEqual([2, 4, 6, 8]);
+    });
+
     test('a task that fails twice then succeeds returns with attempt 3', async () => {
       const bus = await system();
       const flaky = bus.tasks.define('flaky', { queue: 'q', maxRetries: 3 }, async (_args: null, ctx) => {
