@@ -1,3 +1,4 @@
+import { hasListeners } from './hooks.js';
 import { hostname } from 'node:os';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { isoNow } from './clock.js';
@@ -248,7 +249,9 @@ export class Consumer {
     const ctx: HandlerContext = {
       attempt: d.attempt,
       maxAttempts: this.maxRetries + 1,
-      signal: f.controller.signal,
+      get signal() {
+        return f.controller.signal;
+      },
       group: this.group,
       consumer: this.memberName,
     };
@@ -259,7 +262,7 @@ export class Consumer {
       }
       if (this.idempotent) {
         const outcome = await this.ctx.store.handleOnce(event.id, this.group, async (transaction) => {
-          const txCtx = { ...ctx, transaction };
+          const txCtx: HandlerContext = Object.create(ctx, { transaction: { value: transaction, enumerable: true } });
           for (const h of handlers) await h(event, txCtx);
         });
         if (!outcome.handled) {
@@ -280,7 +283,9 @@ export class Consumer {
     const durationMs = performance.now() - started;
     loop.ack(d.deliveryId);
     this.record(event.id, 'processed', d.attempt, durationMs);
-    this.ctx.hooks.emit('handled', { event, group: this.group, consumer: this.memberName, attempt: d.attempt, durationMs });
+    if (hasListeners(this.ctx.hooks, 'handled')) {
+      this.ctx.hooks.emit('handled', { event, group: this.group, consumer: this.memberName, attempt: d.attempt, durationMs });
+    }
   }
 
   private handlersFor(type: string): EventHandler[] | undefined {

@@ -40,3 +40,9 @@ export type HookEmitter = Emitter<BusHooks>;
 export function createHookEmitter(): HookEmitter {
   return mitt<BusHooks>();
 }
+
+/** True when a hook has listeners (skip building its payload on hot paths otherwise). */
+export function hasListeners(hooks: HookEmitter, hook: BusHookName): boolean {
+  const list = hooks.all.get(hook) as unknown[] | undefined;
+  return list !== undefined && list.length > 0;
+}

@@ -1,3 +1,4 @@
+import { hasListeners } from './hooks.js';
 import { isoNow } from './clock.js';
 import type { SystemContext } from './context.js';
 import type { OutgoingMessage, SignalOptions } from './contracts/transport.js';
@@ -208,7 +209,7 @@ export class Publisher {
         });
       }
     }
-    for (const event of envelopes) ctx.hooks.emit('published', { event, deferred });
+    if (hasListeners(ctx.hooks, 'published')) for (const event of envelopes) ctx.hooks.emit('published', { event, deferred });
     return ids;
   }
 

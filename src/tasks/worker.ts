@@ -282,7 +282,9 @@ export class Worker {
       queue,
       attempt: d.attempt,
       maxAttempts: maxRetries + 1,
-      signal: f.controller.signal,
+      get signal() {
+        return f.controller.signal;
+      },
       correlationId: msg.correlationId,
     };
     let timer: NodeJS.Timeout | undefined;
@@ -311,7 +313,7 @@ export class Worker {
       return;
     }
     // A handler that returned after its timeout still failed the attempt.
-    if (!error && f.controller.signal.aborted) error = toError(f.controller.signal.reason);
+    if (!error && f.aborted) error = toError(f.controller.signal.reason);
     if (!error) {
       await this.settle(this.info(msg, 'SUCCESS', d.attempt, { result: def.options.ignoreResult ? null : (result ?? null), runtimeMs }), def.options.ignoreResult);
       loop.ack(d.deliveryId);
