@@ -73,6 +73,8 @@ const OWN_DEFAULTS: Partial<RedisOptions> = {
   // Commands are only written to a live connection: the transport waits (bounded) for 'ready'
   // itself, so an outage fails fast instead of queueing a publish that may run minutes later.
   enableOfflineQueue: false,
+  // ioredis keeps the process alive this long after disconnect() when the socket is already gone.
+  disconnectTimeout: 100,
 };
 
 function secretsOf(...values: (string | undefined)[]): string[] {
@@ -218,11 +220,14 @@ export function bounded<T>(promise: Promise<T>, deadline: number, onTimeout: () 
   });
 }
 
-/** Closes a connection the transport opened: QUIT when live (bounded), else disconnect. */
-export async function closeConnection(client: RedisClient, graceMs = 1000): Promise<void> {
+/**
+ * Closes a connection the transport opened: QUIT when live (bounded, so replies to commands in
+ * flight still arrive), else `disconnect` (called through `disconnect`, which must run at most once).
+ */
+export async function closeConnection(client: RedisClient, disconnect: () => void, graceMs = 1000): Promise<void> {
   if (client.status === 'end') return;
   if (client.status !== 'ready') {
-    client.disconnect();
+    disconnect();
     return;
   }
   try {
@@ -230,5 +235,5 @@ export async function closeConnection(client: RedisClient, graceMs = 1000): Prom
   } catch {
     // fall through to a hard disconnect
   }
-  if ((client.status as string) !== 'end') client.disconnect();
+  if ((client.status as string) !== 'end') disconnect();
 }

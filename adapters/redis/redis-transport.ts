@@ -46,6 +46,7 @@ import {
   DEAD_LETTER,
   ENSURE_GROUP,
   KV_DELETE_IF,
+  KV_INCR,
   KV_SET,
   NACK,
   PUBLISH,
@@ -123,6 +124,11 @@ const PROMOTE_LIMIT = 1000;
 const MAX_WAIT_SLICE_MS = 30_000;
 /** Messages per publish script call (all calls of one batch are pipelined). */
 const PUBLISH_CHUNK = 1000;
+/**
+ * ioredis waits this long for a socket to close after `disconnect()` before destroying it, on a
+ * ref'd timer; a socket that is already gone (Redis down) never closes again, so keep it short.
+ */
+const DISCONNECT_TIMEOUT_MS = 100;
 /** Idle blocking connections kept for reuse. */
 const MAX_IDLE_BLOCKING = 16;
 /** How many DLQ entries / keys `kvScan` fetches per command. */
@@ -215,6 +221,8 @@ class RedisStreamsTransport implements RedisTransport {
   private readonly publishTimeoutMs: number;
   private readonly operationTimeoutMs: number;
   private readonly lastErrors = new WeakMap<RedisClient, Error>();
+  /** Connections already disconnected: ioredis arms a timer per disconnect() call, so call it once. */
+  private readonly dropped = new WeakSet<RedisClient>();
   private readonly errorListeners = new Map<RedisClient, (err: Error) => void>();
   /** Blocking connections in use or idle; idle ones are also in `idle`. */
   private readonly blocking = new Set<RedisClient>();
@@ -291,11 +299,18 @@ class RedisStreamsTransport implements RedisTransport {
     };
   }
 
+  /** Disconnects a connection the transport opened, once (wakes a command blocked on it). */
+  private drop(client: RedisClient): void {
+    if (this.dropped.has(client)) return;
+    this.dropped.add(client);
+    client.disconnect();
+  }
+
   /** A new connection like the main one, for blocking reads or pub/sub. */
   private duplicate(overrides: Partial<RedisOptions>): RedisClient {
     const c = isCluster(this.main)
-      ? this.main.duplicate(undefined, { lazyConnect: true, enableOfflineQueue: false, redisOptions: { ...this.main.options.redisOptions, ...overrides } })
-      : this.main.duplicate({ lazyConnect: true, ...overrides });
+      ? this.main.duplicate(undefined, { lazyConnect: true, enableOfflineQueue: false, redisOptions: { ...this.main.options.redisOptions, disconnectTimeout: DISCONNECT_TIMEOUT_MS, ...overrides } })
+      : this.main.duplicate({ lazyConnect: true, disconnectTimeout: DISCONNECT_TIMEOUT_MS, ...overrides });
     this.watch(c);
     return c;
   }
@@ -524,7 +539,7 @@ class RedisStreamsTransport implements RedisTransport {
     let broken = false;
     const onAbort = () => {
       broken = true;
-      c.disconnect();
+      this.drop(c);
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     this.life.signal.addEventListener('abort', onAbort, { once: true });
@@ -544,8 +559,7 @@ class RedisStreamsTransport implements RedisTransport {
       this.life.signal.removeEventListener('abort', onAbort);
       if (broken || this.life.closed || this.idle.length >= MAX_IDLE_BLOCKING) {
         this.blocking.delete(c);
-        this.unwatch(c);
-        c.disconnect();
+        this.drop(c);
       } else {
         this.idle.push(c);
       }
@@ -915,6 +929,14 @@ class RedisStreamsTransport implements RedisTransport {
     return Number(await this.command('kvDelete', (c) => c.del(k), { signal })) > 0;
   }
 
+  async kvIncr(key: string, options?: SignalOptions & { by?: number; ttlMs?: number }): Promise<number> {
+    this.life.assertOpen();
+    const by = options?.by ?? 1;
+    if (!Number.isSafeInteger(by)) throw new TransportError(`[event-bus:redis] kvIncr '${key}': 'by' must be a whole number, got ${String(by)}.`);
+    const ttl = options?.ttlMs !== undefined ? Math.max(1, Math.ceil(options.ttlMs)) : '';
+    return Number(await this.command('kvIncr', (c) => this.eval(c, KV_INCR, [this.keys.kv(key)], [by, ttl]), { signal: options?.signal }));
+  }
+
   async kvScan(prefix: string, options?: SignalOptions): Promise<Array<{ key: string; value: string }>> {
     this.life.assertOpen();
     const base = this.keys.kv('');
@@ -1020,20 +1042,17 @@ class RedisStreamsTransport implements RedisTransport {
       this.idle.length = 0;
       await runAll([
         // Dropping a blocking connection wakes the receive waiting on it (it resolves []).
-        ...blocking.map((c) => () => {
-          this.unwatch(c);
-          c.disconnect();
-        }),
+        ...blocking.map((c) => () => this.drop(c)),
         () => {
-          const sub = this.subscriberClient;
-          if (!sub) return;
-          this.unwatch(sub);
-          sub.disconnect();
+          if (this.subscriberClient) this.drop(this.subscriberClient);
         },
         async () => {
-          if (this.ownsMain) await closeConnection(this.main);
+          if (this.ownsMain) await closeConnection(this.main, () => this.drop(this.main));
         },
-        () => this.unwatch(this.main),
+        // A client passed in stays open: only take back the listener added to it.
+        () => {
+          if (!this.ownsMain) this.unwatch(this.main);
+        },
       ]);
     });
   }

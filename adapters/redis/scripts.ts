@@ -554,3 +554,17 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `,
 );
+
+/**
+ * Atomic counter: INCRBY, and PEXPIRE only when the key did not exist before. KEYS: the key.
+ * ARGV: by, ttl ms ('' = none). Returns the new value.
+ */
+export const KV_INCR = script(
+  'kvIncr',
+  `
+local existed = redis.call('EXISTS', KEYS[1])
+local v = redis.call('INCRBY', KEYS[1], ARGV[1])
+if existed == 0 and ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return v
+`,
+);

@@ -3,6 +3,8 @@
  * conformance suite, then Redis-only behaviour. Each test uses its own key prefix and deletes its
  * keys afterwards. Skipped (loudly) only when Redis is unreachable and CI is not set.
  */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
@@ -188,6 +190,28 @@ if (!reachable) {
       while ((await named()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       expect(await named()).toBe(0);
     });
+
+    it('leaves nothing that keeps the process alive after close', async () => {
+      const script = fileURLToPath(new URL('../e2e/fixtures/redis-exit-after-close.ts', import.meta.url));
+      const child = spawn(process.execPath, ['--import', 'tsx', script, TEST_REDIS_URL, prefix], {
+        cwd: fileURLToPath(new URL('../..', import.meta.url)),
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+      const code = await new Promise<number | null>((resolve) => {
+        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        child.once('exit', (c) => {
+          clearTimeout(timer);
+          resolve(c);
+        });
+      });
+      const exitedAt = Date.now();
+      expect(code).toBe(0);
+      const closedAt = Number(/CLOSED (\d+)/.exec(out)?.[1]);
+      expect(closedAt).toBeGreaterThan(0);
+      expect(exitedAt - closedAt).toBeLessThan(1000);
+    }, 20_000);
 
     it('reads PROCUR_EVENT_REDIS_* when neither url nor client is given', async () => {
       const saved = { ...process.env };
