@@ -91,11 +91,17 @@ export class EventStoreApi {
   }
 
   /**
-   * Deletes events older than `retentionDays` (in batches). Returns how many were deleted.
+   * Deletes events that occurred more than `retentionDays` ago, with their processing records and
+   * idempotency records, in batches of `batchSize` (one short transaction each, so writers are
+   * never blocked for long). Returns how many events were deleted.
    *
    * @param retentionDays - @default config.eventStoreRetentionDays
+   * @param options.batchSize - events per batch (1 to 10,000). @default 1000
    */
-  cleanupOldEvents(retentionDays = this.ctx.config.eventStoreRetentionDays, options?: SignalOptions): Promise<number> {
+  cleanupOldEvents(
+    retentionDays = this.ctx.config.eventStoreRetentionDays,
+    options?: SignalOptions & { batchSize?: number },
+  ): Promise<number> {
     if (!Number.isFinite(retentionDays) || retentionDays < 0) {
       throw new EventValidationError(undefined, [{ path: 'retentionDays', message: 'must be a number of days >= 0' }]);
     }

@@ -6,32 +6,32 @@
  */
 
 import { isoNow, systemClock, type Clock } from '../../src/clock.js';
-import type {
-  EventQuery,
-  EventStore,
-  ProcessingOutcome,
-  ProcessingRecord,
-  StoredEvent,
-  StoreStats,
-} from '../../src/contracts/store.js';
+import type { EventQuery, EventStore, ProcessingRecord, StoredEvent, StoreStats } from '../../src/contracts/store.js';
 import type { SignalOptions } from '../../src/contracts/transport.js';
-import { isEventPriority, type EventEnvelope, type EventPriority } from '../../src/events/envelope.js';
-import { EventValidationError, type ValidationIssue } from '../../src/errors.js';
+import type { EventPriority } from '../../src/events/envelope.js';
 import { Lifecycle, throwIfAborted } from '../../src/lifecycle.js';
+import {
+  DEFAULT_CLEANUP_BATCH_SIZE,
+  DEFAULT_LIMIT,
+  checkEvents,
+  checkGroup,
+  checkHandleOnce,
+  checkIds,
+  checkLimit,
+  checkQuery,
+  checkRecords,
+  checkTime,
+  encodeCursor,
+  invalid,
+  percentileOfSorted,
+  type CheckedQuery,
+} from '../../src/store-validation.js';
 
 /** Options of {@link memoryStore}. */
 export interface MemoryStoreOptions {
   /** The source of `storedAt` / `publishedAt` times. @default systemClock */
   clock?: Clock;
 }
-
-/** The largest `limit` a listing accepts. */
-const MAX_LIMIT = 10_000;
-/** The `limit` of a listing when none is given. */
-const DEFAULT_LIMIT = 100;
-/** The `batchSize` of `cleanup` when none is given. */
-const DEFAULT_CLEANUP_BATCH = 1000;
-const OUTCOMES: ReadonlySet<string> = new Set<ProcessingOutcome>(['processed', 'failed', 'dead-lettered', 'skipped']);
 
 /** One stored event; payloads are kept as JSON text so reads hand out fresh copies. */
 interface Row {
@@ -100,69 +100,6 @@ function lowerBound(rows: readonly Row[], time: string, id: string, inclusive: b
   return lo;
 }
 
-function fail(subject: string, issues: ValidationIssue[]): never {
-  throw new EventValidationError(subject, issues);
-}
-
-function checkLimit(subject: string, value: unknown, fallback: number, path = 'limit'): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_LIMIT) {
-    fail(subject, [{ path, message: `must be an integer from 1 to ${MAX_LIMIT}, got ${String(value)}` }]);
-  }
-  return value;
-}
-
-function checkTime(subject: string, value: unknown, path: string): string {
-  const ms = typeof value === 'string' ? Date.parse(value) : Number.NaN;
-  const year = Number.isNaN(ms) ? -1 : new Date(ms).getUTCFullYear();
-  if (year < 0 || year > 9999) {
-    fail(subject, [{ path, message: `must be an ISO 8601 time, got ${JSON.stringify(value)}` }]);
-  }
-  return new Date(ms).toISOString();
-}
-
-function optionalString(o: Record<string, unknown>, key: string, path: string, issues: ValidationIssue[]): void {
-  const v = o[key];
-  if (v !== undefined && v !== null && typeof v !== 'string') issues.push({ path: `${path}.${key}`, message: 'must be a string' });
-}
-
-/** Checks an envelope before it is stored; returns its JSON payload texts. */
-function checkEnvelope(e: EventEnvelope, i: number, issues: ValidationIssue[]): { data: string; metadata: string | undefined; occurredAt: string } | undefined {
-  const path = `events[${i}]`;
-  const before = issues.length;
-  if (typeof e !== 'object' || e === null) {
-    issues.push({ path, message: 'must be an event envelope' });
-    return undefined;
-  }
-  if (typeof e.id !== 'string' || e.id === '') issues.push({ path: `${path}.id`, message: 'must be a non-empty string' });
-  if (typeof e.type !== 'string' || e.type === '') issues.push({ path: `${path}.type`, message: 'must be a non-empty string' });
-  if (typeof e.correlationId !== 'string' || e.correlationId === '') {
-    issues.push({ path: `${path}.correlationId`, message: 'must be a non-empty string' });
-  }
-  if (!isEventPriority(e.priority)) issues.push({ path: `${path}.priority`, message: `unknown priority ${JSON.stringify(e.priority)}` });
-  if (typeof e.version !== 'number' || !Number.isInteger(e.version)) issues.push({ path: `${path}.version`, message: 'must be an integer' });
-  for (const key of ['causationId', 'userId', 'organizationId', 'source']) {
-    optionalString(e as unknown as Record<string, unknown>, key, path, issues);
-  }
-  let occurredAt = '';
-  const ms = typeof e.occurredAt === 'string' ? Date.parse(e.occurredAt) : Number.NaN;
-  const year = Number.isNaN(ms) ? -1 : new Date(ms).getUTCFullYear();
-  if (year < 0 || year > 9999) issues.push({ path: `${path}.occurredAt`, message: 'must be an ISO 8601 time' });
-  else occurredAt = new Date(ms).toISOString();
-  let data = 'null';
-  let metadata: string | undefined;
-  try {
-    data = JSON.stringify(e.data ?? null);
-    if (e.metadata !== undefined && e.metadata !== null) {
-      if (typeof e.metadata !== 'object' || Array.isArray(e.metadata)) issues.push({ path: `${path}.metadata`, message: 'must be an object' });
-      else metadata = JSON.stringify(e.metadata);
-    }
-  } catch (err) {
-    issues.push({ path: `${path}.data`, message: `must be JSON-serialisable (${(err as Error).message})` });
-  }
-  return issues.length === before ? { data, metadata, occurredAt } : undefined;
-}
-
 function toStored(r: Row): StoredEvent {
   const e: StoredEvent = {
     id: r.id,
@@ -181,32 +118,6 @@ function toStored(r: Row): StoredEvent {
   if (r.source !== undefined) e.source = r.source;
   if (r.metadataJson !== undefined) e.metadata = JSON.parse(r.metadataJson) as Record<string, unknown>;
   return e;
-}
-
-function encodeCursor(r: Row): string {
-  return Buffer.from(JSON.stringify([1, r.occurredAt, r.id]), 'utf8').toString('base64url');
-}
-
-function decodeCursor(cursor: unknown): { time: string; id: string } {
-  try {
-    if (typeof cursor !== 'string') throw new Error('not a string');
-    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(v) && v[0] === 1 && typeof v[1] === 'string' && typeof v[2] === 'string') return { time: v[1], id: v[2] };
-  } catch {
-    // reported below
-  }
-  return fail('query', [{ path: 'cursor', message: 'is not a cursor returned by this store' }]);
-}
-
-/** Linear-interpolated percentile of sorted values, as SQL `percentile_cont`. */
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  const pos = p * (sorted.length - 1);
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  const a = sorted[lo]!;
-  const b = sorted[hi]!;
-  return a + (b - a) * (pos - lo);
 }
 
 function addTo(map: Map<string, Bucket>, key: string | undefined, row: Row): void {
@@ -243,6 +154,10 @@ export function memoryStore(options: MemoryStoreOptions = {}): EventStore {
   const byOrg = new Map<string, Bucket>();
   const outbox = new Map<string, Row>();
   const processing = new Map<string, Map<string, ProcessingRecord>>();
+  /** Pairs recorded by `handleOnce`: event id -> group -> when. */
+  const handled = new Map<string, Map<string, string>>();
+  /** `handleOnce` calls running now, by pair: later calls for the pair wait for them. */
+  const handling = new Map<string, Promise<void>>();
 
   function enter(options: SignalOptions | undefined): void {
     life.assertOpen();
@@ -250,13 +165,12 @@ export function memoryStore(options: MemoryStoreOptions = {}): EventStore {
   }
 
   /** Rows matching every filter of `q` except time and cursor, sorted by (occurredAt, id). */
-  function candidates(q: EventQuery): Row[] {
+  function candidates(q: EventQuery, types: readonly string[] | undefined): Row[] {
     const lists: Row[][] = [];
     if (q.correlationId !== undefined) lists.push(byCorrelation.get(q.correlationId)?.view() ?? []);
     if (q.userId !== undefined) lists.push(byUser.get(q.userId)?.view() ?? []);
     if (q.organizationId !== undefined) lists.push(byOrg.get(q.organizationId)?.view() ?? []);
-    if (q.type !== undefined) {
-      const types = typeof q.type === 'string' ? [q.type] : [...new Set(q.type)];
+    if (types !== undefined) {
       if (types.length === 1) lists.push(byType.get(types[0]!)?.view() ?? []);
       else lists.push(types.flatMap((t) => byType.get(t)?.view() ?? []).sort(compareRows));
     }
@@ -284,14 +198,20 @@ export function memoryStore(options: MemoryStoreOptions = {}): EventStore {
 
     async append(events, opts) {
       enter(opts);
-      const issues: ValidationIssue[] = [];
-      const checked = events.map((e, i) => checkEnvelope(e, i, issues));
-      if (issues.length > 0) fail('append', issues);
+      if (opts?.transaction !== undefined) {
+        invalid('append', [
+          {
+            path: 'transaction',
+            message: 'the memory store has no transactions. Publish without `transaction`, or use postgresStore() or sqliteStore() to write events in your own transaction.',
+          },
+        ]);
+      }
+      const checked = checkEvents(events);
       const now = isoNow(clock);
       const publishedAt = opts?.published ? now : null;
-      events.forEach((e, i) => {
-        if (byId.has(e.id)) return;
-        const c = checked[i]!;
+      for (const c of checked) {
+        const e = c.event;
+        if (byId.has(e.id)) continue;
         const row: Row = {
           id: e.id,
           type: e.type,
@@ -304,7 +224,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): EventStore {
           source: e.source ?? undefined,
           occurredAt: c.occurredAt,
           version: e.version,
-          metadataJson: c.metadata,
+          metadataJson: c.metadata ?? undefined,
           storedAt: now,
           publishedAt,
         };
@@ -315,11 +235,35 @@ export function memoryStore(options: MemoryStoreOptions = {}): EventStore {
         addTo(byUser, row.userId, row);
         addTo(byOrg, row.organizationId, row);
         if (publishedAt === null) outbox.set(row.id, row);
-      });
+      }
+    },
+
+    async handleOnce<T>(eventId: string, group: string, fn: (transaction: unknown) => Promise<T>, opts?: SignalOptions) {
+      enter(opts);
+      checkHandleOnce(eventId, group, fn);
+      const key = JSON.stringify([eventId, group]);
+      // One call per pair at a time: a second one waits, then sees the pair recorded (or runs
+      // fn itself if the first one threw).
+      for (let running = handling.get(key); running; running = handling.get(key)) await running;
+      enter(opts);
+      if (handled.get(eventId)?.has(group)) return { handled: false as const };
+      let release!: () => void;
+      handling.set(key, new Promise<void>((resolve) => (release = resolve)));
+      try {
+        const result = await fn(undefined);
+        let groups = handled.get(eventId);
+        if (!groups) handled.set(eventId, (groups = new Map()));
+        groups.set(group, isoNow(clock));
+        return { handled: true as const, result };
+      } finally {
+        handling.delete(key);
+        release();
+      }
     },
 
     async markPublished(ids, opts) {
       enter(opts);
+      checkIds('markPublished', ids);
       const now = isoNow(clock);
       for (const id of ids) {
         const row = outbox.get(id);
@@ -337,28 +281,15 @@ export function memoryStore(options: MemoryStoreOptions = {}): EventStore {
 
     async recordProcessing(records, opts) {
       enter(opts);
-      const issues: ValidationIssue[] = [];
-      records.forEach((r, i) => {
-        const path = `records[${i}]`;
-        if (typeof r.eventId !== 'string' || r.eventId === '') issues.push({ path: `${path}.eventId`, message: 'must be a non-empty string' });
-        if (typeof r.group !== 'string' || r.group === '') issues.push({ path: `${path}.group`, message: 'must be a non-empty string' });
-        if (!OUTCOMES.has(r.outcome)) issues.push({ path: `${path}.outcome`, message: `unknown outcome ${JSON.stringify(r.outcome)}` });
-        if (!Number.isInteger(r.attempt) || r.attempt < 1) issues.push({ path: `${path}.attempt`, message: 'must be an integer from 1' });
-        if (r.durationMs !== undefined && r.durationMs !== null && (typeof r.durationMs !== 'number' || !Number.isFinite(r.durationMs) || r.durationMs < 0)) {
-          issues.push({ path: `${path}.durationMs`, message: 'must be a number of ms from 0' });
-        }
-      });
-      if (issues.length > 0) fail('recordProcessing', issues);
-      const checked = records.map((r, i) => checkTime('recordProcessing', r.at, `records[${i}].at`));
-      records.forEach((r, i) => {
-        if (!byId.has(r.eventId)) return;
+      for (const r of checkRecords(records)) {
+        if (!byId.has(r.eventId)) continue;
         let groups = processing.get(r.eventId);
         if (!groups) processing.set(r.eventId, (groups = new Map()));
-        const rec: ProcessingRecord = { eventId: r.eventId, group: r.group, outcome: r.outcome, attempt: r.attempt, at: checked[i]! };
+        const rec: ProcessingRecord = { eventId: r.eventId, group: r.group, outcome: r.outcome, attempt: r.attempt, at: r.at };
         if (r.error !== undefined && r.error !== null) rec.error = String(r.error);
         if (r.durationMs !== undefined && r.durationMs !== null) rec.durationMs = r.durationMs;
         groups.set(r.group, rec);
-      });
+      }
     },
 
     async processingOf(eventId, opts) {
@@ -376,22 +307,17 @@ export function memoryStore(options: MemoryStoreOptions = {}): EventStore {
 
     async query(q, opts) {
       enter(opts);
-      const limit = checkLimit('query', q.limit, DEFAULT_LIMIT);
-      const since = q.since === undefined ? undefined : checkTime('query', q.since, 'since');
-      const until = q.until === undefined ? undefined : checkTime('query', q.until, 'until');
-      const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
-      const order = q.order ?? 'asc';
-      if (order !== 'asc' && order !== 'desc') fail('query', [{ path: 'order', message: "must be 'asc' or 'desc'" }]);
-      if (q.type !== undefined && typeof q.type !== 'string' && q.type.length === 0) return { events: [], nextCursor: undefined };
-      const types = q.type === undefined ? undefined : new Set(typeof q.type === 'string' ? [q.type] : q.type);
-      const rows = candidates(q);
+      const { limit, since, until, cursor, order, types: typeList }: CheckedQuery = checkQuery(q);
+      if (typeList !== undefined && typeList.length === 0) return { events: [], nextCursor: undefined };
+      const types = typeList === undefined ? undefined : new Set(typeList);
+      const rows = candidates(q, typeList);
 
       // [start, end) is the slice inside since/until and past the cursor.
       let start = since === undefined ? 0 : lowerBound(rows, since, '', true);
       let end = until === undefined ? rows.length : lowerBound(rows, until, '', true);
       if (cursor) {
-        if (order === 'asc') start = Math.max(start, lowerBound(rows, cursor.time, cursor.id, false));
-        else end = Math.min(end, lowerBound(rows, cursor.time, cursor.id, true));
+        if (order === 'asc') start = Math.max(start, lowerBound(rows, cursor.occurredAt, cursor.id, false));
+        else end = Math.min(end, lowerBound(rows, cursor.occurredAt, cursor.id, true));
       }
       const page: Row[] = [];
       let more = false;
@@ -417,13 +343,14 @@ export function memoryStore(options: MemoryStoreOptions = {}): EventStore {
         }
       }
       const last = page[page.length - 1];
-      return { events: page.map(toStored), nextCursor: more && last ? encodeCursor(last) : undefined };
+      return { events: page.map(toStored), nextCursor: more && last ? encodeCursor(last.occurredAt, last.id) : undefined };
     },
 
     async unprocessed(opts) {
       enter(opts);
       const limit = checkLimit('unprocessed', opts?.limit, DEFAULT_LIMIT);
       const group = opts?.group;
+      checkGroup('unprocessed', group);
       const out: StoredEvent[] = [];
       for (const r of all.view()) {
         const groups = processing.get(r.id);
@@ -479,15 +406,21 @@ export function memoryStore(options: MemoryStoreOptions = {}): EventStore {
         if (failed) stats.failedEvents++;
       }
       durations.sort((a, b) => a - b);
-      stats.p50Ms = percentile(durations, 0.5);
-      stats.p95Ms = percentile(durations, 0.95);
+      stats.p50Ms = percentileOfSorted(durations, 0.5);
+      stats.p95Ms = percentileOfSorted(durations, 0.95);
       return stats;
     },
 
     async cleanup(opts) {
       enter(opts);
       const before = checkTime('cleanup', opts?.before, 'before');
-      checkLimit('cleanup', opts?.batchSize, DEFAULT_CLEANUP_BATCH, 'batchSize');
+      checkLimit('cleanup', opts?.batchSize, DEFAULT_CLEANUP_BATCH_SIZE, 'batchSize');
+      // Handled pairs of events the store does not hold, past retention.
+      for (const [eventId, groups] of handled) {
+        if (byId.has(eventId)) continue;
+        for (const [group, when] of groups) if (when < before) groups.delete(group);
+        if (groups.size === 0) handled.delete(eventId);
+      }
       const rows = all.view();
       const end = lowerBound(rows, before, '', true);
       if (end === 0) return 0;
@@ -515,6 +448,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): EventStore {
         byId.delete(id);
         outbox.delete(id);
         processing.delete(id);
+        handled.delete(id);
       }
       return ids.size;
     },
@@ -529,6 +463,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): EventStore {
         byOrg.clear();
         outbox.clear();
         processing.clear();
+        handled.clear();
       });
     },
   };

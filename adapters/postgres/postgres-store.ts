@@ -113,6 +113,7 @@ function postgresStrategy(schema: string, prefix: string, hint: string): SqlDial
         .executeTakeFirst();
       return { p50: Number(row?.p50 ?? 0), p95: Number(row?.p95 ?? 0) };
     },
+    acceptsClientTransactions: true,
     connectionHint: hint,
   };
 }
@@ -123,6 +124,11 @@ function postgresStrategy(schema: string, prefix: string, hint: string): SqlDial
  * `timestamptz`. Migrations run on first use, once per process, under an advisory lock, so any
  * number of processes can start at once. Aggregates and percentiles (`percentile_cont`) are
  * computed by the database.
+ *
+ * `append(events, { transaction })` (and `publisher.publish(input, { transaction })`) takes your
+ * own kysely `Transaction` (or `Kysely` instance) or a pg client after `BEGIN`, and writes the
+ * events in it: they commit, and then wait in the outbox, only if your transaction commits. A pg
+ * `Pool` or a client outside a transaction is refused with `EventValidationError`.
  *
  * @throws `ConfigError` when no `pool`, `connectionString`, `PROCUR_EVENT_DATABASE_URL` or
  *   `DATABASE_URL` is given, or `schema` / `tablePrefix` is not a plain identifier.

@@ -43,6 +43,12 @@ export interface SqlDialectStrategy {
   beginMigration(trx: Kysely<StoreTables>): Promise<void>;
   /** p50 and p95 (linear interpolation, as `percentile_cont`) of `processed` durations of events that occurred at or after `since`. */
   percentiles(db: Kysely<StoreTables>, since: string): Promise<{ p50: number; p95: number }>;
+  /**
+   * Whether `append(events, { transaction })` also takes a driver client with a
+   * `query(text, values)` method (a pg `Client` or pooled client inside `BEGIN`), besides a kysely
+   * instance. @default false
+   */
+  readonly acceptsClientTransactions?: boolean;
   /** A hint appended to connection errors (e.g. which variable to check). Never a secret. */
   connectionHint?: string;
 }

@@ -8,4 +8,3 @@
 export { createSqlStore, DEFAULT_TABLE_PREFIX, redactSecrets, type SqlStoreOptions } from './sql-store.js';
 export type { SqlDialectStrategy } from './dialect.js';
 export { SCHEMA_VERSION, MIGRATIONS, type StoreTables, type SqlColumnTypes, type MigrationStep, type MigrationContext } from './schema.js';
-export { MAX_LIMIT, DEFAULT_LIMIT, DEFAULT_CLEANUP_BATCH_SIZE, percentileOfSorted } from './validation.js';

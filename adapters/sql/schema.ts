@@ -56,6 +56,13 @@ export interface ProcessingTable {
   at: TimeColumn;
 }
 
+/** Row of the handled table: an (event, group) pair an idempotent consumer has handled. */
+export interface HandledTable {
+  event_id: string;
+  group_name: string;
+  handled_at: TimeColumn;
+}
+
 /** The single row of the schema version table. */
 export interface SchemaVersionTable {
   id: number;
@@ -67,11 +74,12 @@ export interface SchemaVersionTable {
 export interface StoreTables {
   events: EventsTable;
   event_processing: ProcessingTable;
+  handled: HandledTable;
   schema_version: SchemaVersionTable;
 }
 
 /** The logical table names. */
-export const LOGICAL_TABLES: ReadonlyArray<keyof StoreTables> = ['events', 'event_processing', 'schema_version'];
+export const LOGICAL_TABLES: ReadonlyArray<keyof StoreTables> = ['events', 'event_processing', 'handled', 'schema_version'];
 
 class TableNamesTransformer extends OperationNodeTransformer {
   constructor(
@@ -177,6 +185,19 @@ export const MIGRATIONS: readonly MigrationStep[] = [
     await index('events_occurred_idx').on('events').columns(['occurred_at', 'id']).execute();
     await index('events_unpublished_idx').on('events').columns(['occurred_at', 'id']).where(sql.ref('published_at'), 'is', null).execute();
     await index('event_processing_outcome_idx').on('event_processing').columns(['outcome', 'event_id']).execute();
+  },
+  // 2: (event, group) pairs handled by idempotent consumers (`handleOnce`). No foreign key to
+  // events: a pair may be recorded for an event the store never held; retention removes it.
+  async (db, { prefix, types }) => {
+    await db.schema
+      .createTable('handled')
+      .ifNotExists()
+      .addColumn('event_id', types.key, (c) => c.notNull())
+      .addColumn('group_name', types.key, (c) => c.notNull())
+      .addColumn('handled_at', types.timestamp, (c) => c.notNull())
+      .addPrimaryKeyConstraint(`${prefix}handled_pk`, ['event_id', 'group_name'])
+      .execute();
+    await db.schema.createIndex(`${prefix}handled_at_idx`).ifNotExists().on('handled').column('handled_at').execute();
   },
 ];
 

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { Kysely, type Dialect, type Expression, type Selectable, type SqlBool } from 'kysely';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { CompiledQuery, Kysely, type Dialect, type Expression, type ExpressionBuilder, type Selectable, type SqlBool } from 'kysely';
 import {
   ClosedError,
   ConfigError,
@@ -13,11 +14,13 @@ import {
   StoreError,
   isEventBusError,
   isoNow,
+  storeValidation,
   systemClock,
   toError,
   type Clock,
   type EventPage,
   type EventPriority,
+  type AppendOptions,
   type EventStore,
   type ProcessingOutcome,
   type ProcessingRecord,
@@ -27,24 +30,49 @@ import {
 } from '@procur/event-bus';
 import type { SqlDialectStrategy } from './dialect.js';
 import { MIGRATIONS, SCHEMA_VERSION, TableNamesPlugin, type EventsTable, type ProcessingTable, type StoreTables } from './schema.js';
-import {
+// Shared with the memory store, so every store refuses the same input the same way.
+const {
   DEFAULT_CLEANUP_BATCH_SIZE,
   DEFAULT_LIMIT,
   checkEvents,
+  checkGroup,
+  checkHandleOnce,
+  checkIds,
   checkLimit,
+  checkQuery,
   checkRecords,
   checkTime,
-  decodeCursor,
   encodeCursor,
   invalid,
-} from './validation.js';
+} = storeValidation;
 
 /** The table prefix when none is given. */
 export const DEFAULT_TABLE_PREFIX = 'procur_';
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** One events row as `append` writes it; {@link EVENT_ROW_KEYS} is its column order. */
+interface EventRow {
+  id: string;
+  type: string;
+  data: string;
+  priority: string;
+  correlation_id: string;
+  causation_id: string | null;
+  user_id: string | null;
+  organization_id: string | null;
+  source: string | null;
+  occurred_at: string;
+  version: number;
+  metadata: string | null;
+  stored_at: string;
+  published_at: string | null;
+}
+const EVENT_ROW_KEYS: ReadonlyArray<keyof EventRow> = [
+  'id', 'type', 'data', 'priority', 'correlation_id', 'causation_id', 'user_id', 'organization_id',
+  'source', 'occurred_at', 'version', 'metadata', 'stored_at', 'published_at',
+];
 /** Columns of one events row, to size insert chunks under the parameter limit. */
-const EVENT_COLUMNS = 14;
+const EVENT_COLUMNS = EVENT_ROW_KEYS.length;
 const PROCESSING_COLUMNS = 7;
 
 /** Options of {@link createSqlStore}. */
@@ -88,6 +116,51 @@ class MigrationFailure {
   constructor(readonly cause: unknown) {}
 }
 
+/** Carries an error thrown by `handleOnce`'s callback through the store's error wrapping, unchanged. */
+class CallbackFailure {
+  constructor(readonly error: unknown) {}
+}
+
+/**
+ * The transaction a `handleOnce` callback runs in. The store's own calls made inside the callback
+ * join it: with one connection (SQLite) or a full pool (Postgres), a second connection could wait
+ * forever for the one the callback holds.
+ */
+interface Scope {
+  readonly trx: Kysely<StoreTables>;
+  open: boolean;
+}
+
+/** Runs a compiled statement through the application's transaction handle. */
+type HandleExecutor = (query: CompiledQuery) => Promise<unknown>;
+
+/**
+ * Turns `append`'s `transaction` option into something that runs our compiled statements on it.
+ * A kysely instance (or `Transaction`) runs them through its executor, so its plugins and table
+ * types do not matter; a pg client (when the dialect accepts clients) through `query(text, values)`.
+ */
+function handleExecutor(handle: unknown, acceptsClients: boolean, name: string): HandleExecutor {
+  const accepted = acceptsClients
+    ? 'a kysely Transaction (or Kysely instance) or a pg client inside BEGIN'
+    : 'a kysely Transaction (or Kysely instance)';
+  const reject = (why: string): never =>
+    invalid('append', [{ path: 'transaction', message: `${why}. The ${name} store takes ${accepted}.` }]);
+  if (typeof handle !== 'object' || handle === null) return reject(`must be a transaction handle, got ${handle === null ? 'null' : typeof handle}`);
+  const h = handle as Record<string, unknown>;
+  if (typeof h.executeQuery === 'function' && typeof h.getExecutor === 'function') {
+    return (query) => (h.executeQuery as (q: CompiledQuery) => Promise<unknown>).call(h, query);
+  }
+  if (acceptsClients && typeof h.query === 'function') {
+    if (typeof h.totalCount === 'number' && typeof h.idleCount === 'number') {
+      return reject('is a pg Pool, whose queries each commit on their own: pass the client you ran BEGIN on (`const client = await pool.connect()`)');
+    }
+    const status = typeof h.getTransactionStatus === 'function' ? (h.getTransactionStatus as () => unknown).call(h) : undefined;
+    if (status === 'I') return reject('is a pg client outside a transaction: run BEGIN on it first');
+    return (query) => (h.query as (text: string, values: readonly unknown[]) => Promise<unknown>).call(h, query.sql, query.parameters);
+  }
+  return reject('is not a transaction handle this store can use');
+}
+
 function chunk<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
@@ -104,6 +177,13 @@ function count(value: unknown): number {
  * (`ON CONFLICT DO NOTHING`, one statement per chunk under the dialect's parameter limit),
  * processing upserts per (event, group), aggregates and percentiles computed by the database,
  * batched cleanup. The schema is migrated on first use (memoised) or by `migrate()`.
+ *
+ * `append(events, { transaction })` writes through the application's handle: a kysely instance
+ * or `Transaction` (its executor runs the statement this store compiled, so the handle's plugins
+ * do not matter), or, when the strategy says `acceptsClientTransactions`, a pg client inside
+ * `BEGIN`. `handleOnce` records the (event, group) pair and runs its callback in one transaction;
+ * the callback gets that transaction without this store's table-name plugin, and this store's own
+ * calls made inside the callback join it instead of taking another connection.
  *
  * Driver errors are rethrown as `StoreError` (`ERR_STORE`) naming the store and the operation;
  * credentials in driver messages are masked.
@@ -130,6 +210,25 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
   const life = new Lifecycle(what);
   const db = new Kysely<StoreTables>({ dialect: options.dialect, plugins: [new TableNamesPlugin(prefix, options.schema)] });
   let migrated: Promise<void> | undefined;
+  const scope = new AsyncLocalStorage<Scope>();
+
+  /** The transaction of the `handleOnce` callback this call runs in, if any. */
+  function scoped(): Kysely<StoreTables> | undefined {
+    const s = scope.getStore();
+    return s?.open ? s.trx : undefined;
+  }
+  /** Where reads go: the enclosing `handleOnce` transaction, else the pool / connection. */
+  const reader = (): Kysely<StoreTables> => scoped() ?? db;
+  /** Runs one writing statement (inside an enclosing `handleOnce` transaction: in it). */
+  function write<T>(fn: (q: Kysely<StoreTables>) => Promise<T>): Promise<T> {
+    const trx = scoped();
+    return trx ? fn(trx) : strategy.write(() => fn(db));
+  }
+  /** Runs several statements atomically (inside an enclosing `handleOnce` transaction: in it). */
+  function writeTransaction<T>(fn: (q: Kysely<StoreTables>) => Promise<T>): Promise<T> {
+    const trx = scoped();
+    return trx ? fn(trx) : strategy.writeTransaction(db, fn);
+  }
 
   function wrap(op: string, err: unknown, during = ''): unknown {
     if (isEventBusError(err)) return err;
@@ -194,6 +293,7 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
       );
     } catch (err) {
       if (signal?.aborted && err === signal.reason) throw err;
+      if (err instanceof CallbackFailure) throw err.error;
       if (err instanceof MigrationFailure) throw wrap(op, err.cause, op === 'migrate' ? '' : ' while migrating the schema');
       throw wrap(op, err);
     }
@@ -232,6 +332,30 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
     return rec;
   }
 
+  /**
+   * The INSERT of a chunk of event rows. Building and compiling a 500-row statement through
+   * kysely (and the table-name plugin) costs about as much as Postgres takes to run it, so the
+   * SQL text is compiled once per row count and reused with the new rows' parameters, in the
+   * order kysely gave them the first time (checked then; not cached if it differs).
+   */
+  const insertText = new Map<number, string>();
+  function insertEvents(values: readonly EventRow[]): CompiledQuery {
+    const params: unknown[] = [];
+    for (const v of values) for (const k of EVENT_ROW_KEYS) params.push(v[k]);
+    const text = insertText.get(values.length);
+    if (text !== undefined) return CompiledQuery.raw(text, params);
+    const compiled = db
+      .insertInto('events')
+      .values(values as EventRow[])
+      .onConflict((oc) => oc.column('id').doNothing())
+      .compile();
+    if (compiled.parameters.length === params.length && compiled.parameters.every((p, i) => p === params[i])) {
+      if (insertText.size >= 64) insertText.clear();
+      insertText.set(values.length, compiled.sql);
+    }
+    return compiled;
+  }
+
   const store: EventStore = {
     name,
     features: Object.freeze({ ...strategy.features }),
@@ -241,13 +365,15 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
       await run('migrate', opts, async () => {});
     },
 
-    async append(events, opts) {
+    async append(events, opts?: AppendOptions) {
       life.assertOpen();
       const checked = checkEvents(events);
+      const through =
+        opts?.transaction === undefined ? undefined : handleExecutor(opts.transaction, strategy.acceptsClientTransactions === true, name);
       if (checked.length === 0) return run('append', opts, async () => {});
       const now = isoNow(clock);
       const publishedAt = opts?.published ? now : null;
-      const rows = checked.map(({ event: e, occurredAt, data, metadata }) => ({
+      const rows = checked.map(({ event: e, occurredAt, data, metadata }): EventRow => ({
         id: e.id,
         type: e.type,
         data: strategy.encodeJson(data),
@@ -264,21 +390,50 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
         published_at: publishedAt,
       }));
       const chunks = chunk(rows, Math.floor(strategy.maxParameters / EVENT_COLUMNS));
-      const insert = (q: Kysely<StoreTables>, values: typeof rows) =>
-        q.insertInto('events').values(values).onConflict((oc) => oc.column('id').doNothing()).execute();
       await run('append', opts, async () => {
-        if (chunks.length === 1) await strategy.write(() => insert(db, chunks[0]!));
+        if (through) {
+          // The application's transaction: compiled here (our table names), run on its connection.
+          for (const c of chunks) await through(insertEvents(c));
+        } else if (chunks.length === 1) await write((q) => q.executeQuery(insertEvents(chunks[0]!)));
         else {
-          await strategy.writeTransaction(db, async (trx) => {
-            for (const c of chunks) await insert(trx, c);
+          await writeTransaction(async (trx) => {
+            for (const c of chunks) await trx.executeQuery(insertEvents(c));
           });
         }
       });
     },
 
+    async handleOnce<T>(eventId: string, group: string, fn: (transaction: unknown) => Promise<T>, opts?: SignalOptions) {
+      life.assertOpen();
+      checkHandleOnce(eventId, group, fn);
+      type Outcome = { handled: true; result: T } | { handled: false };
+      return run('handleOnce', opts, () =>
+        writeTransaction(async (trx): Promise<Outcome> => {
+          // Inserted first: a concurrent call for the same pair (another process too) waits on
+          // this row until we commit (then skips) or roll back (then runs fn itself).
+          const res = await trx
+            .insertInto('handled')
+            .values({ event_id: eventId, group_name: group, handled_at: isoNow(clock) })
+            .onConflict((oc) => oc.columns(['event_id', 'group_name']).doNothing())
+            .executeTakeFirst();
+          if (Number(res.numInsertedOrUpdatedRows ?? 0n) === 0) return { handled: false };
+          const s: Scope = { trx, open: true };
+          try {
+            // Without our plugin: the handler's own table names must not be mapped to ours.
+            const result = await scope.run(s, () => fn(trx.withoutPlugins()));
+            return { handled: true, result };
+          } catch (err) {
+            throw new CallbackFailure(err);
+          } finally {
+            s.open = false;
+          }
+        }),
+      );
+    },
+
     async markPublished(ids, opts) {
       life.assertOpen();
-      if (!Array.isArray(ids) || ids.some((id) => typeof id !== 'string')) invalid('markPublished', [{ path: 'ids', message: 'must be an array of strings' }]);
+      checkIds('markPublished', ids);
       const unique = [...new Set(ids)];
       await run('markPublished', opts, async () => {
         if (unique.length === 0) return;
@@ -286,8 +441,8 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
         const update = (q: Kysely<StoreTables>, part: string[]) =>
           q.updateTable('events').set({ published_at: now }).where('id', 'in', part).where('published_at', 'is', null).execute();
         const parts = chunk(unique, strategy.maxParameters - 1);
-        if (parts.length === 1) await strategy.write(() => update(db, parts[0]!));
-        else await strategy.writeTransaction(db, async (trx) => { for (const p of parts) await update(trx, p); });
+        if (parts.length === 1) await write((q) => update(q, parts[0]!));
+        else await writeTransaction(async (trx) => { for (const p of parts) await update(trx, p); });
       });
     },
 
@@ -295,7 +450,7 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
       life.assertOpen();
       const limit = checkLimit('unpublished', opts?.limit, DEFAULT_LIMIT);
       return run('unpublished', opts, async () => {
-        const rows = await db
+        const rows = await reader()
           .selectFrom('events')
           .selectAll()
           .where('published_at', 'is', null)
@@ -312,7 +467,7 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
       const checked = checkRecords(records);
       await run('recordProcessing', opts, async () => {
         if (checked.length === 0) return;
-        await strategy.writeTransaction(db, async (trx) => {
+        await writeTransaction(async (trx) => {
           // Records of events the store does not hold are ignored (the contract), so filter first.
           const eventIds = [...new Set(checked.map((r) => r.eventId))];
           const known = new Set<string>();
@@ -353,7 +508,7 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
     async processingOf(eventId, opts) {
       life.assertOpen();
       return run('processingOf', opts, async () => {
-        const rows = await db.selectFrom('event_processing').selectAll().where('event_id', '=', eventId).execute();
+        const rows = await reader().selectFrom('event_processing').selectAll().where('event_id', '=', eventId).execute();
         return rows.map(toRecord).sort((a, b) => (a.group < b.group ? -1 : a.group > b.group ? 1 : 0));
       });
     },
@@ -361,24 +516,17 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
     async getEvent(id, opts) {
       life.assertOpen();
       return run('getEvent', opts, async () => {
-        const row = await db.selectFrom('events').selectAll().where('id', '=', id).executeTakeFirst();
+        const row = await reader().selectFrom('events').selectAll().where('id', '=', id).executeTakeFirst();
         return row ? toStored(row) : undefined;
       });
     },
 
     async query(q, opts) {
       life.assertOpen();
-      if (typeof q !== 'object' || q === null) invalid('query', [{ path: '', message: 'must be a query object' }]);
-      const limit = checkLimit('query', q.limit, DEFAULT_LIMIT);
-      const since = q.since === undefined ? undefined : checkTime('query', q.since, 'since');
-      const until = q.until === undefined ? undefined : checkTime('query', q.until, 'until');
-      const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
-      const order = q.order ?? 'asc';
-      if (order !== 'asc' && order !== 'desc') invalid('query', [{ path: 'order', message: "must be 'asc' or 'desc'" }]);
-      const types = q.type === undefined ? undefined : typeof q.type === 'string' ? [q.type] : [...new Set(q.type)];
+      const { limit, since, until, cursor, order, types } = checkQuery(q);
       return run('query', opts, async (): Promise<EventPage> => {
         if (types !== undefined && types.length === 0) return { events: [], nextCursor: undefined };
-        let sel = db.selectFrom('events').selectAll();
+        let sel = reader().selectFrom('events').selectAll();
         if (types !== undefined) sel = types.length === 1 ? sel.where('type', '=', types[0]!) : sel.where('type', 'in', types);
         if (q.correlationId !== undefined) sel = sel.where('correlation_id', '=', q.correlationId);
         if (q.userId !== undefined) sel = sel.where('user_id', '=', q.userId);
@@ -402,9 +550,9 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
       life.assertOpen();
       const limit = checkLimit('unprocessed', opts?.limit, DEFAULT_LIMIT);
       const group = opts?.group;
-      if (group !== undefined && typeof group !== 'string') invalid('unprocessed', [{ path: 'group', message: 'must be a string' }]);
+      checkGroup('unprocessed', group);
       return run('unprocessed', opts, async () => {
-        const rows = await db
+        const rows = await reader()
           .selectFrom('events as e')
           .selectAll('e')
           .where((eb) => {
@@ -428,6 +576,7 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
       life.assertOpen();
       const since = checkTime('stats', opts?.since, 'since');
       return run('stats', opts, async (): Promise<StoreStats> => {
+        const db = reader();
         const totals = await db
           .selectFrom('events as e')
           .where('e.occurred_at', '>=', since)
@@ -479,7 +628,7 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
         for (;;) {
           if (opts?.signal?.aborted || life.closed) break;
           // One short transaction per batch: the ids are read once, so the two deletes agree.
-          const { selected, deleted } = await strategy.writeTransaction(db, async (trx) => {
+          const { selected, deleted } = await writeTransaction(async (trx) => {
             const ids = (
               await trx
                 .selectFrom('events')
@@ -492,11 +641,31 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
             ).map((r) => r.id);
             if (ids.length === 0) return { selected: 0, deleted: 0 };
             await trx.deleteFrom('event_processing').where('event_id', 'in', ids).execute();
+            await trx.deleteFrom('handled').where('event_id', 'in', ids).execute();
             const res = await trx.deleteFrom('events').where('id', 'in', ids).executeTakeFirst();
             return { selected: ids.length, deleted: Number(res.numDeletedRows) };
           });
           total += deleted;
           if (selected < batchSize) break;
+        }
+        // Handled pairs of events the store does not hold (or no longer holds), past retention.
+        for (;;) {
+          if (opts?.signal?.aborted || life.closed) break;
+          const orphan = (eb: ExpressionBuilder<StoreTables, 'handled'>) =>
+            eb.and([
+              eb('handled.handled_at', '<', before),
+              eb.not(eb.exists(eb.selectFrom('events as e').select(eb.lit(1).as('one')).whereRef('e.id', '=', 'handled.event_id'))),
+            ]);
+          // One statement per batch; every group of a selected event that qualifies goes with it.
+          const res = await write((q) =>
+            q
+              .deleteFrom('handled')
+              .where((eb) => eb('handled.event_id', 'in', eb.selectFrom('handled').select('handled.event_id').where(orphan).limit(batchSize)))
+              .where(orphan)
+              .executeTakeFirst(),
+          );
+          const removed = Number(res.numDeletedRows);
+          if (removed < batchSize) break;
         }
         return total;
       });

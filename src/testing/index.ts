@@ -20,6 +20,7 @@ export {
   describeStore,
   STORE_SUITE_CASES,
   type StoreFactory,
+  type StoreSuiteTransaction,
   type StoreFactoryResult,
   type StoreSuiteHandle,
   type StoreSuiteContext,

@@ -20,6 +20,22 @@ export interface StoreSuiteHandle {
    * and multi-instance cases. The suite closes what it returns.
    */
   reopen?: () => Promise<EventStore>;
+  /**
+   * Opens an application transaction the store accepts as `append`'s `transaction` (Postgres: a
+   * pg client after `BEGIN`; SQLite: a kysely transaction on another connection). Enables the
+   * application-transaction cases. The suite commits or rolls back what it opens.
+   */
+  transaction?: () => Promise<StoreSuiteTransaction>;
+}
+
+/** An application transaction opened by {@link StoreSuiteHandle.transaction}. */
+export interface StoreSuiteTransaction {
+  /** What to pass as `append(events, { transaction })`. */
+  handle: unknown;
+  /** Commits (and releases the connection). */
+  commit(): Promise<void>;
+  /** Rolls back (and releases the connection). */
+  rollback(): Promise<void>;
 }
 
 /** Alias of {@link StoreSuiteHandle}, named like the transport suite's `TransportFactoryResult`. */
@@ -74,6 +90,13 @@ export const STORE_SUITE_CASES = [
   'cleanup deletes only older events, in batches, with their processing records',
   'migrate is idempotent and safe concurrently',
   'a reopened store sees earlier data',
+  'handleOnce runs fn once per (event, group) and passes its result',
+  'handleOnce: a throwing fn leaves the pair unrecorded, so a later call runs',
+  'handleOnce: concurrent calls for one pair run fn once',
+  'handleOnce: groups and events are independent',
+  'cleanup also deletes handled pairs of deleted events and old orphans',
+  'append rejects a transaction handle the store cannot use',
+  'append in an application transaction: rollback leaves nothing, commit waits in the outbox',
   'close is idempotent and later calls reject ERR_CLOSED',
   'invalid input rejects with ERR_VALIDATION',
   'an aborted signal rejects the call',
@@ -567,6 +590,181 @@ export function describeStore(
       expect((await again.getEvent(e3.id))?.id).toBe(e3.id);
     });
 
+    test('handleOnce runs fn once per (event, group) and passes its result', async () => {
+      const e = event();
+      await store().append([e]);
+      let runs = 0;
+      const first = await store().handleOnce(e.id, 'g', async () => {
+        runs++;
+        return { answer: 42 };
+      });
+      expect(first).toEqual({ handled: true, result: { answer: 42 } });
+      const second = await store().handleOnce(e.id, 'g', async () => {
+        runs++;
+        return 'again';
+      });
+      expect(second).toEqual({ handled: false });
+      expect(runs).toBe(1);
+      if (current().reopen) {
+        const other = await reopen();
+        expect(await other.handleOnce(e.id, 'g', async () => runs++)).toEqual({ handled: false });
+        expect(runs).toBe(1);
+      }
+      // An undefined result is a result too.
+      expect(await store().handleOnce(e.id, 'g2', async () => undefined)).toEqual({ handled: true, result: undefined });
+    });
+
+    test('handleOnce: a throwing fn leaves the pair unrecorded, so a later call runs', async () => {
+      const e = event();
+      await store().append([e]);
+      const boom = new Error('handler failed');
+      let error: unknown;
+      try {
+        await store().handleOnce(e.id, 'g', async () => {
+          throw boom;
+        });
+      } catch (err) {
+        error = err;
+      }
+      // Rethrown as it is, not wrapped.
+      expect(error).toBe(boom);
+      let runs = 0;
+      expect(await store().handleOnce(e.id, 'g', async () => ++runs)).toEqual({ handled: true, result: 1 });
+      expect(await store().handleOnce(e.id, 'g', async () => ++runs)).toEqual({ handled: false });
+      expect(runs).toBe(1);
+    });
+
+    test('handleOnce: concurrent calls for one pair run fn once', async () => {
+      const e = event();
+      await store().append([e]);
+      const stores = [store(), store(), store()];
+      if (current().reopen) stores.push(await reopen(), await reopen());
+      let runs = 0;
+      let active = 0;
+      let maxActive = 0;
+      const outcomes = await Promise.all(
+        stores.map((s, i) =>
+          s.handleOnce(e.id, 'g', async () => {
+            runs++;
+            active++;
+            maxActive = Math.max(maxActive, active);
+            await new Promise((r) => setTimeout(r, 30));
+            active--;
+            return i;
+          }),
+        ),
+      );
+      expect(runs).toBe(1);
+      expect(maxActive).toBe(1);
+      expect(outcomes.filter((o) => o.handled)).toHaveLength(1);
+      // After a failure the next waiter takes over, still one at a time.
+      const f = event();
+      await store().append([f]);
+      let attempts = 0;
+      const settled = await Promise.allSettled(
+        stores.map((s) =>
+          s.handleOnce(f.id, 'g', async () => {
+            attempts++;
+            await new Promise((r) => setTimeout(r, 10));
+            if (attempts === 1) throw new Error('first one fails');
+            return 'ok';
+          }),
+        ),
+      );
+      expect(settled.filter((r) => r.status === 'rejected')).toHaveLength(1);
+      const fulfilled = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      expect(fulfilled.filter((o) => o.handled)).toEqual([{ handled: true, result: 'ok' }]);
+      expect(attempts).toBe(2);
+    });
+
+    test('handleOnce: groups and events are independent', async () => {
+      const e1 = event();
+      const e2 = event();
+      await store().append([e1, e2]);
+      const ran: string[] = [];
+      const handle = (id: string, group: string) => store().handleOnce(id, group, async () => void ran.push(`${id}/${group}`));
+      await Promise.all([handle(e1.id, 'g1'), handle(e1.id, 'g2'), handle(e2.id, 'g1')]);
+      expect(ran.sort()).toEqual([`${e1.id}/g1`, `${e1.id}/g2`, `${e2.id}/g1`].sort());
+      expect(await handle(e2.id, 'g2')).toEqual({ handled: true, result: undefined });
+      expect(await handle(e1.id, 'g1')).toEqual({ handled: false });
+      expect(ran).toHaveLength(4);
+      // A pair may be recorded for an event the store does not hold.
+      expect(await handle(`${tag}-not-stored`, 'g1')).toEqual({ handled: true, result: undefined });
+      expect(await handle(`${tag}-not-stored`, 'g1')).toEqual({ handled: false });
+    });
+
+    test('cleanup also deletes handled pairs of deleted events and old orphans', async () => {
+      const old = event({ occurredAt: at(-10) });
+      const fresh = event({ occurredAt: at(10) });
+      await store().append([old, fresh]);
+      const orphan = `${tag}-orphan`;
+      for (const id of [old.id, fresh.id, orphan]) await store().handleOnce(id, 'g', async () => undefined);
+      expect(await store().cleanup({ before: at(0) })).toBe(1);
+      let runs = 0;
+      const run = (id: string) => store().handleOnce(id, 'g', async () => ++runs);
+      // The deleted event's pair is gone: a redelivery of it would run again.
+      expect((await run(old.id)).handled).toBe(true);
+      expect((await run(fresh.id)).handled).toBe(false);
+      // The orphan was recorded just now, after `before`: kept.
+      expect((await run(orphan)).handled).toBe(false);
+      const future = new Date(Date.now() + 60_000).toISOString();
+      expect(await store().cleanup({ before: future, batchSize: 1 })).toBe(1);
+      expect((await run(orphan)).handled).toBe(true);
+      expect((await run(fresh.id)).handled).toBe(true);
+      expect(runs).toBe(3);
+    });
+
+    test('append rejects a transaction handle the store cannot use', async () => {
+      const e = event();
+      for (const transaction of [null, 'BEGIN', 42, {}, { query: 'not a function' }]) {
+        let error: unknown;
+        try {
+          await store().append([e], { transaction });
+        } catch (err) {
+          error = err;
+        }
+        expect(error, `transaction: ${JSON.stringify(transaction)}`).toMatchObject({ code: 'ERR_VALIDATION' });
+        expect((error as { issues?: Array<{ path: string }> }).issues?.map((i) => i.path)).toEqual(['transaction']);
+      }
+      expect(await store().getEvent(e.id)).toBeUndefined();
+      await store().append([e]);
+      expect((await store().getEvent(e.id))?.id).toBe(e.id);
+    });
+
+    test('append in an application transaction: rollback leaves nothing, commit waits in the outbox', async () => {
+      const open = current().transaction;
+      if (!open) return;
+      await store().migrate();
+      const rolledBack = event();
+      const tx1 = await open();
+      try {
+        await store().append([rolledBack], { transaction: tx1.handle });
+      } finally {
+        await tx1.rollback();
+      }
+      expect(await store().getEvent(rolledBack.id)).toBeUndefined();
+      expect(ids(await store().unpublished())).not.toContain(rolledBack.id);
+
+      const committed = event();
+      const many = Array.from({ length: 3000 }, (_, i) => event({ type: `${tag}.many`, occurredAt: at(100 + i) }));
+      const tx2 = await open();
+      try {
+        await store().append([committed], { transaction: tx2.handle });
+        await store().append(many, { transaction: tx2.handle });
+        // Not visible outside the transaction before it commits.
+        expect(await store().getEvent(committed.id)).toBeUndefined();
+      } catch (err) {
+        await tx2.rollback();
+        throw err;
+      }
+      await tx2.commit();
+      const stored = await store().getEvent(committed.id);
+      expect(stored).toMatchObject({ id: committed.id, publishedAt: null });
+      expect(ids(await store().unpublished({ limit: 1 }))).toEqual([committed.id]);
+      const pages = await allPages(store(), { type: `${tag}.many`, limit: 10_000 });
+      expect(pages.flat()).toHaveLength(3000);
+    });
+
     test('close is idempotent and later calls reject ERR_CLOSED', async () => {
       const s = store();
       await s.append([event()]);
@@ -587,6 +785,7 @@ export function describeStore(
         () => s.unprocessed(),
         () => s.stats({ since: at(0) }),
         () => s.cleanup({ before: at(0) }),
+        () => s.handleOnce(e.id, 'g', async () => undefined),
       ];
       for (const call of calls) await expectCode(call(), 'ERR_CLOSED');
     });
@@ -615,6 +814,9 @@ export function describeStore(
         'ERR_VALIDATION',
       );
       expect(await s.processingOf(good.id)).toEqual([]);
+      await expectCode(s.handleOnce('', 'g', async () => undefined), 'ERR_VALIDATION');
+      await expectCode(s.handleOnce(good.id, '', async () => undefined), 'ERR_VALIDATION');
+      await expectCode(s.handleOnce(good.id, 'g', 'not a function' as never), 'ERR_VALIDATION');
       expect((await s.query({ limit: 1 })).events).toHaveLength(1);
       expect((await s.query({ limit: 10_000 })).events).toHaveLength(1);
     });

@@ -1,6 +1,11 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { postgresStore } from '../../adapters/postgres/index.js';
+import { SCHEMA_VERSION } from '../../adapters/sql/index.js';
 import { describeStore, type StoreSuiteContext } from '../../src/testing/store-suite.js';
 
 const url = process.env.PROCUR_TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test';
@@ -25,6 +30,7 @@ async function reachable(): Promise<string | undefined> {
 }
 
 const unreachable = await reachable();
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 function schemaName(): string {
   return `procur_test_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
@@ -63,6 +69,20 @@ if (unreachable !== undefined && !inCi) {
       return {
         store: postgresStore({ connectionString: url, schema, poolSize: 4 }),
         reopen: async () => postgresStore({ connectionString: url, schema, poolSize: 2 }),
+        // The application's own pg client, inside BEGIN.
+        transaction: async () => {
+          const client = await admin.connect();
+          await client.query('begin');
+          return {
+            handle: client,
+            commit: async () => {
+              await client.query('commit').finally(() => client.release());
+            },
+            rollback: async () => {
+              await client.query('rollback').finally(() => client.release());
+            },
+          };
+        },
         teardown: async () => {
           await dropSchema(schema);
         },
@@ -76,7 +96,7 @@ if (unreachable !== undefined && !inCi) {
           try {
             await Promise.all(stores.map((s) => s.migrate()));
             const { rows } = await admin.query(`select id, version from "${schema}".procur_schema_version`);
-            expect(rows).toEqual([{ id: 1, version: 1 }]);
+            expect(rows).toEqual([{ id: 1, version: SCHEMA_VERSION }]);
             const e = context().event();
             await stores[0]!.append([e]);
             for (const s of stores) expect((await s.getEvent(e.id))?.id).toBe(e.id);
@@ -120,7 +140,187 @@ if (unreachable !== undefined && !inCi) {
           const err = await newer.migrate().catch((e: unknown) => e);
           expect(err).toMatchObject({ code: 'ERR_STORE', name: 'StoreError' });
           expect((err as Error).message).toMatch(/version 42/);
-          expect((err as Error).message).toMatch(/version 1\b/);
+          expect((err as Error).message).toMatch(new RegExp(`version ${SCHEMA_VERSION}\\b`));
+        });
+
+        it('postgres: another process appends and reads through the same database', async () => {
+          const { store, event } = context();
+          const mine = event();
+          await store.append([mine]);
+          const theirs = event({ id: `${mine.id}-child` });
+          const { stdout } = await promisify(execFile)(
+            process.execPath,
+            [
+              '--import',
+              'tsx',
+              '--input-type=module',
+              '-e',
+              `import { postgresStore } from './adapters/postgres/index.ts';
+               const s = postgresStore({ connectionString: process.env.PG_URL, schema: process.env.PG_SCHEMA, poolSize: 1 });
+               await s.append([JSON.parse(process.env.EVENT)]);
+               const page = await s.query({ limit: 100 });
+               console.log(JSON.stringify(page.events.map((e) => e.id)));
+               await s.close();`,
+            ],
+            { cwd: repoRoot, env: { ...process.env, PG_URL: url, PG_SCHEMA: currentSchema, EVENT: JSON.stringify(theirs) }, timeout: 20_000 },
+          );
+          expect(JSON.parse(stdout.trim())).toEqual([mine.id, theirs.id]);
+          expect(await store.getEvent(theirs.id)).toMatchObject({ id: theirs.id, data: theirs.data });
+        });
+
+        it('postgres: a schema at version 1 is upgraded in place (handled table added), data kept', async () => {
+          const { store, event } = context();
+          const e = event();
+          await store.append([e]);
+          await admin.query(`drop table "${currentSchema}".procur_handled`);
+          await admin.query(`update "${currentSchema}".procur_schema_version set version = 1`);
+          const upgraded = await context().reopen();
+          expect(await upgraded.handleOnce(e.id, 'g', async () => 'ran')).toEqual({ handled: true, result: 'ran' });
+          const { rows } = await admin.query(`select version from "${currentSchema}".procur_schema_version`);
+          expect(rows).toEqual([{ version: SCHEMA_VERSION }]);
+          expect((await upgraded.getEvent(e.id))?.id).toBe(e.id);
+        });
+
+        it('postgres: append takes the application kysely Transaction; it commits or rolls back with the app rows', async () => {
+          const { store, event } = context();
+          await store.migrate();
+          interface AppDb {
+            orders: { id: string; total: number };
+          }
+          const appDb = new Kysely<AppDb>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 2 }) }) });
+          try {
+            await sql`create table ${sql.table(`${currentSchema}.orders`)} (id text primary key, total int not null)`.execute(appDb);
+            const orders = `${currentSchema}.orders` as 'orders';
+            const lost = event();
+            const err = await appDb
+              .transaction()
+              .execute(async (trx) => {
+                await trx.insertInto(orders).values({ id: 'o-1', total: 10 }).execute();
+                await store.append([lost], { transaction: trx });
+                throw new Error('app changed its mind');
+              })
+              .catch((e: unknown) => e);
+            expect((err as Error).message).toBe('app changed its mind');
+            expect(await store.getEvent(lost.id)).toBeUndefined();
+            expect(await appDb.selectFrom(orders).selectAll().execute()).toEqual([]);
+
+            const kept = event();
+            await appDb.transaction().execute(async (trx) => {
+              await trx.insertInto(orders).values({ id: 'o-2', total: 20 }).execute();
+              await store.append([kept], { transaction: trx });
+            });
+            expect(await store.getEvent(kept.id)).toMatchObject({ id: kept.id, publishedAt: null });
+            expect((await store.unpublished()).map((x) => x.id)).toEqual([kept.id]);
+            expect(await appDb.selectFrom(orders).selectAll().execute()).toEqual([{ id: 'o-2', total: 20 }]);
+
+            // A controlled transaction and a plain Kysely instance work too.
+            const controlled = await appDb.startTransaction().execute();
+            const viaControlled = event();
+            await store.append([viaControlled], { transaction: controlled });
+            await controlled.rollback().execute();
+            expect(await store.getEvent(viaControlled.id)).toBeUndefined();
+            const viaInstance = event();
+            await store.append([viaInstance], { transaction: appDb });
+            expect((await store.getEvent(viaInstance.id))?.id).toBe(viaInstance.id);
+          } finally {
+            await appDb.destroy();
+          }
+        });
+
+        it('postgres: append refuses a pg Pool and a client outside BEGIN, naming transaction', async () => {
+          const { store, event } = context();
+          const e = event();
+          const pool = new pg.Pool({ connectionString: url, max: 1 });
+          const client = await admin.connect();
+          try {
+            const viaPool = await store.append([e], { transaction: pool }).catch((x: unknown) => x);
+            expect(viaPool).toMatchObject({ code: 'ERR_VALIDATION', issues: [{ path: 'transaction' }] });
+            expect((viaPool as Error).message).toMatch(/pg Pool/);
+            await client.query('select 1');
+            const outside = await store.append([e], { transaction: client }).catch((x: unknown) => x);
+            expect(outside).toMatchObject({ code: 'ERR_VALIDATION', issues: [{ path: 'transaction' }] });
+            expect((outside as Error).message).toMatch(/BEGIN/);
+            expect(await store.getEvent(e.id)).toBeUndefined();
+          } finally {
+            client.release();
+            await pool.end();
+          }
+        });
+
+        it('postgres: handleOnce hands a transaction; writes through it commit with the record, or roll back with it', async () => {
+          const { store, event } = context();
+          const e = event();
+          await store.append([e]);
+          await admin.query(`create table "${currentSchema}".effects (event_id text primary key, note text)`);
+          interface AppDb {
+            effects: { event_id: string; note: string };
+          }
+          const effects = `${currentSchema}.effects` as 'effects';
+          const effect = (note: string, fail: boolean) => async (transaction: unknown) => {
+            const trx = transaction as Kysely<AppDb>;
+            await trx.insertInto(effects).values({ event_id: e.id, note }).execute();
+            if (fail) throw new Error('after the write');
+            return note;
+          };
+          await expect(store.handleOnce(e.id, 'g', effect('first', true))).rejects.toThrow('after the write');
+          expect((await admin.query(`select * from "${currentSchema}".effects`)).rows).toEqual([]);
+          expect(await store.handleOnce(e.id, 'g', effect('second', false))).toEqual({ handled: true, result: 'second' });
+          expect(await store.handleOnce(e.id, 'g', effect('third', false))).toEqual({ handled: false });
+          expect((await admin.query(`select note from "${currentSchema}".effects`)).rows).toEqual([{ note: 'second' }]);
+        });
+
+        it('postgres: store calls inside a handleOnce callback join its transaction (no second connection needed)', async () => {
+          const { event } = context();
+          const store = postgresStore({ connectionString: url, schema: currentSchema, poolSize: 1 });
+          try {
+            const e = event();
+            const followUp = event();
+            await store.append([e]);
+            const outcome = await store.handleOnce(e.id, 'g', async () => {
+              await store.append([followUp]);
+              await store.markPublished([followUp.id]);
+              return (await store.getEvent(followUp.id))?.id;
+            });
+            expect(outcome).toEqual({ handled: true, result: followUp.id });
+            expect((await store.getEvent(followUp.id))?.publishedAt).toEqual(expect.any(String));
+            // Rolled back with the callback.
+            const g = event();
+            await expect(
+              store.handleOnce(e.id, 'g2', async () => {
+                await store.append([g]);
+                throw new Error('nope');
+              }),
+            ).rejects.toThrow('nope');
+            expect(await store.getEvent(g.id)).toBeUndefined();
+          } finally {
+            await store.close();
+          }
+        });
+
+        it('postgres: cleanup commits batch by batch (other sessions see it progress), handled pairs included', async () => {
+          const { store, event } = context();
+          const old = Array.from({ length: 20_000 }, (_, i) => event({ occurredAt: new Date(Date.parse('2020-01-01T00:00:00Z') + i).toISOString() }));
+          for (let i = 0; i < old.length; i += 5000) await store.append(old.slice(i, i + 5000));
+          for (const e of old.slice(0, 50)) await store.handleOnce(e.id, 'g', async () => undefined);
+          const keep = event({ occurredAt: '2030-01-01T00:00:00.000Z' });
+          await store.append([keep]);
+          const seen = new Set<number>();
+          let done = false;
+          const watcher = (async () => {
+            while (!done) {
+              const { rows } = await admin.query(`select count(*)::int as n from "${currentSchema}".procur_events`);
+              seen.add((rows[0] as { n: number }).n);
+            }
+          })();
+          const deleted = await store.cleanup({ before: '2021-01-01T00:00:00.000Z', batchSize: 500 });
+          done = true;
+          await watcher;
+          expect(deleted).toBe(20_000);
+          // Counts strictly between "all" and "done" were visible while it ran: no single long transaction.
+          expect([...seen].filter((n) => n > 1 && n < 20_001).length).toBeGreaterThan(0);
+          const handled = await admin.query(`select count(*)::int as n from "${currentSchema}".procur_handled`);
+          expect(handled.rows).toEqual([{ n: 0 }]);
+          expect((await store.getEvent(keep.id))?.id).toBe(keep.id);
         });
 
         it('postgres: a pool passed in stays open after close', async () => {

@@ -5,8 +5,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
 import { expect, it } from 'vitest';
 import { sqliteStore } from '../../adapters/sqlite/index.js';
+import { SCHEMA_VERSION } from '../../adapters/sql/index.js';
 import { describeStore, type StoreSuiteContext } from '../../src/testing/store-suite.js';
 
 async function tempFile(): Promise<{ filename: string; remove: () => Promise<void> }> {
@@ -37,6 +39,30 @@ describeStore(
     return {
       store: sqliteStore({ filename }),
       reopen: async () => sqliteStore({ filename }),
+      // The application's own kysely transaction, on its own connection to the file.
+      transaction: async () => {
+        const app = new Kysely<Record<string, never>>({
+          dialect: new SqliteDialect({
+            database: () => {
+              const raw = new Database(filename);
+              raw.pragma('busy_timeout = 5000');
+              return Promise.resolve(raw);
+            },
+          }),
+        });
+        const trx = await app.startTransaction().execute();
+        return {
+          handle: trx,
+          commit: async () => {
+            await trx.commit().execute();
+            await app.destroy();
+          },
+          rollback: async () => {
+            await trx.rollback().execute();
+            await app.destroy();
+          },
+        };
+      },
       teardown: remove,
     };
   },
@@ -117,8 +143,48 @@ describeStore(
         const err = await newer.migrate().catch((e: unknown) => e);
         expect(err).toMatchObject({ code: 'ERR_STORE', name: 'StoreError' });
         expect((err as Error).message).toMatch(/version 99/);
-        expect((err as Error).message).toMatch(/version 1\b/);
+        expect((err as Error).message).toMatch(new RegExp(`version ${SCHEMA_VERSION}\\b`));
         await expect(newer.query({})).rejects.toMatchObject({ code: 'ERR_STORE' });
+      });
+
+      it('sqlite: store calls inside a handleOnce callback join its transaction instead of deadlocking', async () => {
+        const { store, event } = context();
+        const e = event();
+        const followUp = event();
+        await store.append([e]);
+        const outcome = await store.handleOnce(e.id, 'g', async (trx) => {
+          await store.append([followUp]);
+          await store.recordProcessing([{ eventId: followUp.id, group: 'x', outcome: 'processed', attempt: 1, at: new Date().toISOString() }]);
+          // The handle is a kysely instance bound to the transaction (no table-name mapping).
+          const rows = await (trx as Kysely<{ procur_events: { id: string } }>).selectFrom('procur_events').select('id').execute();
+          return rows.length;
+        });
+        expect(outcome).toEqual({ handled: true, result: 2 });
+        const g = event();
+        await expect(
+          store.handleOnce(e.id, 'g2', async () => {
+            await store.append([g]);
+            throw new Error('nope');
+          }),
+        ).rejects.toThrow('nope');
+        expect(await store.getEvent(g.id)).toBeUndefined();
+        expect((await store.getEvent(followUp.id))?.id).toBe(followUp.id);
+      });
+
+      it('sqlite: a schema at version 1 is upgraded in place, data kept', async () => {
+        const { store, event } = context();
+        const e = event();
+        await store.append([e]);
+        await store.close();
+        const raw = new Database(currentFile);
+        raw.exec('drop table procur_handled; update procur_schema_version set version = 1');
+        raw.close();
+        const upgraded = await context().reopen();
+        expect(await upgraded.handleOnce(e.id, 'g', async () => 'ran')).toEqual({ handled: true, result: 'ran' });
+        expect((await upgraded.getEvent(e.id))?.id).toBe(e.id);
+        const check = new Database(currentFile, { readonly: true });
+        expect(check.prepare('select version from procur_schema_version').get()).toEqual({ version: SCHEMA_VERSION });
+        check.close();
       });
 
       it('sqlite: table prefixes keep stores apart in one file', async () => {

@@ -1,19 +1,16 @@
 /**
- * Input checks and cursor encoding of the SQL stores. They mirror the memory store's, so every
- * adapter refuses the same input with the same `ERR_VALIDATION`.
+ * Input checks and cursor encoding shared by every event store (memory, SQLite, Postgres), so
+ * they all refuse the same input with the same `ERR_VALIDATION` and read each other's cursors.
+ * Adapters in this package import it as `storeValidation` from `@procur/event-bus` (the SQL
+ * stores) or by path (the memory store).
  *
- * @internal
+ * @internal Not a public API: it may change in any release.
  * @module
  */
 
-import {
-  EventValidationError,
-  isEventPriority,
-  type EventEnvelope,
-  type ProcessingOutcome,
-  type ProcessingRecord,
-  type ValidationIssue,
-} from '@procur/event-bus';
+import { EventValidationError, type ValidationIssue } from './errors.js';
+import { isEventPriority, type EventEnvelope } from './events/envelope.js';
+import type { EventQuery, ProcessingOutcome, ProcessingRecord } from './contracts/store.js';
 
 /** The largest `limit` (and `batchSize`) a store call accepts. */
 export const MAX_LIMIT = 10_000;
@@ -135,6 +132,58 @@ export function checkRecords(records: readonly ProcessingRecord[]): Array<Proces
   });
   if (issues.length > 0) invalid('recordProcessing', issues);
   return [...latest.values()];
+}
+
+/** Checks a list of event ids (`markPublished`). */
+export function checkIds(subject: string, ids: unknown): readonly string[] {
+  if (!Array.isArray(ids) || ids.some((id) => typeof id !== 'string')) invalid(subject, [{ path: 'ids', message: 'must be an array of strings' }]);
+  return ids as readonly string[];
+}
+
+/** Checks the `group` option of `unprocessed`. */
+export function checkGroup(subject: string, group: unknown): string | undefined {
+  if (group !== undefined && (typeof group !== 'string' || group === '')) invalid(subject, [{ path: 'group', message: 'must be a non-empty string' }]);
+  return group as string | undefined;
+}
+
+/** Checks the arguments of `handleOnce`. */
+export function checkHandleOnce(eventId: unknown, group: unknown, fn: unknown): void {
+  const issues: ValidationIssue[] = [];
+  if (typeof eventId !== 'string' || eventId === '') issues.push({ path: 'eventId', message: 'must be a non-empty string' });
+  if (typeof group !== 'string' || group === '') issues.push({ path: 'group', message: 'must be a non-empty string' });
+  if (typeof fn !== 'function') issues.push({ path: 'fn', message: 'must be a function' });
+  if (issues.length > 0) invalid('handleOnce', issues);
+}
+
+/** A query checked by {@link checkQuery}. */
+export interface CheckedQuery {
+  limit: number;
+  /** Canonical ISO time, inclusive. */
+  since: string | undefined;
+  /** Canonical ISO time, exclusive. */
+  until: string | undefined;
+  cursor: { occurredAt: string; id: string } | undefined;
+  order: 'asc' | 'desc';
+  /** The types asked for, without repeats; `[]` matches nothing; `undefined`: any type. */
+  types: string[] | undefined;
+}
+
+/** Checks an {@link EventQuery} (limit, time bounds, cursor, order, types). */
+export function checkQuery(q: EventQuery): CheckedQuery {
+  if (typeof q !== 'object' || q === null) invalid('query', [{ path: '', message: 'must be a query object' }]);
+  const limit = checkLimit('query', q.limit, DEFAULT_LIMIT);
+  const since = q.since === undefined ? undefined : checkTime('query', q.since, 'since');
+  const until = q.until === undefined ? undefined : checkTime('query', q.until, 'until');
+  const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+  const order = q.order ?? 'asc';
+  if (order !== 'asc' && order !== 'desc') invalid('query', [{ path: 'order', message: "must be 'asc' or 'desc'" }]);
+  let types: string[] | undefined;
+  if (q.type !== undefined) {
+    if (typeof q.type === 'string') types = [q.type];
+    else if (Array.isArray(q.type) && q.type.every((t) => typeof t === 'string')) types = [...new Set(q.type)];
+    else invalid('query', [{ path: 'type', message: 'must be an event type or an array of them' }]);
+  }
+  return { limit, since, until, cursor, order, types };
 }
 
 /** Encodes the keyset position (occurredAt, id) of the last event of a page as an opaque cursor. */
