@@ -70,7 +70,7 @@ async function oursProcess(concurrency: number): Promise<{ ops: number; seconds:
   });
   for (let i = 0; i < N; i += 1000) await bus.tasks.sendMany('noop', Array.from({ length: 1000 }, (_, k) => ({ i: i + k })));
   const t0 = process.hrtime.bigint();
-  const worker = bus.worker({ queues: { q: concurrency }, prefetch: Math.max(concurrency, 50) });
+  const worker = bus.worker({ queues: { q: concurrency } });
   await worker.start();
   await finished;
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;

@@ -161,6 +161,8 @@ export async function createEventSystem(options: EventSystemOptions = {}): Promi
     validate: options.validate ?? true,
     source: options.source,
   };
+  // Built before anything is opened: bad thresholds throw ConfigError with nothing to clean up.
+  const monitor = new Monitor(ctx, options.health, { workers: () => listWorkers(taskRuntime), queues: () => inspect.queues() });
   if (config.eventSourcingEnabled) {
     try {
       await store.migrate();
@@ -221,7 +223,7 @@ export async function createEventSystem(options: EventSystemOptions = {}): Promi
     store: new EventStoreApi(ctx),
     publisher,
     dlq: new DeadLetterQueue(ctx),
-    monitor: new Monitor(ctx, options.health),
+    monitor,
     outbox,
     registry: ctx.registry,
     tasks,

@@ -41,6 +41,11 @@ export interface DeliveryLoopOptions {
   consumer: string;
   concurrency: number;
   batchSize: number;
+  /**
+   * Deliveries read ahead and held beyond `concurrency`, so a finished slot is refilled without
+   * a round trip. Held deliveries are kept alive (touched) and handed back at stop. @default 0
+   */
+  prefetch?: number;
   blockMs: number;
   claimIdleMs: number;
   startAt?: 'beginning' | 'end';
@@ -62,6 +67,8 @@ export interface DeliveryLoopOptions {
  */
 export class DeliveryLoop {
   private readonly inFlight = new Map<string, InFlight>();
+  /** Read ahead, waiting for a free slot (see `prefetch`). */
+  private buffer: Delivery[] = [];
   private readonly controller = new AbortController();
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
@@ -112,6 +119,14 @@ export class DeliveryLoop {
       this.wakeSlots();
       await this.loopDone;
       if (this.touchTimer) clearInterval(this.touchTimer);
+      const held = this.buffer;
+      this.buffer = [];
+      for (const d of held) {
+        await this.safe(
+          () => this.o.transport.nack(this.o.stream, this.o.group, d.deliveryId, { delayMs: 0, countAttempt: false }),
+          'hand back',
+        );
+      }
       if (this.inFlight.size > 0) await Promise.race([this.drained(), sleep(timeoutMs)]);
       for (const f of [...this.inFlight.values()]) {
         f.released = true;
@@ -181,12 +196,20 @@ export class DeliveryLoop {
     const claimEvery = Math.max(100, Math.floor(this.o.claimIdleMs / 2));
     let nextClaimAt = 0;
     let errorDelay = 100;
+    const prefetch = this.o.prefetch ?? 0;
     while (!signal.aborted) {
-      if (this.inFlight.size >= this.o.concurrency) {
+      if (this.buffer.length > 0) {
+        if (this.inFlight.size >= this.o.concurrency) await this.waitForSlot();
+        while (this.buffer.length > 0 && this.inFlight.size < this.o.concurrency && !signal.aborted) {
+          this.dispatch(this.buffer.shift() as Delivery);
+        }
+        continue;
+      }
+      if (this.inFlight.size >= this.o.concurrency + prefetch) {
         await this.waitForSlot();
         continue;
       }
-      let free = this.o.concurrency - this.inFlight.size;
+      let free = this.o.concurrency + prefetch - this.inFlight.size;
       let deliveries: Delivery[] = [];
       try {
         const now = clock.now();
@@ -227,7 +250,10 @@ export class DeliveryLoop {
         errorDelay = Math.min(errorDelay * 2, 5000);
         continue;
       }
-      for (const d of deliveries) this.dispatch(d);
+      for (const d of deliveries) {
+        if (this.inFlight.size < this.o.concurrency) this.dispatch(d);
+        else this.buffer.push(d);
+      }
     }
   }
 
@@ -247,6 +273,7 @@ export class DeliveryLoop {
     const cutoff = this.o.clock.now() - olderThanMs;
     const ids: string[] = [];
     for (const f of this.inFlight.values()) if (f.startedAt <= cutoff && !f.released) ids.push(f.delivery.deliveryId);
+    for (const d of this.buffer) ids.push(d.deliveryId);
     if (ids.length === 0) return;
     await this.safe(() => this.o.transport.touch(this.o.stream, this.o.group, this.o.consumer, ids), 'touch');
   }

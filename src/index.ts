@@ -37,14 +37,21 @@ export {
 } from './consumer.js';
 export { DeadLetterQueue, type DeadLetterEntry, type DlqListOptions } from './dlq.js';
 export { EventStoreApi, type EventQueryOptions, type TimeInput } from './event-store-api.js';
-export type { ReplayFilter } from './replay.js';
+export { DEFAULT_REPLAY_BATCH_SIZE, type ReplayFilter, type ReplayProgress } from './replay.js';
+/** @internal Input checks shared by the event stores (memory, SQLite, Postgres); not a public API. */
+export * as storeValidation from './store-validation.js';
 export { OutboxRelay, type OutboxOptions } from './outbox.js';
 export {
   Monitor,
   DEFAULT_HEALTH_THRESHOLDS,
   type HealthThresholds,
   type HealthStatus,
+  type HealthIssue,
+  type HealthRule,
   type ProcessingStats,
+  type StreamSummary,
+  type WorkerHealth,
+  type ComprehensiveReport,
 } from './monitor.js';
 export {
   createEventSystem,

@@ -2,22 +2,38 @@
 /**
  * `procur-bus`: the command line of `@procur/event-bus`.
  *
- * Exit codes: 0 success; 1 the command ran and the answer is "no" (unhealthy) or it failed;
- * 2 bad usage (unknown option, missing --app).
+ * Exit codes: 0 success; 1 the command ran and the answer is "no" (unhealthy, no such entry) or
+ * it failed (transport or store unreachable, a task error); 2 bad usage or configuration
+ * (unknown option, missing --app, malformed setting); 130 interrupted twice (SIGINT/SIGTERM).
  *
  * @packageDocumentation
  */
 import { Command, CommanderError } from 'commander';
 import { loadApp, type AppOptions } from './app.js';
+import { progress } from './progress.js';
 import { isEventBusError } from '@procur/event-bus';
 import type { EventSystem } from '@procur/event-bus';
+
+const EXIT_CODES = `
+Exit codes:
+  0    success
+  1    the answer is "no" (health: unhealthy; dlq delete: no such entry) or the command failed
+       (transport or store unreachable, demo step timed out)
+  2    bad usage or configuration (unknown option, missing --app, malformed PROCUR_EVENT_* value,
+       dashboard bound beyond loopback without --auth/--token)
+  130  stopped by a second SIGINT/SIGTERM while shutting down
+
+Output is for people by default; --json (before or after the command) prints JSON on stdout.
+Progress bars go to stderr, only on a terminal. Secrets (--auth, --token, passwords in URLs) are
+never printed: prefer PROCUR_DASHBOARD_AUTH / PROCUR_DASHBOARD_TOKEN to keep them out of ps.`;
 
 const program = new Command();
 program
   .name('procur-bus')
-  .description('Operate a @procur/event-bus system: schema, health, dead letters, replay.')
+  .description('Operate a @procur/event-bus system: workers, scheduler, dashboard, health, dead letters, replay, demo.')
   .option('--app <module>', 'module exporting the configured event system (or a factory of it)')
-  .option('--json', 'machine-readable output')
+  .option('--json', 'machine-readable output (JSON on stdout)')
+  .addHelpText('after', EXIT_CODES)
   .exitOverride();
 
 function opts(): AppOptions & { json?: boolean } {
@@ -168,13 +184,15 @@ program
 
 program
   .command('health')
-  .description('print the health status; exit 1 when unhealthy')
+  .description('print the health status; exit 1 when unhealthy (for probes and cron)')
   .action(() =>
     withApp(async (bus) => {
       const h = await bus.monitor.getHealthStatus();
+      const workers = h.workers.filter((w) => w.online).length;
       print(
-        `${h.healthy ? 'healthy' : 'UNHEALTHY'}: success rate ${h.successRate}%, ${h.pendingEvents} pending, ${h.dlqSize} in the DLQ` +
-          (h.issues.length ? `\n  - ${h.issues.join('\n  - ')}` : ''),
+        `${h.healthy ? 'healthy' : 'UNHEALTHY'}: success rate ${h.successRate}%, ${h.pendingEvents} pending, ${h.dlqSize} in the DLQ, ` +
+          `${workers}/${h.workers.length} workers online (transport ${h.transport.name}, store ${h.store.name})` +
+          (h.checks.length ? `\n${h.checks.map((c) => `  - [${c.rule}] ${c.message}`).join('\n')}` : ''),
         h,
       );
       if (!h.healthy) process.exitCode = 1;
@@ -184,6 +202,7 @@ program
 const dlq = program.command('dlq').description('inspect and act on the dead letter queue');
 dlq
   .command('list')
+  .description('list entries, oldest first')
   .option('--limit <n>', 'entries to show', '20')
   .action((o: { limit: string }) =>
     withApp(async (bus) => {
@@ -196,11 +215,32 @@ dlq
   );
 dlq
   .command('replay [id]')
-  .option('--all', 'replay every entry')
+  .description('deliver an entry (or --all) again to the group that failed it, then remove it from the DLQ')
+  .option('--all', 'replay every entry present now')
   .action((id: string | undefined, o: { all?: boolean }) =>
     withApp(async (bus) => {
       if (o.all) {
-        const n = await bus.dlq.replayAll();
+        // The entries present now: one that fails again while this runs is not replayed twice.
+        const ids: string[] = [];
+        let after: string | undefined;
+        for (;;) {
+          const page = await bus.dlq.list({ limit: 500, ...(after ? { after } : {}) });
+          if (page.length === 0) break;
+          ids.push(...page.map((e) => e.id));
+          after = page[page.length - 1]!.id;
+        }
+        const bar = progress('replaying', ids.length, !opts().json);
+        let n = 0;
+        for (const entry of ids) {
+          try {
+            await bus.dlq.replay(entry);
+            n++;
+          } catch (err) {
+            if (!isEventBusError(err, 'ERR_NOT_FOUND')) throw err;
+          }
+          bar.update(n);
+        }
+        bar.finish();
         print(`replayed ${n} entries`, { replayed: n });
       } else if (id) {
         await bus.dlq.replay(id);
@@ -208,14 +248,14 @@ dlq
       } else throw new CommanderError(2, 'usage', 'dlq replay needs an id or --all');
     }),
   );
-dlq.command('delete <id>').action((id: string) =>
+dlq.command('delete <id>').description('delete one entry; exit 1 when it does not exist').action((id: string) =>
   withApp(async (bus) => {
     const existed = await bus.dlq.delete(id);
     print(existed ? `deleted ${id}` : `no entry ${id}`, { deleted: existed ? 1 : 0 });
     if (!existed) process.exitCode = 1;
   }),
 );
-dlq.command('purge').action(() =>
+dlq.command('purge').description('delete every entry').action(() =>
   withApp(async (bus) => {
     const n = await bus.dlq.purge();
     print(`purged ${n} entries`, { purged: n });
@@ -232,26 +272,99 @@ program
   .option('--group <group>', 'deliver to this consumer group only')
   .action((o: { correlationId?: string; type?: string[]; since?: string; until?: string; group?: string }) =>
     withApp(async (bus) => {
+      const bar = progress('replayed', undefined, !opts().json);
       const n = await bus.replay({
         ...(o.correlationId ? { correlationId: o.correlationId } : {}),
         ...(o.type ? { types: o.type } : {}),
         ...(o.since ? { since: o.since } : {}),
         ...(o.until ? { until: o.until } : {}),
         ...(o.group ? { group: o.group } : {}),
-        onProgress: ({ replayed }) => {
-          if (!opts().json && process.stderr.isTTY) process.stderr.write(`\rreplayed ${replayed}`);
-        },
+        onProgress: ({ replayed, lastOccurredAt }) => bar.update(replayed, `up to ${lastOccurredAt}`),
       });
-      if (!opts().json && process.stderr.isTTY) process.stderr.write('\n');
+      bar.finish();
       print(`replayed ${n} events`, { replayed: n });
     }),
   );
+
+program
+  .command('dashboard')
+  .description('serve the dashboard (workers, tasks, queues, events, DLQ, health), /metrics and /health/events')
+  .option('--port <n>', 'TCP port', '5555')
+  .option('--host <address>', 'address to bind; anything but loopback needs --auth or --token', '127.0.0.1')
+  .option('--auth <user:password>', 'HTTP Basic credentials (or PROCUR_DASHBOARD_AUTH)')
+  .option('--token <token>', 'bearer token; open the page once as /?token=... (or PROCUR_DASHBOARD_TOKEN)')
+  .option('--group <name>', 'consumer group for live task events (one per dashboard)')
+  .option('--public <paths>', 'comma-separated paths served without credentials, e.g. /health/events')
+  .action(async (o: { port: string; host: string; auth?: string; token?: string; group?: string; public?: string }) => {
+    const port = Number(o.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new CommanderError(2, 'usage', '--port must be a port number');
+    const basic = o.auth ?? process.env.PROCUR_DASHBOARD_AUTH;
+    const token = o.token ?? process.env.PROCUR_DASHBOARD_TOKEN;
+    if (basic && token) throw new CommanderError(2, 'usage', 'pass either --auth or --token, not both');
+    const { startDashboard } = await import('@procur/event-bus/http');
+    const bus = await loadApp(opts());
+    let dashboard;
+    try {
+      dashboard = await startDashboard(bus, {
+        port,
+        host: o.host,
+        ...(basic ? { auth: basic } : token ? { auth: { token } } : {}),
+        ...(o.group ? { liveGroup: o.group } : {}),
+        ...(o.public ? { publicPaths: o.public.split(',').map((p) => p.trim()).filter(Boolean) } : {}),
+      });
+    } catch (err) {
+      await bus.close();
+      throw err;
+    }
+    const auth = basic ? 'basic' : token ? 'token' : 'none';
+    print(
+      `dashboard on ${dashboard.url} (transport ${bus.transport.name}, store ${bus.store.adapter.name}, auth ${auth})\n` +
+        `  metrics ${dashboard.url}metrics   health ${dashboard.url}health/events` +
+        (auth === 'token' ? '\n  open it once as <url>?token=<your token>' : ''),
+      { url: dashboard.url, host: dashboard.host, port: dashboard.port, auth },
+    );
+    const running = dashboard;
+    await untilSignal(async () => {
+      await running.close();
+      await bus.close();
+    });
+  });
+
+program
+  .command('demo')
+  .description('run the procurement flow in-process on embedded defaults (memory transport and store)')
+  .option('--db <file>', 'keep the events in a SQLite file (needs better-sqlite3)')
+  .option('--dashboard [port]', 'then keep running with the dashboard open (default port 5555)')
+  .action(async (o: { db?: string; dashboard?: string | boolean }) => {
+    const { runDemo } = await import('./demo.js');
+    let store;
+    if (o.db) {
+      const { sqliteStore } = await import('@procur/event-bus/sqlite');
+      store = sqliteStore({ filename: o.db });
+    }
+    const lines: string[] = [];
+    const json = Boolean(opts().json);
+    const result = await runDemo({ log: json ? (l) => lines.push(l) : undefined, store, keepOpen: Boolean(o.dashboard) });
+    if (json) console.log(JSON.stringify({ ok: result.ok, correlationId: result.correlationId, events: result.events, log: lines }, null, 2));
+    if (!result.ok) process.exitCode = 1;
+    if (o.dashboard && result.bus) {
+      const bus = result.bus;
+      const { startDashboard } = await import('@procur/event-bus/http');
+      const dashboard = await startDashboard(bus, { port: typeof o.dashboard === 'string' ? Number(o.dashboard) : 5555 });
+      console.error(`\ndashboard on ${dashboard.url} (Ctrl-C to stop)`);
+      await untilSignal(async () => {
+        await dashboard.close();
+        await bus.close();
+      });
+    }
+  });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) return;
     if (err.code !== 'usage') {
-      process.exitCode = err.exitCode || 2;
+      // Commander printed the message (unknown option, missing argument): bad usage.
+      process.exitCode = 2;
       return;
     }
     console.error(`procur-bus: ${err.message}`);

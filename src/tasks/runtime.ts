@@ -92,8 +92,11 @@ export class TaskRuntime {
   /** Writes a task's state; final states are also announced to waiting `get()` calls in every process. */
   async write(info: TaskInfo): Promise<void> {
     const text = JSON.stringify(info);
-    await this.ctx.transport.kvSet(this.keys.state(info.id), text, { ttlMs: this.ctx.config.taskResultTtlMs });
-    if (FINAL_TASK_STATES.has(info.state)) await this.ctx.transport.notify(this.keys.doneChannel, text);
+    // Both go out together (one round trip on a pipelining client): a waiter that reads the key
+    // before it is written still gets the full state from the notification.
+    const write = this.ctx.transport.kvSet(this.keys.state(info.id), text, { ttlMs: this.ctx.config.taskResultTtlMs });
+    if (FINAL_TASK_STATES.has(info.state)) await Promise.all([write, this.ctx.transport.notify(this.keys.doneChannel, text)]);
+    else await write;
   }
 
   /**

@@ -41,7 +41,11 @@ export interface WorkerOptions {
   queues?: Record<string, number | QueueOptions>;
   /** A name for the worker (its id is `name@host:pid:n`). @default 'worker' */
   name?: string;
-  /** Tasks fetched per read and queue. @default the queue's concurrency */
+  /**
+   * Tasks read ahead per queue beyond its concurrency, so a finished slot is refilled without a
+   * round trip. Held tasks are not run by other workers meanwhile: keep it small for long
+   * tasks. @default the queue's concurrency
+   */
   prefetch?: number;
   /** How long a read blocks, in ms. @default config.eventBlockTime */
   blockMs?: number;
@@ -169,7 +173,10 @@ export class Worker {
         group: keys.group,
         consumer: this.id,
         concurrency: q.concurrency,
-        batchSize: this.options.prefetch ?? q.concurrency,
+        // A rate-limited queue reads only what it may start now: read-ahead would start late,
+        // in the next window, on top of that window's budget.
+        batchSize: q.concurrency + (q.rateLimit ? 0 : (this.options.prefetch ?? q.concurrency)),
+        prefetch: q.rateLimit ? 0 : (this.options.prefetch ?? q.concurrency),
         blockMs: this.options.blockMs ?? ctx.config.eventBlockTime,
         claimIdleMs: ctx.config.claimIdleMs,
         startAt: 'beginning',
