@@ -173,7 +173,7 @@ export class Consumer {
     if (typeof handler !== 'function') {
       throw new EventValidationError(type, [{ path: 'handler', message: 'must be a function' }]);
     }
-    if (type !== '*' && !this.ctx.registry.has(type) && this.ctx.validate) {
+    if (type !== '*' && this.ctx.validate && !this.ctx.registry.allowUnknownTypes && !this.ctx.registry.has(type)) {
       throw new EventValidationError(type, [
         { path: 'type', message: `unknown event type '${type}'; register it with defineEvent(type, schema)` },
       ]);

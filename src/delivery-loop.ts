@@ -4,6 +4,11 @@ import { ClosedError, ErrorCode, isEventBusError } from './errors.js';
 import { sleep } from './lifecycle.js';
 import type { Logger } from './logger.js';
 
+/** Acks queued before they are sent at once instead of at the end of the event-loop turn. */
+const ACK_BATCH_MAX = 256;
+/** Reads in a row without yielding to timers and I/O (an in-process transport never waits). */
+const READS_BEFORE_YIELD = 32;
+
 /** A delivery being processed by a {@link DeliveryLoop}. @internal */
 export class InFlight {
   private abortController: AbortController | undefined;
@@ -76,6 +81,7 @@ export class DeliveryLoop {
   private slotWaiters: (() => void)[] = [];
   private ackQueue: string[] = [];
   private ackFlush: Promise<void> | undefined;
+  private ackFlushNow: Promise<void> | undefined;
   private touchTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: DeliveryLoopOptions) {}
@@ -144,6 +150,12 @@ export class DeliveryLoop {
   /** Acknowledges a delivery; acks of one event-loop turn go out in one round trip. */
   ack(deliveryId: string): void {
     this.ackQueue.push(deliveryId);
+    if (this.ackQueue.length >= ACK_BATCH_MAX && !this.ackFlushNow) {
+      // A busy loop may not yield to setImmediate for a long time: send a full batch now.
+      this.ackFlushNow = this.flushAcks().finally(() => {
+        this.ackFlushNow = undefined;
+      });
+    }
     this.ackFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushAcks());
   }
 
@@ -168,6 +180,7 @@ export class DeliveryLoop {
   }
 
   private async flushAcks(): Promise<void> {
+    await this.ackFlushNow;
     while (this.ackQueue.length > 0) {
       const ids = this.ackQueue;
       this.ackQueue = [];
@@ -196,6 +209,7 @@ export class DeliveryLoop {
     const claimEvery = Math.max(100, Math.floor(this.o.claimIdleMs / 2));
     let nextClaimAt = 0;
     let errorDelay = 100;
+    let reads = 0;
     const prefetch = this.o.prefetch ?? 0;
     while (!signal.aborted) {
       if (this.buffer.length > 0) {
@@ -254,6 +268,8 @@ export class DeliveryLoop {
         if (this.inFlight.size < this.o.concurrency) this.dispatch(d);
         else this.buffer.push(d);
       }
+      // Let timers, I/O and batched acks run now and then, however fast reads come back.
+      if (++reads % READS_BEFORE_YIELD === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 

@@ -65,7 +65,8 @@ export class EventRegistry {
 
   constructor(
     definitions: readonly EventDefinition[] = [],
-    private readonly allowUnknownTypes = false,
+    /** Accept event types with no schema (no validation for them). */
+    readonly allowUnknownTypes = false,
   ) {
     for (const def of definitions) {
       assertTypeName(def.type);

@@ -320,3 +320,21 @@ describe('lifecycle', () => {
     expect(bus.store.adapter.name).toBe('memory');
   });
 });
+
+describe('custom and unknown types', () => {
+  it('refuses a handler for an unknown type unless unknown types are allowed', async () => {
+    bus = await createTestSystem();
+    expect(() => bus!.consumer('c').registerHandler('made.up', () => {})).toThrow(/unknown event type 'made.up'/);
+    await bus.close();
+    bus = await createTestSystem({ allowUnknownTypes: true });
+    const got: unknown[] = [];
+    const c = bus.consumer('c').registerHandler('made.up', (e) => {
+      got.push(e.data);
+    });
+    await c.start();
+    const handled = waitForEvent(bus, 'made.up');
+    await bus.publisher.publish({ type: 'made.up', data: { anything: 1 } });
+    await handled;
+    expect(got).toEqual([{ anything: 1 }]);
+  });
+});
