@@ -78,10 +78,12 @@ export const DEFAULT_CONFIG: Readonly<EventBusConfig> = Object.freeze({
   workerHeartbeatMs: 2000,
 });
 
-type Kind = 'string' | 'int' | 'bool' | 'url';
+/** How a setting's environment variable is parsed. */
+export type ConfigValueKind = 'string' | 'int' | 'bool' | 'url';
+type Kind = ConfigValueKind;
 
 /** The environment variable and kind of every setting. */
-export const CONFIG_VARIABLES: Readonly<Record<keyof EventBusConfig, { env: string; kind: Kind; min?: number; max?: number }>> =
+export const CONFIG_VARIABLES: Readonly<Record<keyof EventBusConfig, { env: string; kind: ConfigValueKind; min?: number; max?: number }>> =
   Object.freeze({
     redisUrl: { env: 'PROCUR_EVENT_REDIS_URL', kind: 'url' },
     redisHost: { env: 'PROCUR_EVENT_REDIS_HOST', kind: 'string' },

@@ -25,6 +25,7 @@ export {
   type PublishOptions,
   type EnvelopeOptions,
   type PublishHelpers,
+  type PascalCase,
   type HelperInput,
 } from './publisher.js';
 export {

@@ -23,6 +23,7 @@ export class OutboxRelay {
   private readonly graceMs: number;
   private readonly batchSize: number;
 
+  /** @internal */
   constructor(
     private readonly ctx: SystemContext,
     options: OutboxOptions = {},

@@ -56,7 +56,8 @@ export interface PublishOptions extends SignalOptions {
   transaction?: unknown;
 }
 
-type PascalCase<S extends string> = S extends `${infer H}_${infer T}`
+/** `'NEGOTIATION_ROUND_STARTED'` -> `'NegotiationRoundStarted'` (names the publisher helpers). */
+export type PascalCase<S extends string> = S extends `${infer H}_${infer T}`
   ? `${Capitalize<Lowercase<H>>}${PascalCase<T>}`
   : Capitalize<Lowercase<S>>;
 
