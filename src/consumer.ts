@@ -272,7 +272,11 @@ export class Consumer {
           return;
         }
       } else {
-        for (const h of handlers) await h(event, ctx);
+        for (let i = 0; i < handlers.length; i++) {
+          const r = (handlers[i] as EventHandler)(event, ctx);
+          // Only a returned promise is awaited: a synchronous handler costs no extra tick.
+          if (r !== null && typeof r === 'object' && typeof (r as Promise<unknown>).then === 'function') await r;
+        }
       }
     } catch (thrown) {
       if (f.released) return;

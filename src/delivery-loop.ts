@@ -190,6 +190,7 @@ export class DeliveryLoop {
   }
 
   private wakeSlots(): void {
+    if (this.slotWaiters.length === 0) return;
     const waiters = this.slotWaiters;
     this.slotWaiters = [];
     for (const w of waiters) w();
@@ -276,13 +277,14 @@ export class DeliveryLoop {
   private dispatch(delivery: Delivery): void {
     const f = new InFlight(delivery, this.o.clock.now());
     this.inFlight.set(delivery.deliveryId, f);
-    this.o
-      .process(f)
-      .catch((err) => this.o.logger.error('unexpected error while processing a delivery', { error: (err as Error).message }))
-      .finally(() => {
-        this.inFlight.delete(delivery.deliveryId);
-        this.wakeSlots();
-      });
+    const done = () => {
+      this.inFlight.delete(delivery.deliveryId);
+      this.wakeSlots();
+    };
+    this.o.process(f).then(done, (err: unknown) => {
+      this.o.logger.error('unexpected error while processing a delivery', { error: (err as Error).message });
+      done();
+    });
   }
 
   private async touchLongRunning(olderThanMs: number): Promise<void> {
