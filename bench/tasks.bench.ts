@@ -170,15 +170,23 @@ async function paced(send: () => Promise<unknown>): Promise<void> {
   await Promise.all(inflight);
 }
 
+/** BENCH_TASKS_PARTS=enqueue,process,latency (default all). */
+const PARTS = new Set((process.env.BENCH_TASKS_PARTS ?? 'enqueue,process,latency').split(','));
+
 export async function run(): Promise<Row[]> {
   const rows: Row[] = [];
-  rows.push({ name: 'BullMQ 6.7 addBulk', opsPerSec: await measure(RUNS, bullEnqueue) });
-  rows.push({ name: 'ours sendMany', opsPerSec: await measure(RUNS, oursEnqueue), vs: 'BullMQ 6.7 addBulk' });
-  for (const c of [1, 10, 50]) {
-    rows.push({ name: `BullMQ worker, concurrency ${c}`, opsPerSec: await rate(() => bullProcess(c)) });
-    rows.push({ name: `ours worker, concurrency ${c}`, opsPerSec: await rate(() => oursProcess(c)), vs: `BullMQ worker, concurrency ${c}` });
+  if (PARTS.has('enqueue')) {
+    rows.push({ name: 'BullMQ 6.7 addBulk', opsPerSec: await measure(RUNS, bullEnqueue) });
+    rows.push({ name: 'ours sendMany', opsPerSec: await measure(RUNS, oursEnqueue), vs: 'BullMQ 6.7 addBulk' });
   }
-  printTable(`Task queues on one Redis: ${N} no-op tasks (tasks/s, median of ${RUNS})`, rows);
+  if (PARTS.has('process')) {
+    for (const c of [1, 10, 50]) {
+      rows.push({ name: `BullMQ worker, concurrency ${c}`, opsPerSec: await rate(() => bullProcess(c)) });
+      rows.push({ name: `ours worker, concurrency ${c}`, opsPerSec: await rate(() => oursProcess(c)), vs: `BullMQ worker, concurrency ${c}` });
+    }
+  }
+  if (rows.length) printTable(`Task queues on one Redis: ${N} no-op tasks (tasks/s, median of ${RUNS})`, rows);
+  if (!PARTS.has('latency')) return rows;
 
   const bl = await bullLatency();
   const ol = await oursLatency();

@@ -39,6 +39,7 @@ describe('examples', () => {
     for (const type of ['request.created', 'negotiation.started', 'negotiation.completed', 'contract.generation.completed', 'notification.send']) {
       expect(stdout).toMatch(new RegExp(`${type.replace(/\./g, '\\.')}\\s+\\w+\\s+processed`));
     }
-    expect(stdout).toMatch(/summary: 6 events stored/);
+    expect(stdout).toMatch(/summary: \d+ events stored \(sqlite store\), 6 processed, 3 vendor API calls \(2 retried\), 4 tasks run/);
+    expect(stdout).toContain("events kept in");
   });
 });
