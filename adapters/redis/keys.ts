@@ -100,22 +100,42 @@ export class KeyLayout {
   }
 }
 
-const DELIVERY_ID = /^(r?)([0-3]):(\d{1,20}-\d{1,20})$/;
-
 /** Encodes a delivery id: `<rank>:<entry id>` for a shared stream, `r<rank>:<entry id>` for a retry stream. */
 export function encodeDeliveryId(source: number, entryId: string): string {
   return source >= RANKS ? `r${source - RANKS}:${entryId}` : `${source}:${entryId}`;
 }
 
-/** Decodes a delivery id, or `undefined` when it is not one of ours (ignored, like an unknown id). */
+/**
+ * Decodes a delivery id (`r?<rank>:<ms>-<seq>`), or `undefined` when it is not one of ours
+ * (ignored, like an unknown id). Parsed by hand: it runs once per acked delivery.
+ */
 export function decodeDeliveryId(deliveryId: string): { source: SourceIndex; entryId: string } | undefined {
-  const m = DELIVERY_ID.exec(deliveryId);
-  if (!m) return undefined;
-  const rank = Number(m[2]);
-  return { source: (m[1] === 'r' ? rank + RANKS : rank) as SourceIndex, entryId: m[3]! };
+  if (typeof deliveryId !== 'string') return undefined;
+  const retry = deliveryId.charCodeAt(0) === 114; // 'r'
+  const at = retry ? 1 : 0;
+  const rank = deliveryId.charCodeAt(at) - 48;
+  if (!(rank >= 0 && rank < RANKS) || deliveryId.charCodeAt(at + 1) !== 58) return undefined; // ':'
+  const entryId = deliveryId.slice(at + 2);
+  if (!isEntryId(entryId)) return undefined;
+  return { source: (retry ? rank + RANKS : rank) as SourceIndex, entryId };
 }
 
-/** True when `id` looks like a Redis stream entry id (`<ms>-<seq>`). */
+/** True when `id` looks like a Redis stream entry id (`<ms>-<seq>`, 1 to 20 digits each). */
 export function isEntryId(id: string): boolean {
-  return /^\d{1,20}-\d{1,20}$/.test(id);
+  if (typeof id !== 'string') return false;
+  const dash = id.indexOf('-');
+  const tail = id.length - dash - 1;
+  if (dash < 1 || dash > 20 || tail < 1 || tail > 20) return false;
+  for (let i = 0; i < id.length; i++) {
+    if (i === dash) continue;
+    const c = id.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+/** The time part (ms) of a stream entry id. */
+export function entryIdMs(entryId: string): number {
+  const dash = entryId.indexOf('-');
+  return Number(dash < 0 ? entryId : entryId.slice(0, dash));
 }

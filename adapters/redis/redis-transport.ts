@@ -40,7 +40,7 @@ import {
   whenReady,
   type RedisClient,
 } from './connection.js';
-import { DEFAULT_KEY_PREFIX, KeyLayout, RANKS, decodeDeliveryId, encodeDeliveryId, isEntryId } from './keys.js';
+import { DEFAULT_KEY_PREFIX, KeyLayout, RANKS, decodeDeliveryId, encodeDeliveryId, entryIdMs, isEntryId } from './keys.js';
 import {
   CLAIM,
   DEAD_LETTER,
@@ -50,6 +50,7 @@ import {
   KV_SET,
   NACK,
   PUBLISH,
+  PUBLISH_NOW,
   PURGE,
   PURGE_DLQ,
   READ,
@@ -133,6 +134,18 @@ const DISCONNECT_TIMEOUT_MS = 100;
 const MAX_IDLE_BLOCKING = 16;
 /** How many DLQ entries / keys `kvScan` fetches per command. */
 const SCAN_COUNT = 500;
+/** Cached key lists of the hot paths (publish, receive, ack); cleared when it grows past this. */
+const MAX_CACHED_KEY_LISTS = 1000;
+
+/** The key lists `receive` and `ack` use for one (stream, group). Never mutated. */
+interface GroupKeys {
+  /** The eight sources, in SourceIndex order. */
+  readonly sources: readonly string[];
+  /** KEYS of the READ script: sources, delayed zset, retry zset, wake stream. */
+  readonly read: readonly string[];
+  /** Keys of the blocking wait: wake stream, then the sources. */
+  readonly wait: readonly string[];
+}
 
 interface Listener {
   readonly handler: (message: string) => void;
@@ -232,6 +245,7 @@ class RedisStreamsTransport implements RedisTransport {
   /** Streams published to or read from: trimmed by the timer. */
   private readonly used = new Set<string>();
   private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly keyLists = new Map<string, GroupKeys | readonly string[]>();
   private subscriber: Promise<RedisClient> | undefined;
   private subscriberClient: RedisClient | undefined;
   private readonly trimTimer: ReturnType<typeof setInterval> | undefined;
@@ -315,6 +329,38 @@ class RedisStreamsTransport implements RedisTransport {
     return c;
   }
 
+  /** The cached key lists of a (stream, group). */
+  private groupKeys(stream: string, group: string): GroupKeys {
+    const id = `g\u0000${stream}\u0000${group}`;
+    let k = this.keyLists.get(id) as GroupKeys | undefined;
+    if (!k) {
+      const sources = this.keys.sources(stream, group);
+      k = {
+        sources,
+        read: [...sources, this.keys.delayed(stream), this.keys.retryDue(stream, group), this.keys.wake(stream)],
+        wait: [this.keys.wake(stream), ...sources],
+      };
+      this.cacheKeys(id, k);
+    }
+    return k;
+  }
+
+  /** The cached KEYS of the publish script for a stream. */
+  private publishKeys(stream: string): readonly string[] {
+    const id = `p\u0000${stream}`;
+    let k = this.keyLists.get(id) as readonly string[] | undefined;
+    if (!k) {
+      k = [...this.keys.mains(stream), this.keys.delayed(stream), this.keys.wake(stream)];
+      this.cacheKeys(id, k);
+    }
+    return k;
+  }
+
+  private cacheKeys(id: string, value: GroupKeys | readonly string[]): void {
+    if (this.keyLists.size >= MAX_CACHED_KEY_LISTS) this.keyLists.clear();
+    this.keyLists.set(id, value);
+  }
+
   private wrap(what: string, err: unknown): Error {
     if (isEventBusError(err)) return err;
     const e = toError(err);
@@ -391,6 +437,18 @@ class RedisStreamsTransport implements RedisTransport {
 
   private toDelivery(stream: string, group: string, keyIndex: number, entryId: string, fields: unknown, deliveries: number): Delivery {
     const source = keyIndex - 1;
+    if (source < RANKS && Array.isArray(fields) && fields.length === 2 && fields[0] === 'body') {
+      // What `publish` writes: only a body (the hot path; same result as the general case below).
+      return {
+        deliveryId: encodeDeliveryId(source, entryId),
+        stream,
+        group,
+        body: String(fields[1]),
+        priority: source,
+        attempt: Math.max(1, deliveries),
+        publishedAt: entryIdMs(entryId),
+      };
+    }
     const f = fieldMap(fields);
     const body = f.body !== undefined ? f.body : JSON.stringify(f);
     const priority = source < RANKS ? source : rankOf(Number(f.priority));
@@ -404,7 +462,7 @@ class RedisStreamsTransport implements RedisTransport {
       body,
       priority,
       attempt: base + Math.max(1, deliveries) - 1,
-      publishedAt: Number.isFinite(published) && f.publishedAt !== '' ? published : Number(entryId.split('-')[0]),
+      publishedAt: Number.isFinite(published) && f.publishedAt !== '' ? published : entryIdMs(entryId),
     };
   }
 
@@ -414,20 +472,28 @@ class RedisStreamsTransport implements RedisTransport {
     this.life.assertOpen();
     if (messages.length === 0) return [];
     this.used.add(stream);
-    const keys = [...this.keys.mains(stream), this.keys.delayed(stream), this.keys.wake(stream)];
-    const chunks: (string | number)[][] = [];
+    const keys = this.publishKeys(stream);
+    const chunks: Array<{ script: LuaScript; args: (string | number)[] }> = [];
     for (let i = 0; i < messages.length; i += PUBLISH_CHUNK) {
+      const end = Math.min(messages.length, i + PUBLISH_CHUNK);
+      let anyDelay = false;
+      for (let j = i; j < end && !anyDelay; j++) anyDelay = (messages[j]!.delayMs ?? 0) > 0;
       const args: (string | number)[] = [this.maxLen];
-      for (const m of messages.slice(i, i + PUBLISH_CHUNK)) {
+      for (let j = i; j < end; j++) {
+        const m = messages[j]!;
+        if (!anyDelay) {
+          args.push(rankOf(m.priority), m.body);
+          continue;
+        }
         const delay = m.delayMs !== undefined && m.delayMs > 0 ? Math.ceil(m.delayMs) : 0;
         args.push(rankOf(m.priority), delay, m.body, delay > 0 ? newUid() : '');
       }
-      chunks.push(args);
+      chunks.push({ script: anyDelay ? PUBLISH : PUBLISH_NOW, args });
     }
     const results = await this.command(
       'publish',
       // One write of all chunks: ioredis sends them back to back on one connection (one round trip).
-      (c) => Promise.all(chunks.map((args) => this.eval(c, PUBLISH, keys, args))),
+      (c) => Promise.all(chunks.map(({ script, args }) => this.eval(c, script, keys, args))),
       { signal: options?.signal, timeoutMs: this.publishTimeoutMs, total: true },
     );
     return (results as string[][]).flat();
@@ -473,9 +539,7 @@ class RedisStreamsTransport implements RedisTransport {
     const blockMs = options.blockMs ?? 0;
     const deadline = blockMs > 0 ? Date.now() + blockMs : Date.now();
     this.used.add(stream);
-    const sources = this.keys.sources(stream, group);
-    const readKeys = [...sources, this.keys.delayed(stream), this.keys.retryDue(stream, group), this.keys.wake(stream)];
-    const waitKeys = [this.keys.wake(stream), ...sources];
+    const { read: readKeys, wait: waitKeys } = this.groupKeys(stream, group);
     let backoff = 50;
     let recoveries = 0;
     let needsGroup = false;
@@ -524,7 +588,7 @@ class RedisStreamsTransport implements RedisTransport {
    * `waitMs` passes, or the call is aborted or the transport closes (the connection is then
    * dropped, which wakes the wait). Each concurrent wait has its own pooled connection.
    */
-  private async waitForEntries(keys: string[], ids: string[], waitMs: number, signal?: AbortSignal): Promise<void> {
+  private async waitForEntries(keys: readonly string[], ids: string[], waitMs: number, signal?: AbortSignal): Promise<void> {
     let conn = this.idle.pop();
     if (!conn) {
       conn = this.duplicate({
@@ -577,7 +641,7 @@ class RedisStreamsTransport implements RedisTransport {
       list.push(d.entryId);
     }
     if (bySource.size === 0) return;
-    const sources = this.keys.sources(stream, group);
+    const { sources } = this.groupKeys(stream, group);
     await this.command(
       'ack',
       async (c) => {
