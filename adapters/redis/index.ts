@@ -15,7 +15,8 @@ export {
   DEFAULT_OPERATION_TIMEOUT_MS,
   DEFAULT_PUBLISH_TIMEOUT_MS,
   DEFAULT_TRIM_INTERVAL_MS,
+  DEFAULT_UNGROUPED_MAX_LEN,
   type RedisTransport,
   type RedisTransportOptions,
 } from './redis-transport.js';
-export { DEFAULT_KEY_PREFIX, KeyLayout, encodeDeliveryId, decodeDeliveryId } from './keys.js';
+export { DEFAULT_KEY_PREFIX, KeyLayout, encodeDeliveryId, decodeDeliveryId, type SourceIndex } from './keys.js';

@@ -64,6 +64,9 @@ import {
 export const DEFAULT_PUBLISH_TIMEOUT_MS = 5000;
 /** Default bound on every other non-blocking command, in ms. */
 export const DEFAULT_OPERATION_TIMEOUT_MS = 5000;
+/** Default cap of a stream without consumer groups, applied by the trimming timer. */
+export const DEFAULT_UNGROUPED_MAX_LEN = 10_000;
+
 /** Default interval of the MINID trimming of the streams this transport used, in ms. */
 export const DEFAULT_TRIM_INTERVAL_MS = 60_000;
 
@@ -101,6 +104,12 @@ export interface RedisTransportOptions extends Omit<Partial<RedisOptions>, 'keyP
    * to the oldest entry a group still needs); `0` turns trimming off. @default DEFAULT_TRIM_INTERVAL_MS (60000)
    */
   trimIntervalMs?: number;
+  /**
+   * The trimming timer caps a stream that has no consumer group (nobody will read its entries
+   * with a group, e.g. task lifecycle events with no dashboard running) at about this many
+   * entries; `0` leaves such streams alone. @default DEFAULT_UNGROUPED_MAX_LEN (10000)
+   */
+  ungroupedMaxLen?: number;
 }
 
 /** The Redis transport: the {@link Transport} contract plus Redis-only maintenance. */
@@ -250,6 +259,7 @@ class RedisStreamsTransport implements RedisTransport {
   private subscriberClient: RedisClient | undefined;
   private readonly trimTimer: ReturnType<typeof setInterval> | undefined;
   private trimming = false;
+  private readonly ungroupedMaxLen: number;
 
   constructor(options: RedisTransportOptions) {
     const {
@@ -260,8 +270,10 @@ class RedisStreamsTransport implements RedisTransport {
       publishTimeoutMs,
       operationTimeoutMs,
       trimIntervalMs,
+      ungroupedMaxLen,
       ...redisOptions
     } = options;
+    this.ungroupedMaxLen = ungroupedMaxLen !== undefined && ungroupedMaxLen >= 0 ? Math.floor(ungroupedMaxLen) : DEFAULT_UNGROUPED_MAX_LEN;
     this.keys = new KeyLayout(keyPrefix ?? DEFAULT_KEY_PREFIX);
     this.maxLen = maxLen !== undefined && maxLen > 0 ? Math.floor(maxLen) : 0;
     this.publishTimeoutMs = publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS;
@@ -942,7 +954,9 @@ class RedisStreamsTransport implements RedisTransport {
 
   async trim(stream: string, options?: SignalOptions): Promise<number> {
     this.life.assertOpen();
-    return Number(await this.command('trim', (c) => this.eval(c, TRIM, this.keys.mains(stream), []), { signal: options?.signal }));
+    return Number(
+      await this.command('trim', (c) => this.eval(c, TRIM, this.keys.mains(stream), [String(this.ungroupedMaxLen)]), { signal: options?.signal }),
+    );
   }
 
   private async trimUsed(): Promise<void> {

@@ -70,6 +70,25 @@ if (!reachable) {
       await deleteKeys(admin, prefix);
     });
 
+    it('caps a stream nobody consumes with a group, and leaves grouped streams to MINID trimming', async () => {
+      const capped = redisTransport({ url: TEST_REDIS_URL, keyPrefix: prefix, ungroupedMaxLen: 100, trimIntervalMs: 0 });
+      try {
+        const body = 'x'.repeat(64);
+        for (let i = 0; i < 5; i++) await capped.publish('lonely', Array.from({ length: 500 }, () => ({ body })));
+        await capped.ensureGroup('watched', 'g');
+        for (let i = 0; i < 5; i++) await capped.publish('watched', Array.from({ length: 500 }, () => ({ body })));
+        await capped.trim('lonely');
+        await capped.trim('watched');
+        const lonely = (await capped.info('lonely')).length;
+        expect(lonely).toBeGreaterThanOrEqual(100);
+        expect(lonely).toBeLessThan(1000);
+        // The group has not read anything yet: nothing of its backlog is dropped.
+        expect((await capped.info('watched')).length).toBe(2500);
+      } finally {
+        await capped.close();
+      }
+    });
+
     it('keeps every key under the {keyPrefix} hash tag, in the documented layout', async () => {
       const s = 'orders:created';
       await transport.ensureGroup(s, 'billing:eu');
