@@ -64,6 +64,11 @@ export interface ConsumerStartOptions {
   concurrency?: number;
   /** How long one read waits for events, in ms. @default config.eventBlockTime */
   blockMs?: number;
+  /**
+   * Events read ahead beyond `concurrency` and held until a handler slot frees (kept alive so
+   * nobody claims them; handed back at stop). `0` reads only what can start now. @default the batch size
+   */
+  prefetch?: number;
 }
 
 /** Options of `consumer.stop()`. */
@@ -205,6 +210,8 @@ export class Consumer {
       consumer: this.memberName,
       batchSize,
       concurrency: positiveInt('concurrency', options.concurrency ?? batchSize),
+      // Read the next batch while this one is handled, so a read's round trip overlaps work.
+      prefetch: options.prefetch ?? batchSize,
       blockMs: positiveInt('blockMs', options.blockMs ?? config.eventBlockTime),
       claimIdleMs: config.claimIdleMs,
       startAt: this.startAt,
@@ -255,11 +262,17 @@ export class Consumer {
       group: this.group,
       consumer: this.memberName,
     };
+    if (this.ctx.validate && this.ctx.registry.has(event.type)) {
+      try {
+        event.data = this.ctx.registry.validate(event.type, event.data);
+      } catch (err) {
+        // A payload that fails its schema (a foreign or outdated producer) fails every retry too.
+        await this.deadLetter(f, event, toError(err));
+        return;
+      }
+    }
     const started = performance.now();
     try {
-      if (this.ctx.validate && this.ctx.registry.has(event.type)) {
-        event.data = this.ctx.registry.validate(event.type, event.data);
-      }
       if (this.idempotent) {
         const outcome = await this.ctx.store.handleOnce(event.id, this.group, async (transaction) => {
           const txCtx: HandlerContext = Object.create(ctx, { transaction: { value: transaction, enumerable: true } });

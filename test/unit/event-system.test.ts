@@ -338,3 +338,23 @@ describe('custom and unknown types', () => {
     expect(got).toEqual([{ anything: 1 }]);
   });
 });
+
+describe('bad input on the stream', () => {
+  it('dead-letters an event whose payload fails its schema at once, without retries', async () => {
+    bus = await createTestSystem({ config: { dlqMaxRetries: 5 } });
+    let calls = 0;
+    const c = bus.consumer('strict').registerHandler(EventType.CONTRACT_SIGNED, () => {
+      calls++;
+    });
+    await c.start();
+    const dead = waitForEvent(bus, EventType.CONTRACT_SIGNED, { hook: 'dead-lettered' });
+    // Written by another producer, past the publisher's validation.
+    const body = JSON.stringify({ version: 1, id: 'foreign-1', type: 'contract.signed', data: { contractId: 'c' }, occurredAt: new Date().toISOString() });
+    await bus.transport.publish(bus.config.eventStreamName, [{ body }]);
+    await dead;
+    expect(calls).toBe(0);
+    const [entry] = await bus.dlq.list();
+    expect(entry?.attempts).toBe(1);
+    expect(entry?.error).toMatch(/data\.signedBy/);
+  });
+});
