@@ -88,17 +88,19 @@ async function bullProcess(concurrency: number): Promise<{ ops: number; seconds:
   let resolve!: () => void;
   const finished = new Promise<void>((r) => (resolve = r));
   const t0 = process.hrtime.bigint();
+  const workerConnection = new IORedis(URL, { maxRetriesPerRequest: null });
   const worker = new BullWorker(
     'q',
     async () => {
       if (++done === N) resolve();
       return null;
     },
-    { connection: new IORedis(URL, { maxRetriesPerRequest: null }), prefix, concurrency },
+    { connection: workerConnection, prefix, concurrency },
   );
   await finished;
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   await worker.close();
+  await workerConnection.quit();
   await queue.close();
   await connection.quit();
   await cleanup(`${prefix}:*`);
@@ -138,18 +140,20 @@ async function bullLatency(): Promise<number[]> {
   const connection = new IORedis(URL, { maxRetriesPerRequest: null });
   const queue = new Queue('lat', { connection, prefix });
   const lat: number[] = [];
+  const workerConnection = new IORedis(URL, { maxRetriesPerRequest: null });
   const worker = new BullWorker(
     'lat',
     async (job) => {
       lat.push(performance.timeOrigin + performance.now() - (job.data as { sentAt: number }).sentAt);
       return null;
     },
-    { connection: new IORedis(URL, { maxRetriesPerRequest: null }), prefix, concurrency: 10 },
+    { connection: workerConnection, prefix, concurrency: 10 },
   );
   await worker.waitUntilReady();
   await paced(() => queue.add('stamp', { sentAt: performance.timeOrigin + performance.now() }));
   await new Promise((r) => setTimeout(r, 300));
   await worker.close();
+  await workerConnection.quit();
   await queue.close();
   await connection.quit();
   await cleanup(`${prefix}:*`);

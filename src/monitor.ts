@@ -73,6 +73,8 @@ export interface StreamSummary extends StreamInfo {
   pending: number;
   /** Messages not read yet, summed over every group. */
   lag: number;
+  /** Messages not read yet per priority rank (index 0 low to 3 critical), summed over every group. */
+  lagByPriority: number[];
   /** Messages waiting for a delayed redelivery, over every group. */
   retrying: number;
   /** Age of the oldest pending delivery of any group, ms (0 when none). */
@@ -394,6 +396,7 @@ export function summarize(info: StreamInfo): StreamSummary {
     ...info,
     pending: sum((g) => g.pending),
     lag: sum((g) => g.lag),
+    lagByPriority: [0, 1, 2, 3].map((r) => sum((g) => g.lagByPriority[r] ?? 0)),
     retrying: sum((g) => g.retrying),
     oldestPendingMs: info.groups.reduce((m, g) => Math.max(m, g.oldestPendingMs), 0),
   };

@@ -720,6 +720,7 @@ export function memoryTransport(options: MemoryTransportOptions = {}): Transport
             name: g.name,
             pending: g.pending.size,
             lag: readyCount(g),
+            lagByPriority: g.ready.map((q) => q.length),
             retrying: g.retrying,
             consumers: g.consumers.size,
             oldestPendingMs: oldest.done ? 0 : Math.max(0, now - oldest.value.deliveredAt),

@@ -888,12 +888,13 @@ class RedisStreamsTransport implements RedisTransport {
           },
           { signal: options?.signal },
         );
-    const lagFallbacks: Array<{ index: number; key: string; after: string }> = [];
+    const lagFallbacks: Array<{ index: number; rank: number; key: string; after: string }> = [];
     const infos: GroupInfo[] = names.map((g, gi) => {
       const base = gi * perGroup;
       const sources = this.keys.sources(stream, g);
       let pending = 0;
       let lag = 0;
+      const lagByPriority = [0, 0, 0, 0];
       let oldest = 0;
       const consumers = new Set<string>();
       for (let k = 0; k < 8; k++) {
@@ -904,8 +905,12 @@ class RedisStreamsTransport implements RedisTransport {
             for (let i = 0; i + 1 < row.length; i += 2) rec[String(row[i])] = row[i + 1];
             if (rec.name !== g) continue;
             pending += Number(rec.pending) || 0;
-            if (rec.lag === null || rec.lag === undefined) lagFallbacks.push({ index: gi, key: sources[k]!, after: String(rec['last-delivered-id']) });
-            else lag += Number(rec.lag) || 0;
+            // Sources 0-3 are the rank streams, 4-7 the group's retry streams of the same ranks.
+            if (rec.lag === null || rec.lag === undefined) lagFallbacks.push({ index: gi, rank: k % 4, key: sources[k]!, after: String(rec['last-delivered-id']) });
+            else {
+              lag += Number(rec.lag) || 0;
+              lagByPriority[k % 4]! += Number(rec.lag) || 0;
+            }
           }
         }
         const [pErr, pRows] = results[base + 8 + k] ?? [null, []];
@@ -916,7 +921,7 @@ class RedisStreamsTransport implements RedisTransport {
         }
       }
       const [zErr, retrying] = results[base + 24] ?? [null, 0];
-      return { name: g, pending, lag, retrying: zErr ? 0 : Number(retrying), consumers: consumers.size, oldestPendingMs: oldest };
+      return { name: g, pending, lag, lagByPriority, retrying: zErr ? 0 : Number(retrying), consumers: consumers.size, oldestPendingMs: oldest };
     });
     if (lagFallbacks.length > 0) {
       // Redis cannot tell the lag after deletions inside the unread range: count it (bounded).
@@ -931,7 +936,10 @@ class RedisStreamsTransport implements RedisTransport {
       );
       lagFallbacks.forEach((f, i) => {
         const [err, rows] = counts[i] ?? [null, []];
-        if (!err && Array.isArray(rows)) infos[f.index]!.lag += rows.length;
+        if (!err && Array.isArray(rows)) {
+          infos[f.index]!.lag += rows.length;
+          infos[f.index]!.lagByPriority[f.rank]! += rows.length;
+        }
       });
     }
     return {

@@ -149,7 +149,7 @@ program
           const queues = await bus.inspect.queues();
           const lines = Object.entries(queues).map(([q, i]) => {
             const g = i.groups[0];
-            return `${q.padEnd(16)} waiting ${g ? g.lag : i.length} (by priority low..critical ${i.lengthByPriority.join('/')})  delayed ${i.delayed}  running ${g?.pending ?? 0}  retrying ${g?.retrying ?? 0}`;
+            return `${q.padEnd(16)} waiting ${g ? g.lag : i.length} (by priority low..critical ${(g?.lagByPriority ?? i.lengthByPriority).join('/')})  delayed ${i.delayed}  running ${g?.pending ?? 0}  retrying ${g?.retrying ?? 0}`;
           });
           return print(lines.length ? lines.join('\n') : 'no queues', queues);
         }

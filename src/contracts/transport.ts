@@ -170,6 +170,8 @@ export interface GroupInfo {
   pending: number;
   /** Messages in the stream the group has not read yet (its backlog). */
   lag: number;
+  /** The backlog per priority rank, index 0 (low) to 3 (critical); sums to `lag`. */
+  lagByPriority: number[];
   /** Messages waiting for a delayed redelivery to this group. */
   retrying: number;
   /** Consumers known in the group. */

@@ -477,7 +477,7 @@ svg.chart { width:100%; height:160px; display:block; } svg.chart .line { fill:no
     names.forEach(function (q) {
       var s = S.queues[q], consumers = s.groups.reduce(function (n, g) { return n + g.consumers; }, 0);
       body.appendChild(el('tr', { 'data-queue': q }, [td(q), td(s.lag), td(s.pending), td(s.delayed), td(s.retrying),
-        td(s.lengthByPriority.join(' / '), 'mono', PRIORITIES.join(' / ')), td(consumers), td(s.oldestPendingMs ? dur(s.oldestPendingMs) : '')]));
+        td(s.lagByPriority.join(' / '), 'mono', PRIORITIES.join(' / ')), td(consumers), td(s.oldestPendingMs ? dur(s.oldestPendingMs) : '')]));
     });
     var gb = clear($('groups-body'));
     var ev = S.eventStream;

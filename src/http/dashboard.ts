@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { ConfigError, NotFoundError, consoleLogger, isEventBusError, type EventSystem, type Logger } from '@procur/event-bus';
 import { renderDashboardPage } from '../dashboard/page.js';
 import { ACTION_HEADER, SESSION_COOKIE, createAuthenticator, crossSiteReason, isLoopbackHost, type Authenticator, type DashboardAuth } from './auth.js';
-import { LiveFeed, TASK_EVENT_TYPES, sameStep, summarizeEvent, type TaskTimelineEntry } from './feed.js';
+import { LiveFeed, STATE_OF, TASK_EVENT_TYPES, sameStep, summarizeEvent, type TaskTimelineEntry } from './feed.js';
 import { createMetrics, type BusMetrics, type MetricsOptions } from './metrics.js';
 import { HttpError, intParam, readJson, requestUrl, sendError, sendJson } from './util.js';
 
@@ -243,9 +243,7 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
     for (const e of page.events) {
       const d = e.data as { taskId?: string; attempt?: number; worker?: string; error?: string; runtimeMs?: number };
       if (d?.taskId !== id || timeline.some((s) => s.eventId === e.id)) continue;
-      const state = ({ 'task.received': 'RECEIVED', 'task.started': 'STARTED', 'task.retried': 'RETRY', 'task.succeeded': 'SUCCESS', 'task.failed': 'FAILURE', 'task.revoked': 'REVOKED' } as const)[
-        e.type as 'task.received'
-      ];
+      const state = STATE_OF[e.type];
       if (!state) continue;
       const step: TaskTimelineEntry = { state, at: e.occurredAt, eventId: e.id, ...(d.attempt !== undefined ? { attempt: d.attempt } : {}), ...(d.worker ? { worker: d.worker } : {}), ...(d.error ? { error: d.error } : {}), ...(d.runtimeMs !== undefined ? { runtimeMs: d.runtimeMs } : {}) };
       const twin = timeline.find((s) => sameStep(s, step));

@@ -24,7 +24,9 @@ export function taskChannels(namespace: string) {
   return { eventsStream: `${namespace}:task-events`, doneChannel: `${namespace}:task-done` };
 }
 
-const STATE_OF: Record<string, TaskState> = {
+/** The task state each lifecycle event type moves a task to. @internal */
+export const STATE_OF: Record<string, TaskState> = {
+  [TaskEventType.SENT]: 'PENDING',
   [TaskEventType.RECEIVED]: 'RECEIVED',
   [TaskEventType.STARTED]: 'STARTED',
   [TaskEventType.RETRIED]: 'RETRY',

@@ -44,7 +44,7 @@ export interface BusMetrics {
  * scrape one): `procur_event_success_rate_percent` (last 24 h), `procur_events_pending`,
  * `procur_healthy`, `procur_health_issues{rule}`, `procur_consumer_lag{stream,group}`,
  * `procur_consumer_pending{stream,group}`, `procur_consumer_oldest_pending_seconds{stream,group}`,
- * `procur_queue_depth{queue,priority}` (entries held in the queue's stream per priority),
+ * `procur_queue_depth{queue,priority}` (tasks no worker has taken yet, per priority),
  * `procur_queue_waiting{queue}`, `procur_queue_running{queue}`, `procur_queue_delayed{queue}`,
  * `procur_queue_retrying{queue}`, `procur_dlq_size`, `procur_workers{state}`,
  * `procur_worker_utilisation{worker}` (running tasks / concurrency),
@@ -122,9 +122,9 @@ export function createMetrics(bus: EventSystem, options: MetricsOptions = {}): B
     for (const s of streams(r)) for (const grp of s.groups) g.set({ stream: s.stream, group: grp.name }, grp.oldestPendingMs / 1000);
   });
   const PRIORITIES = ['low', 'normal', 'high', 'critical'];
-  gauge('queue_depth', "Entries held in a task queue's stream, per priority (acked entries leave when the stream is trimmed).", ['queue', 'priority'], (g, r) => {
+  gauge('queue_depth', 'Tasks in a queue that no worker has taken yet, per priority.', ['queue', 'priority'], (g, r) => {
     for (const [queue, s] of Object.entries(r.queues)) {
-      s.lengthByPriority.forEach((n, i) => g.set({ queue, priority: PRIORITIES[i] ?? String(i) }, n));
+      s.lagByPriority.forEach((n, i) => g.set({ queue, priority: PRIORITIES[i] ?? String(i) }, n));
     }
   });
   gauge('queue_waiting', 'Tasks in a queue that no worker has taken yet.', ['queue'], (g, r) => {

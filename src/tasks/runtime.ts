@@ -10,6 +10,7 @@ import { FINAL_TASK_STATES, taskKeys, type TaskInfo, type TaskKeys, type TaskMes
 
 /** The task lifecycle event types, published on `<namespace>:task-events` and stored. */
 export const TaskEventType = {
+  SENT: 'task.sent',
   RECEIVED: 'task.received',
   STARTED: 'task.started',
   SUCCEEDED: 'task.succeeded',

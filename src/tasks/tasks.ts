@@ -334,6 +334,10 @@ export class TaskRegistry {
     if (messages.length === 0) return [];
     await this.ensureQueue(queue as string);
     await ctx.transport.publish(keys.stream(queue as string), messages, options);
+    for (let i = 0; this.runtime.taskEvents && i < ids.length; i++) {
+      const id = ids[i] as string;
+      this.runtime.emit(TaskEventType.SENT, { id, task: name, queue: queue as string, correlationId: options.correlationId ?? id, priority }, eta ? { eta } : {});
+    }
     return ids.map((id) => new TaskResult<TResult>(this.runtime, id, name, queue as string));
   }
 

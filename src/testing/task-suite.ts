@@ -377,7 +377,7 @@ export function describeTaskQueue(name: string, factory: TaskTransportFactory): 
         if (types.includes('task.succeeded')) break;
         await sleep(20);
       }
-      expect(types).toEqual(['task.received', 'task.started', 'task.retried', 'task.started', 'task.succeeded']);
+      expect(types).toEqual(['task.sent', 'task.received', 'task.started', 'task.retried', 'task.started', 'task.succeeded']);
     });
   });
 }

@@ -707,11 +707,11 @@ export function describeTransport(name: string, factory: TransportFactory, optio
       expect(info.delayed).toBe(1);
       expect(info.groups).toHaveLength(2);
       const a = info.groups.find((x) => x.name === gA)!;
-      expect(a).toMatchObject({ name: gA, pending: 1, lag: 1, retrying: 1, consumers: 1 });
+      expect(a).toMatchObject({ name: gA, pending: 1, lag: 1, lagByPriority: [0, 1, 0, 0], retrying: 1, consumers: 1 });
       expect(a.oldestPendingMs).toBeGreaterThanOrEqual(40);
       expect(a.oldestPendingMs).toBeLessThan(60_000);
       const b = info.groups.find((x) => x.name === gB)!;
-      expect(b).toMatchObject({ name: gB, pending: 0, lag: 3, retrying: 0, oldestPendingMs: 0 });
+      expect(b).toMatchObject({ name: gB, pending: 0, lag: 3, lagByPriority: [0, 2, 0, 1], retrying: 0, oldestPendingMs: 0 });
     });
 
     test('purge removes the backlog and delayed messages', async () => {

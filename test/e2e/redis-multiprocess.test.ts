@@ -2,7 +2,8 @@
  * Several consumer processes share 10,000 messages over the real Redis: each is handled exactly
  * once within a group when nobody dies, a second group gets all of them, and when a consumer is
  * killed with SIGKILL mid-batch the survivors claim its pending deliveries after `claimIdleMs`, so
- * none is lost. Transport level (the processes use `redisTransport` directly).
+ * none is lost. Transport level (the processes use `redisTransport` directly); the same with the
+ * real core consumer in each process is `redis-bus-multiprocess.test.ts`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

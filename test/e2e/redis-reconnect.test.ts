@@ -2,7 +2,8 @@
  * A Redis restart while a producer publishes and a consumer loop is blocked in `receive`: the loop
  * resumes by itself, publishes during the outage fail with `TransportError` within their bound,
  * and every publish that resolved is handled. The test starts its own `redis-server` (AOF on) on a
- * free loopback port and always stops it.
+ * free loopback port and always stops it. Transport level; with consumer processes running the
+ * real core it is `redis-bus-reconnect.test.ts`.
  */
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
