@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, expect, it } from 'vitest';
-import { REDIS_REQUIRED, TEST_REDIS_URL, adminClient, deleteKeys, probeRedis, uniquePrefix } from './fixtures/redis-helpers.js';
+import { TEST_REDIS_URL, adminClient, deleteKeys, probeRedis, uniquePrefix, whenRedis } from './fixtures/redis-helpers.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const run = promisify(execFile);
@@ -67,13 +67,7 @@ afterAll(async () => {
   }
 });
 
-if (!reachable) {
-  if (REDIS_REQUIRED) it('Redis is reachable (required because CI is set)', () => expect.fail(`Redis at ${TEST_REDIS_URL} is not reachable`));
-  else {
-    console.warn(`\n!!! [procurement-workers] Redis at ${TEST_REDIS_URL} is NOT reachable: SKIPPED. With CI set, this fails.\n`);
-    it.skip('procurement workers (Redis unreachable)', () => {});
-  }
-} else {
+await whenRedis('procurement-workers', () => {
   it('runs the seed queues on two worker processes and a producer', async () => {
     const [w1, w2] = await Promise.all([worker('procurement-1'), worker('procurement-2')]);
     const { stdout } = await run(process.execPath, ['--import', 'tsx', 'examples/procurement/send-tasks.ts', '8'], { cwd: root, env, timeout: 60_000 });
@@ -88,4 +82,4 @@ if (!reachable) {
     expect(workers.filter((w) => w.online)).toHaveLength(2);
     expect(workers.reduce((n, w) => n + w.processed, 0)).toBe(32);
   }, 120_000);
-}
+});

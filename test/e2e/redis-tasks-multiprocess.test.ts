@@ -8,10 +8,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { createEventSystem, silentLogger, sleep, type EventSystem } from '../../src/index.js';
 import { redisTransport } from '../../adapters/redis/index.js';
-import { REDIS_REQUIRED, TEST_REDIS_URL, adminClient, deleteKeys, probeRedis, uniquePrefix } from './fixtures/redis-helpers.js';
+import { TEST_REDIS_URL, adminClient, deleteKeys, uniquePrefix, whenRedis } from './fixtures/redis-helpers.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/task-process.ts', import.meta.url));
-const reachable = await probeRedis(TEST_REDIS_URL);
 
 function start(prefix: string, role: 'worker' | 'beat', concurrency = 10): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', fixture], {
@@ -42,14 +41,7 @@ function stop(child: ChildProcess): Promise<void> {
   });
 }
 
-if (!reachable) {
-  if (REDIS_REQUIRED) {
-    it('Redis is reachable (required because CI is set)', () => expect.fail(`Redis at ${TEST_REDIS_URL} is not reachable`));
-  } else {
-    console.warn(`\n!!! [redis-tasks-multiprocess] Redis at ${TEST_REDIS_URL} is NOT reachable: SKIPPED. With CI set, this fails.\n`);
-    it.skip('Redis task processes (Redis unreachable)', () => {});
-  }
-} else {
+await whenRedis('redis-tasks-multiprocess', () => {
   describe('task queues across processes on Redis', () => {
     let admin: Redis;
     let prefix: string;
@@ -137,4 +129,4 @@ if (!reachable) {
       expect(ticks.length).toBeLessThanOrEqual(Math.ceil(seconds) + 1);
     }, 60_000);
   });
-}
+});
