@@ -107,15 +107,27 @@ async function bullProcess(concurrency: number): Promise<{ ops: number; seconds:
   return { ops: N, seconds };
 }
 
-/** One warm-up, then the median of RUNS drain rates (enqueue time excluded). */
-async function rate(fn: () => Promise<{ ops: number; seconds: number }>): Promise<number> {
-  await fn();
-  const rates: number[] = [];
+/**
+ * One warm-up of each, then RUNS pairs run back to back (BullMQ, ours, BullMQ, ours, ...), so
+ * both see the same machine state. Returns the median rates and the median per-pair ratio.
+ */
+async function paired(
+  bull: () => Promise<{ ops: number; seconds: number }>,
+  ours: () => Promise<{ ops: number; seconds: number }>,
+): Promise<{ bull: number; ours: number; ratios: number[] }> {
+  await bull();
+  await ours();
+  const b: number[] = [];
+  const o: number[] = [];
+  const ratios: number[] = [];
   for (let i = 0; i < RUNS; i++) {
-    const r = await fn();
-    rates.push(r.ops / r.seconds);
+    const rb = await bull();
+    const ro = await ours();
+    b.push(rb.ops / rb.seconds);
+    o.push(ro.ops / ro.seconds);
+    ratios.push(ro.ops / ro.seconds / (rb.ops / rb.seconds));
   }
-  return median(rates);
+  return { bull: median(b), ours: median(o), ratios };
 }
 
 /** Sends at RATE tasks/s for LATENCY_SECONDS; latency = send -> handler start. */
@@ -185,8 +197,10 @@ export async function run(): Promise<Row[]> {
   }
   if (PARTS.has('process')) {
     for (const c of [1, 10, 50]) {
-      rows.push({ name: `BullMQ worker, concurrency ${c}`, opsPerSec: await rate(() => bullProcess(c)) });
-      rows.push({ name: `ours worker, concurrency ${c}`, opsPerSec: await rate(() => oursProcess(c)), vs: `BullMQ worker, concurrency ${c}` });
+      const r = await paired(() => bullProcess(c), () => oursProcess(c));
+      const note = `median of per-pair ratios ${median(r.ratios).toFixed(2)} (${r.ratios.map((x) => x.toFixed(2)).join(', ')})`;
+      rows.push({ name: `BullMQ worker, concurrency ${c}`, opsPerSec: r.bull });
+      rows.push({ name: `ours worker, concurrency ${c}`, opsPerSec: r.ours, vs: `BullMQ worker, concurrency ${c}`, note });
     }
   }
   if (rows.length) printTable(`Task queues on one Redis: ${N} no-op tasks (tasks/s, median of ${RUNS})`, rows);
