@@ -7,34 +7,17 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { postgresStore } from '../../adapters/postgres/index.js';
 import { SCHEMA_VERSION } from '../../adapters/sql/index.js';
 import { describeStore, type StoreSuiteContext } from '../../src/testing/store-suite.js';
+import { POSTGRES_REQUIRED, TEST_POSTGRES_URL, probePostgres, safeUrl, uniqueSchema } from '../e2e/fixtures/postgres-helpers.js';
 
-const url = process.env.PROCUR_TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test';
-const inCi = !!process.env.CI && process.env.CI !== 'false' && process.env.CI !== '0';
-
-/** The URL without credentials, for messages. */
-function safe(u: string): string {
-  return u.replace(/\/\/[^@/]*@/, '//');
-}
-
-async function reachable(): Promise<string | undefined> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    await client.query('select 1');
-    return undefined;
-  } catch (err) {
-    return (err as Error).message;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
+const url = TEST_POSTGRES_URL;
+const inCi = POSTGRES_REQUIRED;
+const safe = safeUrl;
+const reachable = () => probePostgres(url);
 
 const unreachable = await reachable();
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
-function schemaName(): string {
-  return `procur_test_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
-}
+const schemaName = () => uniqueSchema('test');
 
 if (unreachable !== undefined && !inCi) {
   console.warn(
