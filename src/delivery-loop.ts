@@ -213,18 +213,15 @@ export class DeliveryLoop {
     let reads = 0;
     const prefetch = this.o.prefetch ?? 0;
     while (!signal.aborted) {
-      if (this.buffer.length > 0) {
-        if (this.inFlight.size >= this.o.concurrency) await this.waitForSlot();
-        while (this.buffer.length > 0 && this.inFlight.size < this.o.concurrency && !signal.aborted) {
-          this.dispatch(this.buffer.shift() as Delivery);
-        }
-        continue;
-      }
-      if (this.inFlight.size >= this.o.concurrency + prefetch) {
+      // Held deliveries start from `pump` as slots free, even while this loop waits on a read,
+      // so the next read overlaps the work in hand instead of following it.
+      const room = this.o.concurrency + prefetch - this.inFlight.size - this.buffer.length;
+      // With work still held, wait until half the read-ahead is free: a few full reads, not many tiny ones.
+      if (room <= 0 || (this.buffer.length > 0 && room < Math.ceil((this.o.concurrency + prefetch) / 2))) {
         await this.waitForSlot();
         continue;
       }
-      let free = this.o.concurrency + prefetch - this.inFlight.size;
+      let free = room;
       let deliveries: Delivery[] = [];
       try {
         const now = clock.now();
@@ -265,12 +262,17 @@ export class DeliveryLoop {
         errorDelay = Math.min(errorDelay * 2, 5000);
         continue;
       }
-      for (const d of deliveries) {
-        if (this.inFlight.size < this.o.concurrency) this.dispatch(d);
-        else this.buffer.push(d);
-      }
+      for (const d of deliveries) this.buffer.push(d);
+      this.pump();
       // Let timers, I/O and batched acks run now and then, however fast reads come back.
       if (++reads % READS_BEFORE_YIELD === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** Starts held deliveries while slots are free (not after stop: those are handed back). */
+  private pump(): void {
+    while (this.buffer.length > 0 && this.inFlight.size < this.o.concurrency && !this.controller.signal.aborted) {
+      this.dispatch(this.buffer.shift() as Delivery);
     }
   }
 
@@ -279,6 +281,7 @@ export class DeliveryLoop {
     this.inFlight.set(delivery.deliveryId, f);
     const done = () => {
       this.inFlight.delete(delivery.deliveryId);
+      this.pump();
       this.wakeSlots();
     };
     this.o.process(f).then(done, (err: unknown) => {
