@@ -72,7 +72,7 @@ export {
   type GetOptions,
 } from './tasks/tasks.js';
 export { TASK_MESSAGE_VERSION, FINAL_TASK_STATES, decodeTaskMessage, type TaskMessage, type TaskInfo, type TaskState } from './tasks/message.js';
-export { TaskEventType } from './tasks/runtime.js';
+export { TaskEventType, parseTaskStates } from './tasks/runtime.js';
 export { Scheduler, type ScheduleEntry, type ScheduledEntry, type SchedulerOptions } from './scheduler.js';
 export {
   Worker,

@@ -789,6 +789,14 @@ export function memoryTransport(options: MemoryTransportOptions = {}): Transport
       return true;
     },
 
+    async kvSetMany(entries, options) {
+      enter(options);
+      const now = clock.now();
+      const ttl = options?.ttlMs;
+      for (const { key, value } of entries) kv.set(key, { value, expiresAt: ttl === undefined ? Infinity : now + ttl });
+      if ((kvWrites += entries.length) % KV_SWEEP_EVERY < entries.length) sweepKv(now);
+    },
+
     async kvDelete(key, options) {
       enter(options);
       const current = kvLive(key, clock.now());

@@ -1004,6 +1004,27 @@ class RedisStreamsTransport implements RedisTransport {
     return res === 'OK';
   }
 
+  async kvSetMany(entries: ReadonlyArray<{ key: string; value: string }>, options?: SignalOptions & { ttlMs?: number }): Promise<void> {
+    this.life.assertOpen();
+    if (entries.length === 0) return;
+    const ttl = options?.ttlMs !== undefined ? Math.max(1, Math.ceil(options.ttlMs)) : undefined;
+    const results = await this.command(
+      'kvSetMany',
+      async (c) => {
+        // One pipeline: one socket write and one round trip for every key.
+        const p = c.pipeline();
+        for (const { key, value } of entries) {
+          if (ttl !== undefined) p.set(this.keys.kv(key), value, 'PX', ttl);
+          else p.set(this.keys.kv(key), value);
+        }
+        return (await p.exec()) ?? [];
+      },
+      { signal: options?.signal },
+    );
+    const failed = results.find(([err]) => err);
+    if (failed) throw failed[0];
+  }
+
   async kvDelete(key: string, options?: SignalOptions & { ifEquals?: string }): Promise<boolean> {
     this.life.assertOpen();
     const k = this.keys.kv(key);

@@ -300,6 +300,11 @@ export interface Transport {
    * wrote; otherwise it always writes and returns `true`.
    */
   kvSet(key: string, value: string, options?: KvSetOptions): Promise<boolean>;
+  /**
+   * Writes several keys unconditionally in one round trip, each expiring after `ttlMs` when
+   * given (task results of many tasks at once). Not atomic across keys.
+   */
+  kvSetMany(entries: ReadonlyArray<{ key: string; value: string }>, options?: SignalOptions & { ttlMs?: number }): Promise<void>;
   /** Deletes a key (only if it holds `ifEquals`, when given). Returns whether it deleted. */
   kvDelete(key: string, options?: SignalOptions & { ifEquals?: string }): Promise<boolean>;
   /**

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
+  parseTaskStates,
   TaskEventType,
   decodeEnvelope,
   sleep,
@@ -255,11 +256,7 @@ export class LiveFeed {
     await this.backfillThroughput().catch((err: unknown) => this.report('reading past throughput', err));
     try {
       this.unlisten = await bus.transport.listen(names.doneChannel, (text) => {
-        try {
-          this.foldTaskInfo(JSON.parse(text) as TaskInfo);
-        } catch {
-          // Not a task state.
-        }
+        for (const info of parseTaskStates(text)) this.foldTaskInfo(info);
       });
     } catch (err) {
       this.report('listening for task results', err);

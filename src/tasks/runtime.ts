@@ -40,8 +40,33 @@ export const TASK_EVENT_DEFINITIONS: readonly EventDefinition[] = Object.values(
  *
  * @internal
  */
+interface PendingWrite {
+  info: TaskInfo;
+  text: string;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Parses a message of the done channel: one task state, or an array of them (states written in
+ * the same turn). Returns `[]` for anything else.
+ *
+ * @internal
+ */
+export function parseTaskStates(text: string): TaskInfo[] {
+  try {
+    const v = JSON.parse(text) as TaskInfo | TaskInfo[];
+    const list = Array.isArray(v) ? v : [v];
+    return list.filter((i) => typeof i === 'object' && i !== null && typeof i.id === 'string');
+  } catch {
+    return [];
+  }
+}
+
 export class TaskRuntime {
   readonly keys: TaskKeys;
+  private pendingWrites: PendingWrite[] = [];
+  private writeFlush: Promise<void> | undefined;
   private readonly waiters = new Map<string, Set<(info: TaskInfo) => void>>();
   private listening: Promise<Unsubscribe> | undefined;
   private readonly events: Batcher<EventEnvelope>;
@@ -90,14 +115,39 @@ export class TaskRuntime {
     return raw === null ? undefined : (JSON.parse(raw) as TaskInfo);
   }
 
-  /** Writes a task's state; final states are also announced to waiting `get()` calls in every process. */
-  async write(info: TaskInfo): Promise<void> {
-    const text = JSON.stringify(info);
-    // Both go out together (one round trip on a pipelining client): a waiter that reads the key
-    // before it is written still gets the full state from the notification.
-    const write = this.ctx.transport.kvSet(this.keys.state(info.id), text, { ttlMs: this.ctx.config.taskResultTtlMs });
-    if (FINAL_TASK_STATES.has(info.state)) await Promise.all([write, this.ctx.transport.notify(this.keys.doneChannel, text)]);
-    else await write;
+  /**
+   * Writes a task's state; final states are also announced to waiting `get()` calls in every
+   * process. States written in one turn of the event loop (many tasks finishing together) go out
+   * together: one multi-key write and one notification carrying all of them.
+   */
+  write(info: TaskInfo): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.pendingWrites.push({ info, text: JSON.stringify(info), resolve, reject });
+      this.writeFlush ??= new Promise<void>((r) => setImmediate(r)).then(() => this.flushWrites());
+    });
+  }
+
+  private async flushWrites(): Promise<void> {
+    this.writeFlush = undefined;
+    const batch = this.pendingWrites;
+    this.pendingWrites = [];
+    const finals = batch.filter((w) => FINAL_TASK_STATES.has(w.info.state));
+    try {
+      const { transport, config } = this.ctx;
+      await Promise.all([
+        transport.kvSetMany(
+          batch.map((w) => ({ key: this.keys.state(w.info.id), value: w.text })),
+          { ttlMs: config.taskResultTtlMs },
+        ),
+        // A waiter that reads the key before it is written still gets the state from here.
+        finals.length > 0
+          ? transport.notify(this.keys.doneChannel, finals.length === 1 ? (finals[0] as PendingWrite).text : `[${finals.map((w) => w.text).join(',')}]`)
+          : undefined,
+      ]);
+      for (const w of batch) w.resolve();
+    } catch (err) {
+      for (const w of batch) w.reject(err);
+    }
   }
 
   /**
@@ -141,20 +191,17 @@ export class TaskRuntime {
 
   private ensureListening(): Promise<Unsubscribe> {
     this.listening ??= this.ctx.transport.listen(this.keys.doneChannel, (text) => {
-      let info: TaskInfo;
-      try {
-        info = JSON.parse(text) as TaskInfo;
-      } catch {
-        return;
+      for (const info of parseTaskStates(text)) {
+        const set = this.waiters.get(info.id);
+        if (set) for (const fn of [...set]) fn(info);
       }
-      const set = this.waiters.get(info.id);
-      if (set) for (const fn of [...set]) fn(info);
     });
     return this.listening;
   }
 
   /** Stops listening for results. */
   async close(): Promise<void> {
+    await this.writeFlush;
     await this.events.flush();
     const l = this.listening;
     this.listening = undefined;

@@ -341,10 +341,12 @@ export class Worker {
         jitter: 0.2,
       };
       const delayMs = backoffDelay(backoff, d.attempt);
+      // Recorded before the redelivery can start the next attempt (with a short backoff it may).
+      this.runtime.emit(TaskEventType.RETRIED, msg, { attempt: d.attempt, error: error.message, retryInMs: delayMs });
+      const retryAt = new Date(ctx.clock.now() + delayMs).toISOString();
       await loop.nack(d.deliveryId, delayMs);
       this.retried++;
-      await this.settle(this.info(msg, 'RETRY', d.attempt, { error: errInfo, runtimeMs, retryAt: new Date(ctx.clock.now() + delayMs).toISOString() }));
-      this.runtime.emit(TaskEventType.RETRIED, msg, { attempt: d.attempt, error: error.message, retryInMs: delayMs });
+      await this.settle(this.info(msg, 'RETRY', d.attempt, { error: errInfo, runtimeMs, retryAt }));
       return;
     }
     const dlq = await deadLetterDelivery(ctx, loop, d.stream, d.group, d, error, { worker: this.id, taskId: msg.id, task: msg.task });

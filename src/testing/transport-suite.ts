@@ -81,6 +81,7 @@ export const TRANSPORT_SUITE_TESTS = [
   'kvDelete with and without ifEquals',
   'kvScan lists live keys by prefix',
   'kvIncr counts atomically and expires',
+  'kvSetMany writes every key with its ttl',
   'notify reaches listeners until they unsubscribe',
   'a throwing listener keeps its subscription',
   'close wakes a blocked receive with []',
@@ -812,6 +813,23 @@ export function describeTransport(name: string, factory: TransportFactory, optio
       expect(await t().kvScan(`${ctx.name('test:none')}:`)).toEqual([]);
     });
 
+    test('kvSetMany writes every key with its ttl', async () => {
+      const a = ctx.name('test:many-a');
+      const b = ctx.name('test:many-b');
+      await t().kvSet(a, 'old');
+      await t().kvSetMany([
+        { key: a, value: '1' },
+        { key: b, value: '2' },
+      ]);
+      expect([await t().kvGet(a), await t().kvGet(b)]).toEqual(['1', '2']);
+      await t().kvSetMany([{ key: a, value: 'short' }], { ttlMs: 80 });
+      expect(await t().kvGet(a)).toBe('short');
+      await sleep(250);
+      expect(await t().kvGet(a)).toBeNull();
+      expect(await t().kvGet(b)).toBe('2');
+      await t().kvSetMany([]);
+    });
+
     test('kvIncr counts atomically and expires', async () => {
       const key = ctx.name('test:incr');
       expect(await t().kvIncr(key)).toBe(1);
@@ -917,6 +935,7 @@ export function describeTransport(name: string, factory: TransportFactory, optio
         ['kvDelete', () => transport.kvDelete(key)],
         ['kvScan', () => transport.kvScan(key)],
         ['kvIncr', () => transport.kvIncr(key)],
+        ['kvSetMany', () => transport.kvSetMany([{ key, value: 'v' }])],
         ['notify', () => transport.notify(key, 'm')],
         ['listen', () => transport.listen(key, () => {})],
       ];
