@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { ClosedError } from './errors.js';
 
 /**
@@ -11,7 +12,10 @@ export class Lifecycle {
   private readonly controller = new AbortController();
 
   /** @param what - how errors name the object, e.g. `'memory transport'`. */
-  constructor(private readonly what: string) {}
+  constructor(private readonly what: string) {
+    // Every wait that close must interrupt listens on the close signal: many at once is normal.
+    setMaxListeners(0, this.controller.signal);
+  }
 
   /** True once `close()` has been called. */
   get closed(): boolean {

@@ -306,6 +306,9 @@ class RedisStreamsTransport implements RedisTransport {
 
   /** Records connection errors (for messages) and keeps ioredis from printing them unhandled. */
   private watch(client: RedisClient): void {
+    // Every command waiting for a (re)connection listens for 'ready'/'end' until it gives up:
+    // during an outage there are legitimately more than ten of them.
+    client.setMaxListeners(0);
     const onError = (err: Error) => this.lastErrors.set(client, err);
     client.on('error', onError);
     this.errorListeners.set(client, onError);
