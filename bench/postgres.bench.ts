@@ -6,10 +6,10 @@
 // 2. `store.query({ correlationId })` (what `getEventsByCorrelationId` runs) at 1,000,000 rows:
 //    p50/p99 latency, and the server's EXPLAIN of the exact SQL the store sent.
 // BENCH_ROWS / BENCH_BATCH / BENCH_RUNS scale part 1; BENCH_QUERY_ROWS / BENCH_QUERIES part 2.
-import { ENVELOPE_VERSION, newEventId, type EventEnvelope } from '@procur/event-bus';
+import type { EventEnvelope } from '@procur/event-bus';
 import { postgresStore, type PostgresPoolLike } from '@procur/event-bus/postgres';
 import pg from 'pg';
-import { fmt, median, percentile } from './util.js';
+import { events, fmt, median, percentile } from './util.js';
 
 const URL = process.env.PROCUR_BENCH_POSTGRES_URL ?? process.env.PROCUR_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const N = Number(process.env.BENCH_ROWS ?? 50_000);
@@ -24,22 +24,6 @@ const COLUMNS = [
   'id', 'type', 'data', 'priority', 'correlation_id', 'causation_id', 'user_id', 'organization_id',
   'source', 'occurred_at', 'version', 'metadata', 'stored_at', 'published_at',
 ] as const;
-
-function events(n: number): EventEnvelope[] {
-  const now = new Date().toISOString();
-  return Array.from({ length: n }, (_, i) => ({
-    id: newEventId(),
-    type: 'negotiation.offer.received',
-    data: { negotiationId: `neg-${i % 100}`, amount: 1000 + i, roundNumber: 1 + (i % 5) },
-    priority: 'normal' as const,
-    correlationId: `corr-${i % 1000}`,
-    userId: String(i % 50),
-    organizationId: 'acme-corp',
-    source: 'bench',
-    occurredAt: now,
-    version: ENVELOPE_VERSION,
-  }));
-}
 
 /** The same multi-row INSERT the store sends, built by hand with pg parameters. */
 async function rawInsert(client: pg.PoolClient, table: string, batch: EventEnvelope[]): Promise<void> {

@@ -4,29 +4,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { ENVELOPE_VERSION, newEventId, type EventEnvelope } from '@procur/event-bus';
+import type { EventEnvelope } from '@procur/event-bus';
 import { sqliteStore } from '@procur/event-bus/sqlite';
-import { measure, printTable, type Row } from './util.js';
+import { events, measure, printTable, type Row } from './util.js';
 
 const N = Number(process.env.BENCH_ROWS ?? 50_000);
 const BATCH = Number(process.env.BENCH_BATCH ?? 500);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-
-function events(n: number): EventEnvelope[] {
-  const now = new Date().toISOString();
-  return Array.from({ length: n }, (_, i) => ({
-    id: newEventId(),
-    type: 'negotiation.offer.received',
-    data: { negotiationId: `neg-${i % 100}`, amount: 1000 + i, roundNumber: 1 + (i % 5) },
-    priority: 'normal' as const,
-    correlationId: `corr-${i % 1000}`,
-    userId: String(i % 50),
-    organizationId: 'acme-corp',
-    source: 'bench',
-    occurredAt: now,
-    version: ENVELOPE_VERSION,
-  }));
-}
 
 export async function run(): Promise<Row[]> {
   const dir = mkdtempSync(join(tmpdir(), 'procur-bench-sqlite-'));

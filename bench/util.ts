@@ -1,3 +1,5 @@
+import { ENVELOPE_VERSION, newEventId, type EventEnvelope } from '@procur/event-bus';
+
 /** Shared helpers of the benchmarks: timing, medians, table printing. */
 export interface Row {
   name: string;
@@ -46,4 +48,21 @@ export function printTable(title: string, rows: Row[]): void {
     const ratio = base ? `${(r.opsPerSec / base.opsPerSec).toFixed(3)} of ${base.name}` : '';
     console.log(`| ${r.name} | ${fmt(r.opsPerSec)} | ${ratio} | ${r.note ?? ''} |`);
   }
+}
+
+/** `n` offer events of 100 negotiations and 1,000 flows, as the store benchmarks append them. */
+export function events(n: number): EventEnvelope[] {
+  const now = new Date().toISOString();
+  return Array.from({ length: n }, (_, i) => ({
+    id: newEventId(),
+    type: 'negotiation.offer.received',
+    data: { negotiationId: `neg-${i % 100}`, amount: 1000 + i, roundNumber: 1 + (i % 5) },
+    priority: 'normal' as const,
+    correlationId: `corr-${i % 1000}`,
+    userId: String(i % 50),
+    organizationId: 'acme-corp',
+    source: 'bench',
+    occurredAt: now,
+    version: ENVELOPE_VERSION,
+  }));
 }
