@@ -103,3 +103,20 @@ export function collect<K extends 'published' | 'handled' | 'failed' | 'dead-let
   const stop = bus.on(hook, (p) => items.push(p));
   return { items, stop };
 }
+
+/**
+ * Polls `check` every 10 ms until it returns true.
+ *
+ * @throws `TimeoutError` naming `what` when it is still false after `timeoutMs`.
+ * @example
+ * ```ts
+ * await waitUntil(async () => (await bus.dlq.size()) === 1, 5000, 'the poison event in the DLQ');
+ * ```
+ */
+export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new TimeoutError(`[event-bus:testing] ${what} not met within ${timeoutMs} ms`);
+    await sleep(10);
+  }
+}

@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-export { createTestSystem, waitForEvent, drain, collect, type WaitForEventOptions } from './helpers.js';
+export { createTestSystem, waitForEvent, waitUntil, drain, collect, type WaitForEventOptions } from './helpers.js';
 export {
   describeTransport,
   uniqueName,

@@ -1,3 +1,4 @@
+import { waitUntil as until } from '../../src/testing/index.js';
 /**
  * The Redis entry format of `docs/wire-format.md`, exercised with `redis-cli` as another program
  * would, through the whole system on the real Redis:
@@ -24,14 +25,6 @@ function redisCli(...args: string[]): string {
   const res = spawnSync('redis-cli', ['-u', TEST_REDIS_URL, ...args], { encoding: 'utf8' });
   if (res.status !== 0) throw new Error(`redis-cli failed: ${res.stderr}`);
   return res.stdout.trim();
-}
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe.skipIf(!enabled)('entries written with redis-cli XADD', () => {

@@ -1,3 +1,4 @@
+import { waitUntil as until } from '../../src/testing/index.js';
 /**
  * Idempotent consumers on the real PostgreSQL: a redelivered event (here: a replay) is not
  * handled twice by an `{ idempotent: true }` consumer, and what its handler writes through
@@ -16,14 +17,6 @@ if (unreachable && !POSTGRES_REQUIRED) warnSkipped('the Postgres idempotent-cons
 
 interface AppDb {
   ledger: { event_id: string; request_id: string; attempt: number };
-}
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 describe.skipIf(unreachable !== undefined && !POSTGRES_REQUIRED)('idempotent consumers on Postgres', () => {

@@ -1,3 +1,4 @@
+import { waitUntil as until } from '../../src/testing/index.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   EventPriority,
@@ -17,14 +18,6 @@ afterEach(async () => {
   await bus?.close();
   bus = undefined;
 });
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 const requestCreated = (n: number) => ({
   type: EventType.REQUEST_CREATED,
@@ -356,5 +349,15 @@ describe('bad input on the stream', () => {
     const [entry] = await bus.dlq.list();
     expect(entry?.attempts).toBe(1);
     expect(entry?.error).toMatch(/data\.signedBy/);
+  });
+});
+
+describe('testing helpers', () => {
+  it('waitUntil resolves once the check holds and names what it waited for on timeout', async () => {
+    let n = 0;
+    await until(() => ++n >= 3, 1000);
+    expect(n).toBe(3);
+    await expect(until(() => false, 50, 'the impossible')).rejects.toThrow(/the impossible not met within 50 ms/);
+    await expect(until(() => false, 50)).rejects.toMatchObject({ code: 'ERR_TIMEOUT' });
   });
 });

@@ -1,3 +1,4 @@
+import { waitUntil as until } from '../../src/testing/index.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   ConfigError,
@@ -19,14 +20,6 @@ afterEach(async () => {
   await bus?.close();
   bus = undefined;
 });
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 const warning = (message: string) => ({ type: EventType.SYSTEM_WARNING, data: { message } });
 const rules = (checks: { rule: HealthRule }[]) => checks.map((c) => c.rule).sort();
