@@ -26,7 +26,9 @@ let cached: RedisConstructor | undefined;
 export function loadIoredis(): RedisConstructor {
   if (cached) return cached;
   try {
-    const req = typeof require === 'function' ? require : createRequire(import.meta.url);
+    // Not `typeof require`: the ESM bundle rewrites `require` to a shim that throws when called.
+    // `__filename` exists only in CommonJS (and `import.meta` only in ESM).
+    const req = createRequire(typeof __filename === 'string' ? __filename : import.meta.url);
     const mod = req('ioredis') as { default?: unknown; Redis?: unknown };
     cached = (mod.default ?? mod.Redis ?? mod) as RedisConstructor;
     return cached;
