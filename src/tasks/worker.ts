@@ -91,6 +91,27 @@ export interface WorkerInfo {
   activeTasks: Array<{ id: string; name: string; queue: string; attempt: number; startedAt: string }>;
 }
 
+/**
+ * The {@link TaskContext} of one run: `signal` is a prototype getter, not a getter in an object
+ * literal (V8 puts those in the old generation, keeping each run's objects alive until a full
+ * collection; see `DeliveryContext` in consumer.ts).
+ */
+class RunContext implements TaskContext {
+  constructor(
+    readonly taskId: string,
+    readonly name: string,
+    readonly queue: string,
+    readonly attempt: number,
+    readonly maxAttempts: number,
+    private readonly f: InFlight,
+    readonly correlationId: string,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.f.controller.signal;
+  }
+}
+
 let workerSeq = 0;
 const HOST = hostname();
 
@@ -283,17 +304,7 @@ export class Worker {
     this.running.set(msg.id, { msg, f, startedAt });
     this.runtime.emit(TaskEventType.STARTED, msg, { attempt: d.attempt, worker: this.id });
     if (def.options.trackStarted) await this.settle(this.info(msg, 'STARTED', d.attempt));
-    const tctx: TaskContext = {
-      taskId: msg.id,
-      name: msg.task,
-      queue,
-      attempt: d.attempt,
-      maxAttempts: maxRetries + 1,
-      get signal() {
-        return f.controller.signal;
-      },
-      correlationId: msg.correlationId,
-    };
+    const tctx: TaskContext = new RunContext(msg.id, msg.task, queue, d.attempt, maxRetries + 1, f, msg.correlationId);
     let timer: NodeJS.Timeout | undefined;
     if (def.options.timeoutMs) {
       timer = setTimeout(
