@@ -95,6 +95,19 @@ local function promote_delayed(zkey, limit, maxlen, now)
     redis.call('ZREM', zkey, m)
   end
 end
+-- Moves due delayed publishes (KEYS[9]) and due retries of the group (KEYS[10]) into their
+-- streams; KEYS as the READ script.
+local function promote_due(limit, maxlen)
+  local now = now_ms()
+  promote_delayed(KEYS[9], limit, maxlen, now)
+  local due = redis.call('ZRANGEBYSCORE', KEYS[10], '-inf', now, 'LIMIT', 0, limit)
+  for _, m in ipairs(due) do
+    local rank, pub, attempt, body = split_member(m)
+    redis.call('XADD', KEYS[5 + rank], '*', 'body', body, 'priority', rank, 'publishedAt', pub, 'attempt', attempt)
+    redis.call('ZREM', KEYS[10], m)
+  end
+  return now
+end
 `;
 
 function script(name: string, body: string): LuaScript {
@@ -197,16 +210,7 @@ export const READ = script(
   `
 local group, consumer = ARGV[1], ARGV[2]
 local max = tonumber(ARGV[3])
-local limit = tonumber(ARGV[4])
-local maxlen = tonumber(ARGV[5])
-local now = now_ms()
-promote_delayed(KEYS[9], limit, maxlen, now)
-local due = redis.call('ZRANGEBYSCORE', KEYS[10], '-inf', now, 'LIMIT', 0, limit)
-for _, m in ipairs(due) do
-  local rank, pub, attempt, body = split_member(m)
-  redis.call('XADD', KEYS[5 + rank], '*', 'body', body, 'priority', rank, 'publishedAt', pub, 'attempt', attempt)
-  redis.call('ZREM', KEYS[10], m)
-end
+local now = promote_due(tonumber(ARGV[4]), tonumber(ARGV[5]))
 local out = {}
 local left = max
 for rank = 3, 0, -1 do
@@ -242,6 +246,48 @@ for _, k in ipairs({ 11, 1, 2, 3, 4, 5, 6, 7, 8 }) do
   if last[1] then ids[#ids + 1] = last[1][1] else ids[#ids + 1] = '0-0' end
 end
 return { out, wait, ids }
+`,
+);
+
+/**
+ * The check that goes with a plain `XREADGROUP` of one source (the fast path of `receive`, sent
+ * in the same pipeline, just before it): moves due entries like {@link READ}, then returns 1
+ * when a source that READ serves before `KEYS[ARGV[2]]` holds entries the group has not been
+ * given yet (the client then goes back to READ), else 0. KEYS: as READ. ARGV: group, 1-based
+ * index of the source read plainly, promote limit, maxLen.
+ *
+ * A source has undelivered entries when its last entry is newer than the group's
+ * last-delivered-id; empty streams (the usual case for retry streams and unused ranks) cost one
+ * XLEN.
+ */
+export const READ_GUARD = script(
+  'receive',
+  `
+local group = ARGV[1]
+local index = tonumber(ARGV[2])
+promote_due(tonumber(ARGV[3]), tonumber(ARGV[4]))
+local function has_undelivered(key)
+  if redis.call('XLEN', key) == 0 then return false end
+  local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
+  if not last[1] then return false end
+  local groups = redis.pcall('XINFO', 'GROUPS', key)
+  if failed(groups) then return true end
+  for _, g in ipairs(groups) do
+    local name, delivered = nil, nil
+    for i = 1, #g, 2 do
+      if g[i] == 'name' then name = g[i + 1] elseif g[i] == 'last-delivered-id' then delivered = g[i + 1] end
+    end
+    if name == group then return delivered == nil or id_cmp(last[1][1], delivered) > 0 end
+  end
+  return true
+end
+for rank = 3, 0, -1 do
+  for _, k in ipairs({ 5 + rank, 1 + rank }) do
+    if k == index then return 0 end
+    if has_undelivered(KEYS[k]) then return 1 end
+  end
+end
+return 0
 `,
 );
 

@@ -67,6 +67,7 @@ export const TRANSPORT_SUITE_TESTS = [
   'touch prevents a claim',
   'publish with delayMs is invisible until the delay is over',
   'a backlog is served highest priority first, FIFO within a rank',
+  'a higher priority published while a backlog drains is served by the next read',
   'deadLetter moves a pending delivery to the DLQ',
   'deadLetter of an unknown delivery records only with a body',
   'listDeadLetters pages with after',
@@ -565,6 +566,27 @@ export function describeTransport(name: string, factory: TransportFactory, optio
       }
       expect(bodies(got)).toEqual(['critical-1', 'critical-2', 'high-1', 'high-2', 'normal-1', 'normal-2', 'low-1', 'low-2']);
       expect(got.map((d) => d.priority)).toEqual([3, 3, 2, 2, 1, 1, 0, 0]);
+    });
+
+    test('a higher priority published while a backlog drains is served by the next read', async () => {
+      const g = group();
+      await t().ensureGroup(stream, g);
+      await t().publish(stream, Array.from({ length: 20 }, (_, i) => ({ body: `normal-${i}` })));
+      const got: Delivery[] = [];
+      // Full batches from one rank (adapters may switch to a cheaper read path while they come).
+      for (let i = 0; i < 3; i++) got.push(...(await t().receive(stream, { group: g, consumer: 'c1', max: 3 })));
+      expect(bodies(got)).toEqual(['normal-0', 'normal-1', 'normal-2', 'normal-3', 'normal-4', 'normal-5', 'normal-6', 'normal-7', 'normal-8']);
+      await t().publish(stream, [{ body: 'critical', priority: 3 }, { body: 'high', priority: 2 }]);
+      const next = await t().receive(stream, { group: g, consumer: 'c1', max: 3 });
+      expect(bodies(next)).toEqual(['critical', 'high', 'normal-9']);
+      const deadline = Date.now() + PATIENCE_MS;
+      while (got.length < 20 + 2 - next.length && Date.now() < deadline) {
+        got.push(...(await t().receive(stream, { group: g, consumer: 'c1', max: 4, blockMs: 50 })));
+      }
+      // Nothing lost, nothing twice, FIFO within the rank, every delivery a first attempt.
+      expect(bodies(got)).toEqual(Array.from({ length: 20 }, (_, i) => `normal-${i}`).filter((b) => b !== 'normal-9'));
+      expect([...got, ...next].every((d) => d.attempt === 1)).toBe(true);
+      expect(await t().receive(stream, { group: g, consumer: 'c1', max: 10 })).toEqual([]);
     });
 
     // ---- dead letters ---------------------------------------------------------------------
