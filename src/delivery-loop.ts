@@ -54,8 +54,11 @@ export interface DeliveryLoopOptions {
   blockMs: number;
   claimIdleMs: number;
   startAt?: 'beginning' | 'end';
-  /** Processes one delivery and settles it (ack, nack, dead-letter) through the loop. Must not throw. */
-  process: (f: InFlight) => Promise<void>;
+  /**
+   * Processes one delivery and settles it (ack, nack, dead-letter) through the loop. Must not
+   * throw. Returns `undefined` when it finished synchronously (no promise, no extra tick).
+   */
+  process: (f: InFlight) => Promise<void> | undefined;
   /**
    * Asked before each read how many deliveries may be taken now (rate limits); 0 means wait.
    * Returns the number granted and, when 0, how long to wait.
@@ -83,6 +86,8 @@ export class DeliveryLoop {
   private ackFlush: Promise<void> | undefined;
   private ackFlushNow: Promise<void> | undefined;
   private touchTimer: NodeJS.Timeout | undefined;
+  /** Set at stop (a plain flag: `pump` checks it per delivery). */
+  private stopped = false;
 
   constructor(private readonly o: DeliveryLoopOptions) {}
 
@@ -121,6 +126,7 @@ export class DeliveryLoop {
   stop(timeoutMs: number): Promise<void> {
     this.stopping ??= (async () => {
       await this.starting?.catch(() => {});
+      this.stopped = true;
       this.controller.abort();
       this.wakeSlots();
       await this.loopDone;
@@ -157,6 +163,11 @@ export class DeliveryLoop {
       });
     }
     this.ackFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushAcks());
+  }
+
+  /** Queues acks again (acks are idempotent: sending one twice is harmless). */
+  private requeueAcks(ids: string[]): void {
+    for (const id of ids) this.ack(id);
   }
 
   /** Hands a delivery back for redelivery after `delayMs`. Failures are logged, never thrown. */
@@ -212,6 +223,7 @@ export class DeliveryLoop {
     let errorDelay = 100;
     let reads = 0;
     const prefetch = this.o.prefetch ?? 0;
+    let carried: string[] | undefined;
     while (!signal.aborted) {
       // Held deliveries start from `pump` as slots free, even while this loop waits on a read,
       // so the next read overlaps the work in hand instead of following it.
@@ -246,16 +258,25 @@ export class DeliveryLoop {
             }
             free = granted;
           }
+          // Acks queued since the last flush go out with the read, in its round trip.
+          carried = this.ackQueue.length > 0 ? this.ackQueue : undefined;
+          if (carried) this.ackQueue = [];
           deliveries = await transport.receive(this.o.stream, {
             group: this.o.group,
             consumer: this.o.consumer,
             max: Math.min(this.o.batchSize, free),
             blockMs: this.o.blockMs,
             signal,
+            ...(carried ? { ack: carried } : {}),
           });
+          // An aborted read may have returned before sending them: they go out with the final flush.
+          if (carried && signal.aborted) this.requeueAcks(carried);
+          carried = undefined;
         }
         errorDelay = 100;
       } catch (err) {
+        if (carried) this.requeueAcks(carried);
+        carried = undefined;
         if (signal.aborted || isEventBusError(err, ErrorCode.CLOSED)) break;
         logger.warn('read failed; retrying', { stream: this.o.stream, consumer: this.o.consumer, error: (err as Error).message, retryInMs: errorDelay });
         await sleep(errorDelay, signal);
@@ -271,7 +292,7 @@ export class DeliveryLoop {
 
   /** Starts held deliveries while slots are free (not after stop: those are handed back). */
   private pump(): void {
-    while (this.buffer.length > 0 && this.inFlight.size < this.o.concurrency && !this.controller.signal.aborted) {
+    while (this.buffer.length > 0 && this.inFlight.size < this.o.concurrency && !this.stopped) {
       this.dispatch(this.buffer.shift() as Delivery);
     }
   }
@@ -279,12 +300,24 @@ export class DeliveryLoop {
   private dispatch(delivery: Delivery): void {
     const f = new InFlight(delivery, this.o.clock.now());
     this.inFlight.set(delivery.deliveryId, f);
+    let pending: Promise<void> | undefined;
+    try {
+      pending = this.o.process(f);
+    } catch (err) {
+      this.o.logger.error('unexpected error while processing a delivery', { error: (err as Error).message });
+    }
+    if (pending === undefined) {
+      // Finished synchronously: the slot is free again before `pump` looks at the next one.
+      this.inFlight.delete(delivery.deliveryId);
+      if (this.slotWaiters.length > 0) this.wakeSlots();
+      return;
+    }
     const done = () => {
       this.inFlight.delete(delivery.deliveryId);
       this.pump();
       this.wakeSlots();
     };
-    this.o.process(f).then(done, (err: unknown) => {
+    pending.then(done, (err: unknown) => {
       this.o.logger.error('unexpected error while processing a delivery', { error: (err as Error).message });
       done();
     });

@@ -509,6 +509,7 @@ export function memoryTransport(options: MemoryTransportOptions = {}): Transport
       // An aborted receive takes nothing: a message handed to a caller that left would sit pending.
       if (signal?.aborted) return [];
       const g = requireGroup(stream, options.group);
+      if (options.ack) for (const id of options.ack) g.pending.delete(id);
       promoteDue();
       g.consumers.add(options.consumer);
       const max = countOf(options.max, DEFAULT_RECEIVE_MAX);

@@ -6,7 +6,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import type { ChainableCommander, Cluster, Redis, RedisOptions } from 'ioredis';
 import {
   ClosedError,
   Lifecycle,
@@ -220,6 +220,41 @@ function pause(ms: number, ...signals: (AbortSignal | undefined)[]): Promise<voi
 
 function globEscape(text: string): string {
   return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}
+
+/** Entry ids to acknowledge per source index, or `undefined` when none of the ids is ours. */
+function acksBySource(deliveryIds: readonly string[]): Map<number, string[]> | undefined {
+  let bySource: Map<number, string[]> | undefined;
+  for (const id of deliveryIds) {
+    const d = decodeDeliveryId(id);
+    if (!d) continue;
+    bySource ??= new Map();
+    let list = bySource.get(d.source);
+    if (!list) bySource.set(d.source, (list = []));
+    list.push(d.entryId);
+  }
+  return bySource;
+}
+
+/** Adds the XACKs (and XDELs of private retry entries) to a pipeline; returns how many commands. */
+function queueAcks(p: ChainableCommander, group: string, sources: readonly string[], bySource: Map<number, string[]>): number {
+  let n = 0;
+  for (const [source, ids] of bySource) {
+    const key = sources[source]!;
+    p.xack(key, group, ...ids);
+    n++;
+    // Private retry entries are only ever needed by this group: drop them at once.
+    if (source >= RANKS) {
+      p.xdel(key, ...ids);
+      n++;
+    }
+  }
+  return n;
+}
+
+/** Throws the first error of ack replies, except NOGROUP (nothing to acknowledge there). */
+function checkAcks(results: ReadonlyArray<[Error | null, unknown]>): void {
+  for (const [err] of results) if (err && !isNoGroup(err)) throw err;
 }
 
 let uidSeq = 0;
@@ -559,7 +594,12 @@ class RedisStreamsTransport implements RedisTransport {
     const { group, consumer, signal } = options;
     if (signal?.aborted) return [];
     const max = countOf(options.max, DEFAULT_RECEIVE_MAX);
-    if (max === 0) return [];
+    if (max === 0) {
+      if (options.ack && options.ack.length > 0) await this.ack(stream, group, options.ack);
+      return [];
+    }
+    // Sent with the first read that reaches Redis (and again with a retry until one does).
+    let acks = options.ack && options.ack.length > 0 ? acksBySource(options.ack) : undefined;
     const blockMs = options.blockMs ?? 0;
     const deadline = blockMs > 0 ? Date.now() + blockMs : Date.now();
     this.used.add(stream);
@@ -578,12 +618,30 @@ class RedisStreamsTransport implements RedisTransport {
         }
         const fast = this.fastSources.get(fastId);
         if (fast !== undefined && fast > 0) {
-          const out = await this.receivePlain(stream, group, consumer, keys, fast, max, fastId, deadline);
+          const out = await this.receivePlain(stream, group, consumer, keys, fast, max, fastId, deadline, acks);
+          acks = undefined;
           if (out.length > 0) return out;
         }
-        const res = (await this.command('receive', (c) => this.eval(c, READ, readKeys, [group, consumer, max, PROMOTE_LIMIT, this.maxLen]), {
-          readyMs: Math.max(250, deadline - Date.now()),
-        })) as [unknown[], number?, string[]?];
+        const readArgs = [group, consumer, max, PROMOTE_LIMIT, this.maxLen];
+        const pendingAcks = acks;
+        const res = (await this.command(
+          'receive',
+          async (c) => {
+            if (!pendingAcks) return this.eval(c, READ, readKeys, readArgs);
+            // One round trip: the acks, then the read.
+            const p = c.pipeline();
+            const n = queueAcks(p, group, keys.sources, pendingAcks);
+            p.evalsha(READ.sha, readKeys.length, ...readKeys, ...readArgs);
+            const r = (await p.exec()) ?? [];
+            checkAcks(r.slice(0, n));
+            const [err, reply] = r[n] ?? [new Error('no reply'), null];
+            if (!err) return reply;
+            if (!messageOf(err).includes('NOSCRIPT')) throw err;
+            return this.eval(c, READ, readKeys, readArgs);
+          },
+          { readyMs: Math.max(250, deadline - Date.now()) },
+        )) as [unknown[], number?, string[]?];
+        acks = undefined;
         const [flat, waitHint, lastIds] = res;
         if (flat.length > 0) {
           const out: Delivery[] = [];
@@ -650,15 +708,19 @@ class RedisStreamsTransport implements RedisTransport {
     max: number,
     fastId: string,
     deadline: number,
+    acks: Map<number, string[]> | undefined,
   ): Promise<Delivery[]> {
     const args = [group, source, PROMOTE_LIMIT, this.maxLen];
     const results = await this.command(
       'receive',
       async (c) => {
         const p = c.pipeline();
+        const n = acks ? queueAcks(p, group, keys.sources, acks) : 0;
         p.evalsha(READ_GUARD.sha, keys.read.length, ...keys.read, ...args);
         p.xreadgroup('GROUP', group, consumer, 'COUNT', max, 'STREAMS', keys.sources[source - 1]!, '>');
-        const r = (await p.exec()) ?? [];
+        const all = (await p.exec()) ?? [];
+        checkAcks(all.slice(0, n));
+        const r = all.slice(n);
         const [guardErr, guard] = r[0] ?? [new Error('no reply')];
         let diverted = guard !== 0;
         if (guardErr && messageOf(guardErr).includes('NOSCRIPT')) {
@@ -747,32 +809,20 @@ class RedisStreamsTransport implements RedisTransport {
 
   async ack(stream: string, group: string, deliveryIds: readonly string[], options?: SignalOptions): Promise<void> {
     this.life.assertOpen();
-    const bySource = new Map<number, string[]>();
-    for (const id of deliveryIds) {
-      const d = decodeDeliveryId(id);
-      if (!d) continue;
-      let list = bySource.get(d.source);
-      if (!list) bySource.set(d.source, (list = []));
-      list.push(d.entryId);
-    }
-    if (bySource.size === 0) return;
+    const bySource = acksBySource(deliveryIds);
+    if (!bySource) return;
     const { sources } = this.groupKeys(stream, group);
     await this.command(
       'ack',
       async (c) => {
         const p = c.pipeline();
-        for (const [source, ids] of bySource) {
-          const key = sources[source]!;
-          p.xack(key, group, ...ids);
-          // Private retry entries are only ever needed by this group: drop them at once.
-          if (source >= RANKS) p.xdel(key, ...ids);
-        }
-        const results = (await p.exec()) ?? [];
-        for (const [err] of results) if (err && !isNoGroup(err)) throw err;
+        const n = queueAcks(p, group, sources, bySource);
+        checkAcks(((await p.exec()) ?? []).slice(0, n));
       },
       { signal: options?.signal },
     );
   }
+
 
   async nack(stream: string, group: string, deliveryId: string, options?: NackOptions): Promise<void> {
     this.life.assertOpen();

@@ -81,6 +81,13 @@ export interface ReceiveOptions extends SignalOptions {
   max?: number;
   /** Wait up to this long (ms) for a message when none is ready; 0 returns at once. @default 0 */
   blockMs?: number;
+  /**
+   * Deliveries of this group to acknowledge first, as {@link Transport.ack} would, sent with the
+   * read in one round trip where the adapter can (Redis pipelines the `XACK` with the read). They
+   * are acknowledged whether or not anything is read. When `receive` throws, or returns early
+   * because `signal` was aborted, they may not be: acknowledge them again (acks are idempotent).
+   */
+  ack?: readonly string[];
 }
 
 /** Options of {@link Transport.nack}. */

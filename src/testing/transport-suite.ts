@@ -59,6 +59,7 @@ export const TRANSPORT_SUITE_TESTS = [
   'abort ends a blocked receive with []',
   'an aborted signal rejects a call with its reason',
   'ack is idempotent and acked messages never come back',
+  'receive acknowledges the deliveries passed in ack, even when it reads nothing',
   'nack with delay redelivers to that group only, after the delay',
   'nack without delay wakes a blocked receive',
   'nack with countAttempt false keeps the attempt',
@@ -387,6 +388,22 @@ export function describeTransport(name: string, factory: TransportFactory, optio
       // Handing back an acked delivery is a no-op too.
       await t().nack(stream, g, ids[0]!);
       expect(await t().receive(stream, { group: g, consumer: 'c2', blockMs: 100 })).toEqual([]);
+    });
+
+    test('receive acknowledges the deliveries passed in ack, even when it reads nothing', async () => {
+      const g = group();
+      await t().ensureGroup(stream, g);
+      await t().publish(stream, [{ body: 'a' }, { body: 'b' }]);
+      const [first] = await t().receive(stream, { group: g, consumer: 'c1', max: 1 });
+      expect(first?.body).toBe('a');
+      const [second] = await t().receive(stream, { group: g, consumer: 'c1', max: 1, ack: [first!.deliveryId] });
+      expect(second?.body).toBe('b');
+      expect((await t().info(stream)).groups.find((x) => x.name === g)).toMatchObject({ pending: 1 });
+      // Nothing left to read: the ack still happens, and unknown ids are ignored like ack's.
+      expect(await t().receive(stream, { group: g, consumer: 'c1', max: 5, ack: [second!.deliveryId, 'not-an-id'] })).toEqual([]);
+      expect((await t().info(stream)).groups.find((x) => x.name === g)).toMatchObject({ pending: 0, lag: 0 });
+      await sleep(20);
+      expect(await t().claimStale(stream, { group: g, consumer: 'c2', minIdleMs: 0 })).toEqual([]);
     });
 
     test('nack with delay redelivers to that group only, after the delay', async () => {
