@@ -258,20 +258,24 @@ export class Consumer {
     return this.stopping;
   }
 
-  private async handle(f: InFlight): Promise<void> {
+  /**
+   * Handles one delivery. Synchronous (returns `undefined`) as long as every handler is: the
+   * common case costs no promise and no extra tick; the first handler that returns a promise
+   * hands over to {@link continueAsync}.
+   */
+  private handle(f: InFlight): Promise<void> | undefined {
     const loop = this.loop as DeliveryLoop;
     const d = f.delivery;
     let event: EventEnvelope;
     try {
       event = decodeEnvelope(d.body);
     } catch (err) {
-      await this.deadLetter(f, undefined, toError(err));
-      return;
+      return this.deadLetter(f, undefined, toError(err));
     }
     const handlers = this.handlersFor(event.type);
     if (!handlers) {
       loop.ack(d.deliveryId);
-      return;
+      return undefined;
     }
     const ctx: HandlerContext = new DeliveryContext(d.attempt, this.maxRetries + 1, f, this.group, this.memberName);
     if (this.ctx.validate && this.ctx.registry.has(event.type)) {
@@ -279,38 +283,81 @@ export class Consumer {
         event.data = this.ctx.registry.validate(event.type, event.data);
       } catch (err) {
         // A payload that fails its schema (a foreign or outdated producer) fails every retry too.
-        await this.deadLetter(f, event, toError(err));
-        return;
+        return this.deadLetter(f, event, toError(err));
       }
     }
     const started = performance.now();
+    if (this.idempotent) return this.handleOnce(f, event, handlers, ctx, started);
+    for (let i = 0; i < handlers.length; i++) {
+      let r: unknown;
+      try {
+        r = (handlers[i] as EventHandler)(event, ctx);
+      } catch (thrown) {
+        return this.failed(f, event, thrown, started);
+      }
+      // Only a returned promise is awaited: a synchronous handler costs no extra tick.
+      if (r !== null && typeof r === 'object' && typeof (r as Promise<unknown>).then === 'function') {
+        return this.continueAsync(f, event, handlers, i, r as Promise<unknown>, ctx, started);
+      }
+    }
+    this.succeeded(f, event, started);
+    return undefined;
+  }
+
+  /** The rest of {@link handle} once handler `i` returned a promise. */
+  private async continueAsync(
+    f: InFlight,
+    event: EventEnvelope,
+    handlers: EventHandler[],
+    i: number,
+    pending: Promise<unknown>,
+    ctx: HandlerContext,
+    started: number,
+  ): Promise<void> {
     try {
-      if (this.idempotent) {
-        const outcome = await this.ctx.store.handleOnce(event.id, this.group, async (transaction) => {
-          const txCtx: HandlerContext = Object.create(ctx, { transaction: { value: transaction, enumerable: true } });
-          for (const h of handlers) await h(event, txCtx);
-        });
-        if (!outcome.handled) {
-          // Already handled by this group (a redelivery or a replay): acknowledge, run nothing.
-          loop.ack(d.deliveryId);
-          this.ctx.logger.debug('event already handled by this group; skipped', { eventId: event.id, group: this.group });
-          return;
-        }
-      } else {
-        for (let i = 0; i < handlers.length; i++) {
-          const r = (handlers[i] as EventHandler)(event, ctx);
-          // Only a returned promise is awaited: a synchronous handler costs no extra tick.
-          if (r !== null && typeof r === 'object' && typeof (r as Promise<unknown>).then === 'function') await r;
-        }
+      await pending;
+      for (let k = i + 1; k < handlers.length; k++) {
+        const r = (handlers[k] as EventHandler)(event, ctx);
+        if (r !== null && typeof r === 'object' && typeof (r as Promise<unknown>).then === 'function') await r;
       }
     } catch (thrown) {
-      if (f.released) return;
-      await this.fail(f, event, toError(thrown), performance.now() - started);
-      return;
+      return this.failed(f, event, thrown, started);
     }
+    this.succeeded(f, event, started);
+  }
+
+  /** `{ idempotent: true }`: runs the handlers inside the store's handled-once transaction. */
+  private async handleOnce(f: InFlight, event: EventEnvelope, handlers: EventHandler[], ctx: HandlerContext, started: number): Promise<void> {
+    const loop = this.loop as DeliveryLoop;
+    const d = f.delivery;
+    try {
+      const outcome = await this.ctx.store.handleOnce(event.id, this.group, async (transaction) => {
+        const txCtx: HandlerContext = Object.create(ctx, { transaction: { value: transaction, enumerable: true } });
+        for (const h of handlers) await h(event, txCtx);
+      });
+      if (!outcome.handled) {
+        if (f.released) return;
+        // Already handled by this group (a redelivery or a replay): acknowledge, run nothing.
+        loop.ack(d.deliveryId);
+        this.ctx.logger.debug('event already handled by this group; skipped', { eventId: event.id, group: this.group });
+        return;
+      }
+    } catch (thrown) {
+      return this.failed(f, event, thrown, started);
+    }
+    this.succeeded(f, event, started);
+  }
+
+  private failed(f: InFlight, event: EventEnvelope, thrown: unknown, started: number): Promise<void> | undefined {
+    if (f.released) return undefined;
+    return this.fail(f, event, toError(thrown), performance.now() - started);
+  }
+
+  private succeeded(f: InFlight, event: EventEnvelope, started: number): void {
     if (f.released) return;
+    const d = f.delivery;
     const durationMs = performance.now() - started;
-    loop.ack(d.deliveryId);
+    (this.loop as DeliveryLoop).ack(d.deliveryId);
     this.record(event.id, 'processed', d.attempt, durationMs);
     if (hasListeners(this.ctx.hooks, 'handled')) {
       this.ctx.hooks.emit('handled', { event, group: this.group, consumer: this.memberName, attempt: d.attempt, durationMs });
