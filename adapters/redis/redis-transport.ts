@@ -131,6 +131,11 @@ const DEFAULT_CLAIM_MAX = 100;
 const DEFAULT_DLQ_LIMIT = 100;
 /** Scheduled entries moved per read; more are moved by the next read right away. */
 const PROMOTE_LIMIT = 1000;
+/**
+ * The smallest `max` for which `receive` takes the fast path: below it, the guard script and the
+ * second command cost more than converting the entries in Lua saves.
+ */
+const FAST_PATH_MIN_BATCH = 32;
 /** READs after the fast path of `receive` met a higher priority before it may start again. */
 const FAST_PATH_COOLDOWN_READS = 8;
 /** The longest single blocking wait; longer `blockMs` loops. */
@@ -650,7 +655,7 @@ class RedisStreamsTransport implements RedisTransport {
           }
           // A full batch whose last source may hold more, every source before it drained: the
           // next read can be a plain XREADGROUP of that source.
-          if (out.length === max) this.setFastSource(fastId, Number(flat[flat.length - 3]));
+          if (out.length === max && max >= FAST_PATH_MIN_BATCH) this.setFastSource(fastId, Number(flat[flat.length - 3]));
           else if ((this.fastSources.get(fastId) ?? 0) >= 0) this.fastSources.delete(fastId);
           return out;
         }
