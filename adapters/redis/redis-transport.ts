@@ -136,7 +136,7 @@ const PROMOTE_LIMIT = 1000;
  * second command cost more than converting the entries in Lua saves.
  */
 const FAST_PATH_MIN_BATCH = 32;
-/** READs after the fast path of `receive` met a higher priority before it may start again. */
+/** Full READs after the fast path of `receive` met a higher priority before it may start again. */
 const FAST_PATH_COOLDOWN_READS = 8;
 /** The longest single blocking wait; longer `blockMs` loops. */
 const MAX_WAIT_SLICE_MS = 30_000;
@@ -827,7 +827,6 @@ class RedisStreamsTransport implements RedisTransport {
       { signal: options?.signal },
     );
   }
-
 
   async nack(stream: string, group: string, deliveryId: string, options?: NackOptions): Promise<void> {
     this.life.assertOpen();
