@@ -97,18 +97,22 @@ export interface WorkerInfo {
  * collection; see `DeliveryContext` in consumer.ts).
  */
 class RunContext implements TaskContext {
+  readonly #f: InFlight;
+
   constructor(
     readonly taskId: string,
     readonly name: string,
     readonly queue: string,
     readonly attempt: number,
     readonly maxAttempts: number,
-    private readonly f: InFlight,
+    f: InFlight,
     readonly correlationId: string,
-  ) {}
+  ) {
+    this.#f = f;
+  }
 
   get signal(): AbortSignal {
-    return this.f.controller.signal;
+    return this.#f.controller.signal;
   }
 }
 

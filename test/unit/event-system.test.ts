@@ -10,6 +10,7 @@ import {
   silentLogger,
   type EventEnvelope,
   type EventSystem,
+  type HandlerContext,
 } from '../../src/index.js';
 import { collect, createTestSystem, drain, waitForEvent } from '../../src/testing/index.js';
 
@@ -139,6 +140,47 @@ describe('publish and consume', () => {
     await bus.publisher.publishMany(Array.from({ length: 30 }, (_, i) => ({ type: EventType.SYSTEM_WARNING, data: { message: `m${i}` } })));
     await until(() => done === 30);
     expect(peak).toBe(3);
+  });
+});
+
+describe('handlers', () => {
+  it('runs synchronous and asynchronous handlers of a type in order, each with the delivery context, and retries from the first', async () => {
+    bus = await createTestSystem({ config: { dlqMaxRetries: 2 } });
+    const order: string[] = [];
+    const contexts: HandlerContext[] = [];
+    let failNext = true;
+    const c = bus.consumer('mixed');
+    c.registerHandler(EventType.SYSTEM_WARNING, (_e, ctx) => {
+      contexts.push(ctx);
+      order.push(`sync-1@${ctx.attempt}`);
+    });
+    c.registerHandler(EventType.SYSTEM_WARNING, async (_e, ctx) => {
+      await new Promise((r) => setTimeout(r, 2));
+      order.push(`async@${ctx.attempt}`);
+    });
+    c.registerHandler(EventType.SYSTEM_WARNING, (_e, ctx) => {
+      order.push(`sync-2@${ctx.attempt}`);
+      // A synchronous throw after an asynchronous handler still fails the attempt.
+      if (failNext) {
+        failNext = false;
+        throw new Error('first attempt fails');
+      }
+    });
+    c.registerHandler('*', (_e, ctx) => {
+      order.push(`any@${ctx.attempt}`);
+    });
+    await c.start();
+    const id = await bus.publisher.publishSystemWarning({ message: 'mixed' });
+    await until(async () => (await bus!.store.processingOf(id)).some((r) => r.outcome === 'processed'));
+    expect(order).toEqual(['sync-1@1', 'async@1', 'sync-2@1', 'sync-1@2', 'async@2', 'sync-2@2', 'any@2']);
+    const ctx = contexts[1]!;
+    expect(ctx).toMatchObject({ attempt: 2, maxAttempts: 3, group: c.group, consumer: c.memberName });
+    expect(ctx.signal).toBeInstanceOf(AbortSignal);
+    expect(ctx.signal.aborted).toBe(false);
+    expect(ctx.transaction).toBeUndefined();
+    // Nothing internal leaks into a logged or spread context.
+    expect(Object.keys(JSON.parse(JSON.stringify(ctx))).sort()).toEqual(['attempt', 'consumer', 'group', 'maxAttempts']);
+    expect(Object.keys({ ...ctx }).sort()).toEqual(['attempt', 'consumer', 'group', 'maxAttempts', 'transaction']);
   });
 });
 
