@@ -88,6 +88,7 @@ export class DeliveryLoop {
   private touchTimer: NodeJS.Timeout | undefined;
   /** Set at stop (a plain flag: `pump` checks it per delivery). */
   private stopped = false;
+  private pumpScheduled = false;
 
   constructor(private readonly o: DeliveryLoopOptions) {}
 
@@ -284,10 +285,22 @@ export class DeliveryLoop {
         continue;
       }
       for (const d of deliveries) this.buffer.push(d);
-      this.pump();
+      // Start them once the next read (when there is room for one) is on the wire, so Redis
+      // works on it while this batch is handled, instead of after.
+      if (deliveries.length > 0) this.schedulePump();
       // Let timers, I/O and batched acks run now and then, however fast reads come back.
       if (++reads % READS_BEFORE_YIELD === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
+  }
+
+  /** Runs `pump` from the check phase of this event-loop turn (once, however often asked). */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
   }
 
   /** Starts held deliveries while slots are free (not after stop: those are handed back). */
