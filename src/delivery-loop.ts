@@ -225,6 +225,7 @@ export class DeliveryLoop {
     let reads = 0;
     const prefetch = this.o.prefetch ?? 0;
     let carried: string[] | undefined;
+    let asked = 0;
     while (!signal.aborted) {
       // Held deliveries start from `pump` as slots free, even while this loop waits on a read,
       // so the next read overlaps the work in hand instead of following it.
@@ -235,6 +236,7 @@ export class DeliveryLoop {
         continue;
       }
       let free = room;
+      asked = free;
       let deliveries: Delivery[] = [];
       try {
         const now = clock.now();
@@ -265,7 +267,7 @@ export class DeliveryLoop {
           deliveries = await transport.receive(this.o.stream, {
             group: this.o.group,
             consumer: this.o.consumer,
-            max: Math.min(this.o.batchSize, free),
+            max: (asked = Math.min(this.o.batchSize, free)),
             blockMs: this.o.blockMs,
             signal,
             ...(carried ? { ack: carried } : {}),
@@ -285,9 +287,11 @@ export class DeliveryLoop {
         continue;
       }
       for (const d of deliveries) this.buffer.push(d);
-      // Start them once the next read (when there is room for one) is on the wire, so Redis
-      // works on it while this batch is handled, instead of after.
-      if (deliveries.length > 0) this.schedulePump();
+      // A full read means a backlog: start its deliveries once the next read (when there is
+      // room for one) is on the wire, so the transport works on it while this batch is handled.
+      // A short read (events trickling in) starts at once: latency first.
+      if (deliveries.length >= asked) this.schedulePump();
+      else this.pump();
       // Let timers, I/O and batched acks run now and then, however fast reads come back.
       if (++reads % READS_BEFORE_YIELD === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
