@@ -12,6 +12,7 @@ export * from './events/catalog.js';
 export * from './events/envelope.js';
 export * from './events/registry.js';
 export type * from './contracts/transport.js';
+export { TRANSPORT_DEFAULTS, countOption } from './contracts/transport-defaults.js';
 export type * from './contracts/store.js';
 export { Lifecycle, runAll, sleep } from './lifecycle.js';
 export { systemClock, isoNow, type Clock } from './clock.js';

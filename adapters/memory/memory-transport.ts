@@ -24,7 +24,8 @@ import type {
 } from '../../src/contracts/transport.js';
 import { systemClock, type Clock } from '../../src/clock.js';
 import { ConfigError, TransportError } from '../../src/errors.js';
-import { PRIORITY_LEVELS } from '../../src/events/envelope.js';
+import { PRIORITY_LEVELS, clampRank } from '../../src/events/envelope.js';
+import { TRANSPORT_DEFAULTS, countOption } from '../../src/contracts/transport-defaults.js';
 import { Lifecycle, throwIfAborted } from '../../src/lifecycle.js';
 
 /** How many messages a memory stream keeps for groups created with `startAt: 'beginning'`. */
@@ -47,10 +48,6 @@ export interface MemoryTransportOptions {
   maxLen?: number;
 }
 
-const DEFAULT_PRIORITY = 1;
-const DEFAULT_RECEIVE_MAX = 10;
-const DEFAULT_CLAIM_MAX = 100;
-const DEFAULT_DLQ_LIMIT = 100;
 /** The longest delay `setTimeout` accepts; longer waits are re-armed. */
 const MAX_TIMER_MS = 2_147_483_647;
 /** Expired keys are swept every this many writes (reads also drop the expired keys they meet). */
@@ -178,17 +175,6 @@ interface KvEntry {
   readonly expiresAt: number;
 }
 
-function rankOf(priority: number | undefined): number {
-  if (priority === undefined || Number.isNaN(priority)) return DEFAULT_PRIORITY;
-  const r = Math.trunc(priority);
-  return r < 0 ? 0 : r >= PRIORITY_LEVELS ? PRIORITY_LEVELS - 1 : r;
-}
-
-function countOf(value: number | undefined, fallback: number): number {
-  if (value === undefined || Number.isNaN(value)) return fallback;
-  return value > 0 ? Math.floor(value) : 0;
-}
-
 function heapLess(a: Scheduled, b: Scheduled): boolean {
   return a.due < b.due || (a.due === b.due && a.seq < b.seq);
 }
@@ -281,7 +267,7 @@ export function memoryTransport(options: MemoryTransportOptions = {}): Transport
   }
 
   function newMessage(body: string, priority: number | undefined, now: number): Message {
-    return { id: String(++messageSeq), body, priority: rankOf(priority), publishedAt: now, handed: false };
+    return { id: String(++messageSeq), body, priority: clampRank(priority), publishedAt: now, handed: false };
   }
 
   /** Makes a message visible on its stream: into the log and every group's backlog. */
@@ -512,7 +498,7 @@ export function memoryTransport(options: MemoryTransportOptions = {}): Transport
       if (options.ack) for (const id of options.ack) g.pending.delete(id);
       promoteDue();
       g.consumers.add(options.consumer);
-      const max = countOf(options.max, DEFAULT_RECEIVE_MAX);
+      const max = countOption(options.max, TRANSPORT_DEFAULTS.receiveMax);
       if (max === 0) return [];
       const got = take(g, options.consumer, max, clock.now());
       const blockMs = options.blockMs ?? 0;
@@ -562,7 +548,7 @@ export function memoryTransport(options: MemoryTransportOptions = {}): Transport
       enter(options);
       const g = requireGroup(stream, options.group);
       g.consumers.add(options.consumer);
-      const max = countOf(options.max, DEFAULT_CLAIM_MAX);
+      const max = countOption(options.max, TRANSPORT_DEFAULTS.claimMax);
       const minIdle = Math.max(0, options.minIdleMs || 0);
       const now = clock.now();
       const found: Array<[string, Pending]> = [];
@@ -613,7 +599,7 @@ export function memoryTransport(options: MemoryTransportOptions = {}): Transport
         priority = p.msg.priority;
       } else if (typeof delivery.body === 'string') {
         body = delivery.body;
-        priority = rankOf(delivery.priority);
+        priority = clampRank(delivery.priority);
       } else {
         return undefined;
       }
@@ -641,7 +627,7 @@ export function memoryTransport(options: MemoryTransportOptions = {}): Transport
     async listDeadLetters(dlq: string, options?: ListDeadLettersOptions): Promise<DeadLetter[]> {
       enter(options);
       const q = dlqs.get(dlq);
-      const limit = countOf(options?.limit, DEFAULT_DLQ_LIMIT);
+      const limit = countOption(options?.limit, TRANSPORT_DEFAULTS.deadLetterLimit);
       if (!q || limit === 0) return [];
       // Ids are increasing integers and the map keeps insertion order, so the cursor is numeric.
       const after = options?.after === undefined ? -Infinity : Number(options.after);

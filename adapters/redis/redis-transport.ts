@@ -10,7 +10,10 @@ import type { ChainableCommander, Cluster, Redis, RedisOptions } from 'ioredis';
 import {
   ClosedError,
   Lifecycle,
+  TRANSPORT_DEFAULTS,
   TransportError,
+  clampRank,
+  countOption,
   isEventBusError,
   runAll,
   toError,
@@ -126,9 +129,6 @@ export interface RedisTransport extends Transport {
 }
 
 const FEATURES: TransportFeatures = Object.freeze({ persistent: true, distributed: true });
-const DEFAULT_RECEIVE_MAX = 10;
-const DEFAULT_CLAIM_MAX = 100;
-const DEFAULT_DLQ_LIMIT = 100;
 /** Scheduled entries moved per read; more are moved by the next read right away. */
 const PROMOTE_LIMIT = 1000;
 /**
@@ -167,17 +167,6 @@ interface GroupKeys {
 interface Listener {
   readonly handler: (message: string) => void;
   active: boolean;
-}
-
-function countOf(value: number | undefined, fallback: number): number {
-  if (value === undefined || Number.isNaN(value)) return fallback;
-  return value > 0 ? Math.floor(value) : 0;
-}
-
-function rankOf(priority: number | undefined): number {
-  if (priority === undefined || Number.isNaN(priority)) return 1;
-  const r = Math.trunc(priority);
-  return r < 0 ? 0 : r >= RANKS ? RANKS - 1 : r;
 }
 
 function fieldMap(fields: unknown): Record<string, string> {
@@ -515,7 +504,7 @@ class RedisStreamsTransport implements RedisTransport {
     }
     const f = fieldMap(fields);
     const body = f.body !== undefined ? f.body : JSON.stringify(f);
-    const priority = source < RANKS ? source : rankOf(Number(f.priority));
+    const priority = source < RANKS ? source : clampRank(Number(f.priority));
     const stored = Number(f.attempt);
     const base = Number.isFinite(stored) && stored >= 1 ? Math.floor(stored) : 1;
     const published = Number(f.publishedAt);
@@ -546,11 +535,11 @@ class RedisStreamsTransport implements RedisTransport {
       for (let j = i; j < end; j++) {
         const m = messages[j]!;
         if (!anyDelay) {
-          args.push(rankOf(m.priority), m.body);
+          args.push(clampRank(m.priority), m.body);
           continue;
         }
         const delay = m.delayMs !== undefined && m.delayMs > 0 ? Math.ceil(m.delayMs) : 0;
-        args.push(rankOf(m.priority), delay, m.body, delay > 0 ? newUid() : '');
+        args.push(clampRank(m.priority), delay, m.body, delay > 0 ? newUid() : '');
       }
       chunks.push({ script: anyDelay ? PUBLISH : PUBLISH_NOW, args });
     }
@@ -580,7 +569,7 @@ class RedisStreamsTransport implements RedisTransport {
     for (const m of messages) {
       const delay = m.delayMs !== undefined && m.delayMs > 0 ? Math.ceil(m.delayMs) : 0;
       const attempt = m.attempt !== undefined && m.attempt >= 1 ? Math.floor(m.attempt) : 1;
-      args.push(rankOf(m.priority), delay, m.body, attempt, delay > 0 ? newUid() : '');
+      args.push(clampRank(m.priority), delay, m.body, attempt, delay > 0 ? newUid() : '');
     }
     const run = () => this.command('redeliver', (c) => this.eval(c, REDELIVER, keys, args), { signal: options?.signal });
     try {
@@ -598,7 +587,7 @@ class RedisStreamsTransport implements RedisTransport {
     this.life.assertOpen();
     const { group, consumer, signal } = options;
     if (signal?.aborted) return [];
-    const max = countOf(options.max, DEFAULT_RECEIVE_MAX);
+    const max = countOption(options.max, TRANSPORT_DEFAULTS.receiveMax);
     if (max === 0) {
       if (options.ack && options.ack.length > 0) await this.ack(stream, group, options.ack);
       return [];
@@ -847,7 +836,7 @@ class RedisStreamsTransport implements RedisTransport {
   async claimStale(stream: string, options: ClaimOptions): Promise<Delivery[]> {
     this.life.assertOpen();
     const { group, consumer } = options;
-    const max = countOf(options.max, DEFAULT_CLAIM_MAX);
+    const max = countOption(options.max, TRANSPORT_DEFAULTS.claimMax);
     const minIdle = Math.max(0, Math.floor(options.minIdleMs || 0));
     if (max === 0) {
       if (options.signal?.aborted) throw options.signal.reason;
@@ -904,7 +893,7 @@ class RedisStreamsTransport implements RedisTransport {
       stream,
       hasBody ? 1 : 0,
       hasBody ? delivery.body : '',
-      rankOf(delivery.priority),
+      clampRank(delivery.priority),
       String(input.error ?? ''),
       input.stack !== undefined ? 1 : 0,
       input.stack ?? '',
@@ -933,7 +922,7 @@ class RedisStreamsTransport implements RedisTransport {
       stream: f.stream ?? '',
       group: f.group ?? '',
       body: f.body ?? '',
-      priority: rankOf(Number(f.priority)),
+      priority: clampRank(Number(f.priority)),
       error: f.error ?? '',
       attempts: Number(f.attempts) || 0,
       failedAt: Number(f.failedAt) || Number(id.split('-')[0]),
@@ -945,7 +934,7 @@ class RedisStreamsTransport implements RedisTransport {
 
   async listDeadLetters(dlq: string, options?: ListDeadLettersOptions): Promise<DeadLetter[]> {
     this.life.assertOpen();
-    const limit = countOf(options?.limit, DEFAULT_DLQ_LIMIT);
+    const limit = countOption(options?.limit, TRANSPORT_DEFAULTS.deadLetterLimit);
     const after = options?.after;
     if (limit === 0 || (after !== undefined && !isEntryId(after))) {
       if (options?.signal?.aborted) throw options.signal.reason;

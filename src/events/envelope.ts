@@ -36,6 +36,17 @@ export function priorityFromRank(rank: number): EventPriority {
   return RANK_PRIORITY[r] ?? 'normal';
 }
 
+/**
+ * The rank a transport stores for an `OutgoingMessage.priority`: a missing or `NaN` priority is
+ * `1` (normal); anything else is truncated and clamped to `0`-`3`. Adapters call this so every
+ * transport treats odd priorities alike.
+ */
+export function clampRank(rank: number | undefined): number {
+  if (rank === undefined || Number.isNaN(rank)) return PRIORITY_RANK.normal;
+  const r = Math.trunc(rank);
+  return r < 0 ? 0 : r >= PRIORITY_LEVELS ? PRIORITY_LEVELS - 1 : r;
+}
+
 /** True when `value` is one of the {@link EventPriority} values. */
 export function isEventPriority(value: unknown): value is EventPriority {
   return typeof value === 'string' && value in PRIORITY_RANK;

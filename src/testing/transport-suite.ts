@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Delivery, Transport } from '@procur/event-bus';
-import { isEventBusError } from '@procur/event-bus';
+import { TRANSPORT_DEFAULTS, isEventBusError } from '@procur/event-bus';
 import { runAll } from '@procur/event-bus';
 
 /** What a {@link TransportFactory} returns: a fresh transport and how to clean up after it. */
@@ -68,6 +68,8 @@ export const TRANSPORT_SUITE_TESTS = [
   'touch prevents a claim',
   'publish with delayMs is invisible until the delay is over',
   'a backlog is served highest priority first, FIFO within a rank',
+  'odd priorities are clamped to 0-3; a missing or NaN one is 1',
+  'receive, claimStale and listDeadLetters default to 10, 100 and 100',
   'a higher priority published while a backlog drains is served by the next read',
   'deadLetter moves a pending delivery to the DLQ',
   'deadLetter of an unknown delivery records only with a body',
@@ -583,6 +585,43 @@ export function describeTransport(name: string, factory: TransportFactory, optio
       }
       expect(bodies(got)).toEqual(['critical-1', 'critical-2', 'high-1', 'high-2', 'normal-1', 'normal-2', 'low-1', 'low-2']);
       expect(got.map((d) => d.priority)).toEqual([3, 3, 2, 2, 1, 1, 0, 0]);
+    });
+
+    test('odd priorities are clamped to 0-3; a missing or NaN one is 1', async () => {
+      const g = group();
+      await t().ensureGroup(stream, g);
+      await t().publish(stream, [
+        { body: 'above', priority: 9 },
+        { body: 'below', priority: -3 },
+        { body: 'nan', priority: Number.NaN },
+        { body: 'fraction', priority: 2.7 },
+        { body: 'missing' },
+      ]);
+      const got = await receiveN(t(), stream, g, 'c1', 5);
+      expect(got.map((d) => [d.body, d.priority])).toEqual([
+        ['above', 3],
+        ['fraction', 2],
+        ['nan', 1],
+        ['missing', 1],
+        ['below', 0],
+      ]);
+    });
+
+    test('receive, claimStale and listDeadLetters default to 10, 100 and 100', async () => {
+      const g = group();
+      await t().ensureGroup(stream, g);
+      await t().publish(stream, Array.from({ length: 120 }, (_, i) => ({ body: `m${i}` })));
+      expect(await t().receive(stream, { group: g, consumer: 'c1' })).toHaveLength(TRANSPORT_DEFAULTS.receiveMax);
+      const rest = await receiveN(t(), stream, g, 'c1', 110);
+      expect(rest).toHaveLength(110);
+      await sleep(20);
+      const claimed = await t().claimStale(stream, { group: g, consumer: 'c2', minIdleMs: 0 });
+      expect(claimed).toHaveLength(TRANSPORT_DEFAULTS.claimMax);
+      const claimedIds = new Set(claimed.map((d) => d.deliveryId));
+      const unclaimed = rest.find((d) => !claimedIds.has(d.deliveryId))!;
+      await Promise.all([...claimed, unclaimed].map((d) => t().deadLetter(stream, g, d, { dlq, error: 'x', attempts: 1 })));
+      expect(await t().countDeadLetters(dlq)).toBe(TRANSPORT_DEFAULTS.claimMax + 1);
+      expect(await t().listDeadLetters(dlq)).toHaveLength(TRANSPORT_DEFAULTS.deadLetterLimit);
     });
 
     test('a higher priority published while a backlog drains is served by the next read', async () => {
