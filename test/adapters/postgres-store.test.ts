@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { postgresStore } from '../../adapters/postgres/index.js';
 import { SCHEMA_VERSION } from '../../adapters/sql/index.js';
 import { describeStore, type StoreSuiteContext } from '../../src/testing/store-suite.js';
-import { POSTGRES_REQUIRED, TEST_POSTGRES_URL, probePostgres, safeUrl, uniqueSchema } from '../e2e/fixtures/postgres-helpers.js';
+import { POSTGRES_REQUIRED, TEST_POSTGRES_URL, dropSchema, probePostgres, safeUrl, uniqueSchema } from '../e2e/fixtures/postgres-helpers.js';
 
 const url = TEST_POSTGRES_URL;
 const inCi = POSTGRES_REQUIRED;
@@ -39,7 +39,6 @@ if (unreachable !== undefined && !inCi) {
 } else {
   const admin = new pg.Pool({ connectionString: url, max: 2 });
   afterAll(() => admin.end());
-  const dropSchema = (schema: string) => admin.query(`drop schema if exists "${schema}" cascade`);
 
   // The schema of the running test's store (set by the factory).
   let currentSchema = '';
@@ -67,7 +66,7 @@ if (unreachable !== undefined && !inCi) {
           };
         },
         teardown: async () => {
-          await dropSchema(schema);
+          await dropSchema(schema, admin);
         },
       };
     },
@@ -85,7 +84,7 @@ if (unreachable !== undefined && !inCi) {
             for (const s of stores) expect((await s.getEvent(e.id))?.id).toBe(e.id);
           } finally {
             await Promise.all(stores.map((s) => s.close()));
-            await dropSchema(schema);
+            await dropSchema(schema, admin);
           }
         });
 

@@ -7,9 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { EventType, UnrecoverableError, createEventSystem, silentLogger, type EventSystem, type Worker } from '@procur/event-bus';
-import { redisTransport } from '@procur/event-bus/redis';
-import { REDIS_REQUIRED, TEST_REDIS_URL, adminClient, deleteKeys, probeRedis, uniquePrefix } from './fixtures/redis-helpers.js';
+import { EventType, UnrecoverableError, type EventSystem, type Worker } from '@procur/event-bus';
+import { REDIS_REQUIRED, TEST_REDIS_URL, adminClient, deleteKeys, probeRedis, redisBus, uniquePrefix } from './fixtures/redis-helpers.js';
 import { until } from './fixtures/dashboard-helpers.js';
 
 const reachable = await probeRedis(TEST_REDIS_URL);
@@ -35,13 +34,7 @@ describe.skipIf(!enabled)('dashboard in a separate process on Redis', () => {
   beforeAll(async () => {
     admin = adminClient();
     await admin.connect();
-    bus = await createEventSystem({
-      transport: redisTransport({ url: TEST_REDIS_URL, keyPrefix: prefix }),
-      logger: silentLogger,
-      env: {},
-      outbox: false,
-      config: { eventBlockTime: 100, workerHeartbeatMs: 200, retryBackoffMs: 10 },
-    });
+    bus = await redisBus(prefix, { config: { eventBlockTime: 100, workerHeartbeatMs: 200, retryBackoffMs: 10 } });
     bus.tasks.define('generate_contract', { queue: 'contracts' }, async (a: { negotiationId: string }) => {
       await gate;
       return { contractId: `ctr-${a.negotiationId}` };

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { postgresStore } from '../../adapters/postgres/index.js';
 import { EventType, createEventSystem, memoryTransport, silentLogger, type EventEnvelope, type EventSystem } from '../../src/index.js';
 import { waitForEvent } from '../../src/testing/index.js';
-import { POSTGRES_REQUIRED, TEST_POSTGRES_URL, probePostgres, uniqueSchema, warnSkipped } from './fixtures/postgres-helpers.js';
+import { POSTGRES_REQUIRED, TEST_POSTGRES_URL, dropSchema, probePostgres, uniqueSchema, warnSkipped } from './fixtures/postgres-helpers.js';
 
 const unreachable = await probePostgres();
 if (unreachable && !POSTGRES_REQUIRED) warnSkipped('the Postgres outbox tests', unreachable);
@@ -28,7 +28,7 @@ describe.skipIf(unreachable !== undefined && !POSTGRES_REQUIRED)('transactional 
   afterEach(async () => {
     await bus?.close();
     bus = undefined;
-    if (schema) await pool.query(`drop schema if exists "${schema}" cascade`);
+    if (schema) await dropSchema(schema, pool);
     schema = '';
   });
 

@@ -10,9 +10,8 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { Redis } from 'ioredis';
-import { EventType, createEventSystem, silentLogger, type EventSystem, type PublishInput } from '@procur/event-bus';
-import { redisTransport } from '@procur/event-bus/redis';
-import { REDIS_REQUIRED, TEST_REDIS_URL, adminClient, deleteKeys, probeRedis, uniquePrefix } from './fixtures/redis-helpers.js';
+import { EventType, type EventSystem, type PublishInput } from '@procur/event-bus';
+import { REDIS_REQUIRED, TEST_REDIS_URL, adminClient, deleteKeys, probeRedis, redisBus, uniquePrefix } from './fixtures/redis-helpers.js';
 import { BusConsumers, pendingByConsumer, pendingMessagesOf, sleep, until, type BusConsumerProcess } from './fixtures/redis-bus-processes.js';
 
 const reachable = await probeRedis(TEST_REDIS_URL);
@@ -47,15 +46,7 @@ describe.skipIf(!reachable && !REDIS_REQUIRED)('bus consumers in several process
 
   async function setup(): Promise<{ bus: EventSystem; procs: BusConsumers }> {
     prefix = uniquePrefix();
-    producer = await createEventSystem({
-      transport: redisTransport({ url: TEST_REDIS_URL, keyPrefix: prefix }),
-      logger: silentLogger,
-      env: {},
-      outbox: false,
-      taskEvents: false,
-      builtins: false,
-      config: { eventSourcingEnabled: false },
-    });
+    producer = await redisBus(prefix, { taskEvents: false, builtins: false, config: { eventSourcingEnabled: false } });
     consumers = new BusConsumers();
     const procs = consumers;
     onTestFailed(() => console.error(procs.stderrDump()));

@@ -12,9 +12,8 @@ import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { EventType, createEventSystem, silentLogger, type EventEnvelope, type EventSystem } from '@procur/event-bus';
-import { redisTransport } from '@procur/event-bus/redis';
-import { REDIS_REQUIRED, TEST_REDIS_URL, adminClient, deleteKeys, probeRedis, uniquePrefix } from './fixtures/redis-helpers.js';
+import { EventType, type EventEnvelope, type EventSystem } from '@procur/event-bus';
+import { REDIS_REQUIRED, TEST_REDIS_URL, adminClient, deleteKeys, probeRedis, redisBus, uniquePrefix } from './fixtures/redis-helpers.js';
 
 const reachable = await probeRedis(TEST_REDIS_URL);
 const hasCli = spawnSync('redis-cli', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -46,13 +45,7 @@ describe.skipIf(!enabled)('entries written with redis-cli XADD', () => {
 
   it('consumes one in the documented format and dead-letters a malformed one', async () => {
     prefix = uniquePrefix();
-    bus = await createEventSystem({
-      transport: redisTransport({ url: TEST_REDIS_URL, keyPrefix: prefix }),
-      logger: silentLogger,
-      env: {},
-      outbox: false,
-      config: { eventBlockTime: 100, retryBackoffMs: 10, retryBackoffMaxMs: 50 },
-    });
+    bus = await redisBus(prefix, { config: { eventBlockTime: 100, retryBackoffMs: 10, retryBackoffMaxMs: 50 } });
     const got: EventEnvelope[] = [];
     const consumer = bus.consumer('cli-test');
     consumer.registerHandler(EventType.REQUEST_CREATED, (e) => {
@@ -113,13 +106,7 @@ describe.skipIf(!enabled)('entries written with redis-cli XADD', () => {
 
   it('an event published by the bus is read back with redis-cli XREADGROUP by a foreign group', async () => {
     prefix = uniquePrefix();
-    bus = await createEventSystem({
-      transport: redisTransport({ url: TEST_REDIS_URL, keyPrefix: prefix }),
-      logger: silentLogger,
-      env: {},
-      outbox: false,
-      config: { eventSourcingEnabled: false },
-    });
+    bus = await redisBus(prefix, { config: { eventSourcingEnabled: false } });
     const keys = [3, 2, 1, 0].map((rank) => `{${prefix}}:stream:procur:events:${rank}`);
     for (const k of keys) redisCli('XGROUP', 'CREATE', k, 'foreign', '$', 'MKSTREAM');
     const id = await bus.publisher.publish({

@@ -6,9 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { createEventSystem, silentLogger, sleep, type EventSystem } from '../../src/index.js';
-import { redisTransport } from '../../adapters/redis/index.js';
-import { TEST_REDIS_URL, adminClient, deleteKeys, uniquePrefix, whenRedis } from './fixtures/redis-helpers.js';
+import { sleep, type EventSystem } from '../../src/index.js';
+import { TEST_REDIS_URL, adminClient, deleteKeys, redisBus, uniquePrefix, whenRedis } from './fixtures/redis-helpers.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/task-process.ts', import.meta.url));
 
@@ -64,15 +63,7 @@ await whenRedis('redis-tasks-multiprocess', () => {
 
     async function makeProducer(): Promise<EventSystem> {
       prefix = uniquePrefix();
-      producer = await createEventSystem({
-        transport: redisTransport({ url: TEST_REDIS_URL, keyPrefix: prefix }),
-        logger: silentLogger,
-        env: {},
-        outbox: false,
-        taskEvents: false,
-        builtins: false,
-        config: { eventSourcingEnabled: false },
-      });
+      producer = await redisBus(prefix, { taskEvents: false, builtins: false, config: { eventSourcingEnabled: false } });
       return producer;
     }
 

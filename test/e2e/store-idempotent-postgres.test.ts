@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { postgresStore } from '../../adapters/postgres/index.js';
 import { EventType, createEventSystem, memoryTransport, silentLogger, type EventSystem } from '../../src/index.js';
 import { drain } from '../../src/testing/index.js';
-import { POSTGRES_REQUIRED, TEST_POSTGRES_URL, probePostgres, uniqueSchema, warnSkipped } from './fixtures/postgres-helpers.js';
+import { POSTGRES_REQUIRED, TEST_POSTGRES_URL, dropSchema, probePostgres, uniqueSchema, warnSkipped } from './fixtures/postgres-helpers.js';
 
 const unreachable = await probePostgres();
 if (unreachable && !POSTGRES_REQUIRED) warnSkipped('the Postgres idempotent-consumer tests', unreachable);
@@ -33,7 +33,7 @@ describe.skipIf(unreachable !== undefined && !POSTGRES_REQUIRED)('idempotent con
   afterEach(async () => {
     await bus?.close();
     bus = undefined;
-    if (schema) await pool.query(`drop schema if exists "${schema}" cascade`);
+    if (schema) await dropSchema(schema, pool);
     schema = '';
   });
 

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SCHEMA_VERSION } from '../../adapters/sql/index.js';
-import { POSTGRES_REQUIRED, TEST_POSTGRES_URL, probePostgres, uniqueSchema, warnSkipped } from './fixtures/postgres-helpers.js';
+import { POSTGRES_REQUIRED, TEST_POSTGRES_URL, dropSchema, probePostgres, uniqueSchema, warnSkipped } from './fixtures/postgres-helpers.js';
 
 const PROCESSES = 10;
 const fixture = fileURLToPath(new URL('./fixtures/migrate-and-start.ts', import.meta.url));
@@ -48,7 +48,7 @@ describe.skipIf(unreachable !== undefined && !POSTGRES_REQUIRED)('concurrent mig
   const admin = new pg.Pool({ connectionString: TEST_POSTGRES_URL, max: 2 });
   const schema = uniqueSchema('migrate');
   afterAll(async () => {
-    await admin.query(`drop schema if exists "${schema}" cascade`);
+    await dropSchema(schema, admin);
     await admin.end();
   });
 

@@ -5,20 +5,9 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { adminClient, deleteKeys, probeRedis, REDIS_REQUIRED, TEST_REDIS_URL, uniquePrefix } from '../e2e/fixtures/redis-helpers.js';
-import { POSTGRES_REQUIRED, probePostgres, TEST_POSTGRES_URL, uniqueSchema } from '../e2e/fixtures/postgres-helpers.js';
-
-async function dropSchema(schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: TEST_POSTGRES_URL });
-  await client.connect();
-  try {
-    await client.query(`drop schema if exists "${schema}" cascade`);
-  } finally {
-    await client.end();
-  }
-}
+import { dropSchema, POSTGRES_REQUIRED, probePostgres, TEST_POSTGRES_URL, uniqueSchema } from '../e2e/fixtures/postgres-helpers.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
