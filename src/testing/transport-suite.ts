@@ -406,6 +406,11 @@ export function describeTransport(name: string, factory: TransportFactory, optio
       expect((await t().info(stream)).groups.find((x) => x.name === g)).toMatchObject({ pending: 0, lag: 0 });
       await sleep(20);
       expect(await t().claimStale(stream, { group: g, consumer: 'c2', minIdleMs: 0 })).toEqual([]);
+      // With max 0 nothing is read, and the acks still happen.
+      await t().publish(stream, [{ body: 'c' }]);
+      const [third] = await receiveN(t(), stream, g, 'c1', 1);
+      expect(await t().receive(stream, { group: g, consumer: 'c1', max: 0, ack: [third!.deliveryId] })).toEqual([]);
+      expect((await t().info(stream)).groups.find((x) => x.name === g)).toMatchObject({ pending: 0, lag: 0 });
     });
 
     test('nack with delay redelivers to that group only, after the delay', async () => {
