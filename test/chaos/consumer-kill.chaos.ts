@@ -11,11 +11,10 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { Redis } from 'ioredis';
-import { EventType, createEventSystem, silentLogger, type EventSystem } from '@procur/event-bus';
-import { redisTransport } from '@procur/event-bus/redis';
+import { EventType, type EventSystem } from '@procur/event-bus';
 import { REDIS_REQUIRED } from '../e2e/fixtures/redis-helpers.js';
 import { pendingByConsumer } from '../e2e/fixtures/redis-bus-processes.js';
-import { ChaosRedis, Children, inFlightOf, printSummary, scenarioRng, sleep, steadyLoad, tagged, tally, until, type Child } from './fixtures/chaos.js';
+import { ChaosRedis, Children, inFlightOf, printSummary, producerBus, scenarioRng, sleep, steadyLoad, tagged, tally, until, type Child } from './fixtures/chaos.js';
 
 const hasRedisServer = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 const ROUNDS = 6;
@@ -52,15 +51,7 @@ describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('chaos: consumers SIGKILLed 
     const members = new Map<Child, string>();
     await Promise.all([...workers, audit].map(async (c) => members.set(c, await c.ready)));
 
-    producer = await createEventSystem({
-      transport: redisTransport({ url: redis.url, keyPrefix: PREFIX }),
-      logger: silentLogger,
-      env: {},
-      outbox: false,
-      taskEvents: false,
-      builtins: false,
-      config: { eventSourcingEnabled: false },
-    });
+    producer = await producerBus(redis.url, PREFIX);
     const bus = producer;
     const load = steadyLoad('m', 20, 5, (items) =>
       bus.publisher.publishMany(items.map((message) => ({ type: EventType.SYSTEM_WARNING, data: { message } }))),
