@@ -14,7 +14,7 @@ import type { Redis } from 'ioredis';
 import { EventType, type EventSystem } from '@procur/event-bus';
 import { REDIS_REQUIRED } from '../e2e/fixtures/redis-helpers.js';
 import { pendingByConsumer } from '../e2e/fixtures/redis-bus-processes.js';
-import { ChaosRedis, Children, inFlightOf, printSummary, producerBus, scenarioRng, sleep, steadyLoad, tagged, tally, until, type Child } from './fixtures/chaos.js';
+import { ChaosRedis, Children, inFlightOf, pickBusy, printSummary, producerBus, scenarioRng, sleep, steadyLoad, tagged, tally, until, type Child } from './fixtures/chaos.js';
 
 const hasRedisServer = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 const ROUNDS = 6;
@@ -62,10 +62,8 @@ describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('chaos: consumers SIGKILLed 
       await sleep(1000);
       for (let round = 0; round < ROUNDS; round++) {
         await sleep(rand.int(300, 2000));
-        const live = workers.filter((c) => c.alive());
-        const victim = rand.pick(live);
-        // The random moment, then the first instant it runs a handler (bounded).
-        await until(() => inFlightOf(victim).length > 0, 3000, 5);
+        // The random moment, then the first instant a random member has work in flight.
+        const victim = await pickBusy(rand, workers);
         await children.kill(victim);
         // What it held unacked when it died: XPENDING of its member (nobody claims within claimIdleMs).
         const pending = (await pendingByConsumer(admin, PREFIX, STREAM, 'workers')).get(members.get(victim)!) ?? 0;
@@ -103,6 +101,7 @@ describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('chaos: consumers SIGKILLed 
         'kills-with-pending': kills.filter((k) => k.pending > 0).length,
         'pending-at-kills': kills.map((k) => k.pending).join('/'),
         'audit-lost': lostAudit.length,
+        'handled-per-member': workers.map((c) => `${c.name}:${tagged([c], 'H').length}`).join(','),
         seed: rand.seed,
       },
     });

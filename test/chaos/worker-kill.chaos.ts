@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { isEventBusError, type EventSystem, type TaskResult } from '@procur/event-bus';
 import { REDIS_REQUIRED } from '../e2e/fixtures/redis-helpers.js';
-import { ChaosRedis, Children, inFlightOf, printSummary, producerBus, scenarioRng, sleep, steadyLoad, tagged, tally, until, type Child } from './fixtures/chaos.js';
+import { ChaosRedis, Children, inFlightOf, pickBusy, printSummary, producerBus, scenarioRng, sleep, steadyLoad, tagged, tally, until, type Child } from './fixtures/chaos.js';
 
 const hasRedisServer = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 const ROUNDS = 6;
@@ -54,8 +54,8 @@ describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('chaos: task workers SIGKILL
       await sleep(1000);
       for (let round = 0; round < ROUNDS; round++) {
         await sleep(rand.int(300, 2000));
-        const victim = rand.pick(workers.filter((c) => c.alive()));
-        await until(() => inFlightOf(victim).length > 0, 3000, 5);
+        // The random moment, then the first instant a random member has work in flight.
+        const victim = await pickBusy(rand, workers);
         await children.kill(victim);
         kills.push({ victim: victim.name, inFlight: inFlightOf(victim).length });
         const replacement = startWorker();
