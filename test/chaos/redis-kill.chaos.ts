@@ -11,10 +11,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { EventType, type EventSystem } from '@procur/event-bus';
+import { EventType, isEventBusError, type EventSystem, type TaskResult } from '@procur/event-bus';
 import { REDIS_REQUIRED } from '../e2e/fixtures/redis-helpers.js';
 import { pendingByConsumer } from '../e2e/fixtures/redis-bus-processes.js';
-import { ChaosRedis, Children, printSummary, producerBus, scenarioRng, sleep, steadyLoad, tagged, tally, until, type Child } from './fixtures/chaos.js';
+import { ChaosRedis, Children, inFlightOf, printSummary, producerBus, scenarioRng, sleep, steadyLoad, tagged, tally, until, type Child } from './fixtures/chaos.js';
 
 const hasRedisServer = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 const ROUNDS = 3;
@@ -24,6 +24,7 @@ const PREFIX = 'chaos-redis';
 describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('chaos: Redis SIGKILLed and restarted under load', () => {
   let redis: ChaosRedis;
   let producer: EventSystem | undefined;
+  let taskProducer: EventSystem | undefined;
   const children = new Children();
 
   beforeAll(async () => {
@@ -33,6 +34,7 @@ describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('chaos: Redis SIGKILLed and 
   afterAll(async () => {
     await children.stopAll();
     await producer?.close().catch(() => {});
+    await taskProducer?.close().catch(() => {});
     await redis?.destroy();
   });
 
@@ -119,5 +121,76 @@ describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('chaos: Redis SIGKILLed and 
     expect(lostAudit.slice(0, 20)).toEqual([]);
     for (const c of [...workers, audit]) expect(c.alive(), `${c.name} still runs`).toBe(true);
     expect(accepted.length).toBeGreaterThan(300);
+  });
+
+  it('tasks: every task whose send resolved gets its result across Redis kills', async () => {
+    const rand = scenarioRng('redis-kill-tasks');
+    onTestFailed(() => console.error(children.logDump()));
+    const prefix = 'chaos-redis-tasks';
+    const common = { role: 'worker' as const, url: redis.url, keyPrefix: prefix, claimIdleMs: 1000, handleMs: 30, concurrency: 4 };
+    const workers: Child[] = [children.start({ ...common, name: 'tw1' }), children.start({ ...common, name: 'tw2' })];
+    await Promise.all(workers.map((c) => c.ready));
+    taskProducer = await producerBus(redis.url, prefix, 1000);
+    const bus = taskProducer;
+    const results = new Map<string, TaskResult>();
+    const load = steadyLoad('t', 50, 2, async (ids) => {
+      const sent = await bus.tasks.sendMany('work', ids.map((id) => ({ id })), { queue: 'work' });
+      sent.forEach((r, i) => results.set(ids[i]!, r));
+    });
+    const kills: Array<{ inFlight: number; downMs: number }> = [];
+    try {
+      await sleep(1500);
+      for (let round = 0; round < ROUNDS; round++) {
+        await sleep(rand.int(1000, 3000));
+        const downMs = rand.int(300, 2000);
+        await until(() => workers.some((c) => inFlightOf(c).length > 0), 3000, 5);
+        const inFlight = workers.reduce((n, c) => n + inFlightOf(c).length, 0);
+        await redis.kill();
+        await sleep(downMs);
+        await redis.start();
+        kills.push({ inFlight, downMs });
+      }
+      await sleep(2000);
+    } finally {
+      await load.stop();
+    }
+    const accepted = load.accepted;
+    const outcomes = await Promise.all(
+      accepted.map((id) =>
+        results
+          .get(id)!
+          .get({ timeoutMs: 30_000 })
+          .then(
+            (value) => ({ id, ok: value === id, err: undefined as unknown }),
+            (err: unknown) => ({ id, ok: false, err }),
+          ),
+      ),
+    );
+    const executed = tally(tagged(workers, 'H'));
+    const lost = outcomes.filter((o) => !o.ok);
+    const neverRan = accepted.filter((id) => !executed.distinct.has(id));
+    const crashes = children.crashes();
+    printSummary('redis-kill-tasks', {
+      sent: accepted.length,
+      handled: outcomes.filter((o) => o.ok).length,
+      duplicates: executed.duplicates,
+      lost: lost.length,
+      typedRejections: load.typed.length,
+      crashes: crashes.length,
+      extra: {
+        'redis-kills': kills.length,
+        'in-flight-at-kills': kills.map((k) => k.inFlight).join('/'),
+        'down-ms': kills.map((k) => k.downMs).join('/'),
+        'ran-but-no-result': lost.filter((o) => executed.distinct.has(o.id)).length,
+        'never-ran': neverRan.length,
+        seed: rand.seed,
+      },
+    });
+
+    expect(load.untyped).toEqual([]);
+    expect(crashes).toEqual([]);
+    expect(kills.filter((k) => k.inFlight === 0), 'every kill hit tasks in flight').toEqual([]);
+    expect(lost.slice(0, 10).map((o) => `${o.id}${executed.distinct.has(o.id) ? ' (ran)' : ''}: ${isEventBusError(o.err) ? o.err.code : String(o.err)}`)).toEqual([]);
+    expect(accepted.length).toBeGreaterThan(100);
   });
 });
