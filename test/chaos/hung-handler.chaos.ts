@@ -170,4 +170,52 @@ describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('chaos: handlers that hang',
     expect(exit, 'h1 exited 0 after SIGTERM').toEqual({ code: 0, signal: null });
     expect(lost.slice(0, 10)).toEqual([]);
   });
+
+  it('events: a member whose every slot hangs does not sit on the events it read ahead', async () => {
+    const rand = scenarioRng('hung-slots');
+    onTestFailed(() => console.error(children.logDump()));
+    const prefix = 'chaos-hang-slots';
+    const common = { role: 'consumer' as const, url: redis.url, keyPrefix: prefix, group: 'workers', claimIdleMs: 1000, handleMs: 10, concurrency: 2, shutdownMs: 1000 };
+    const hanger = children.start({ ...common, name: 'h1', hang: true });
+    const healthy = children.start({ ...common, name: 'w2' });
+    await Promise.all([hanger.ready, healthy.ready]);
+    const bus = await producerBus(redis.url, prefix);
+    opened.push(bus);
+    const publish = (messages: string[]) =>
+      bus.publisher.publishMany(messages.map((message) => ({ type: EventType.SYSTEM_WARNING, data: { message } })));
+
+    // Hang-events until both of h1's slots hang (w2 handles the ones it gets).
+    let k = 0;
+    const filled = await until(
+      async () => {
+        if (inFlightOf(hanger).length >= 2) return true;
+        await publish([`hang-${k++}`]);
+        return false;
+      },
+      20_000,
+      rand.int(20, 80),
+    );
+    const load = steadyLoad('e', 50, 5, publish);
+    await sleep(4000);
+    await load.stop();
+    const have = () => new Set(tagged([hanger, healthy], 'H'));
+    // Generous: 10 x claimIdleMs for what h1 read ahead to be handed to w2.
+    await until(() => load.accepted.every((m) => have().has(m)), 10_000, 200);
+    const stuck = load.accepted.filter((m) => !have().has(m));
+    const crashes = children.crashes();
+    printSummary('hung-slots', {
+      sent: load.accepted.length,
+      handled: load.accepted.length - stuck.length,
+      duplicates: tally(tagged([hanger, healthy], 'H')).duplicates,
+      lost: stuck.length,
+      typedRejections: load.typed.length,
+      crashes: crashes.length,
+      extra: { 'h1-slots-hung': inFlightOf(hanger).length, 'hang-events': k, seed: rand.seed },
+    });
+
+    expect(filled, 'both of h1 slots hang').toBe(true);
+    expect(hanger.alive()).toBe(true);
+    expect(crashes).toEqual([]);
+    expect(stuck.slice(0, 10), 'events read ahead by a member whose slots all hang reach another member').toEqual([]);
+  });
 });
