@@ -10,8 +10,13 @@
  * the consumers resume by themselves and none crashes.
  */
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { EventType, isEventBusError, type EventSystem, type TaskResult } from '@procur/event-bus';
+import { EventType, createEventSystem, isEventBusError, silentLogger, type EventSystem, type TaskResult } from '@procur/event-bus';
+import { redisTransport } from '@procur/event-bus/redis';
+import { sqliteStore } from '@procur/event-bus/sqlite';
 import { REDIS_REQUIRED } from '../e2e/fixtures/redis-helpers.js';
 import { pendingByConsumer } from '../e2e/fixtures/redis-bus-processes.js';
 import { ChaosRedis, Children, inFlightOf, printSummary, producerBus, scenarioRng, sleep, steadyLoad, tagged, tally, until, type Child } from './fixtures/chaos.js';
@@ -25,6 +30,8 @@ describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('chaos: Redis SIGKILLed and 
   let redis: ChaosRedis;
   let producer: EventSystem | undefined;
   let taskProducer: EventSystem | undefined;
+  let outboxProducer: EventSystem | undefined;
+  const sqliteDir = mkdtempSync(join(tmpdir(), 'procur-chaos-sqlite-'));
   const children = new Children();
 
   beforeAll(async () => {
@@ -35,7 +42,9 @@ describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('chaos: Redis SIGKILLed and 
     await children.stopAll();
     await producer?.close().catch(() => {});
     await taskProducer?.close().catch(() => {});
+    await outboxProducer?.close().catch(() => {});
     await redis?.destroy();
+    rmSync(sqliteDir, { recursive: true, force: true });
   });
 
   /** Deliveries pending in both groups now (0 when Redis does not answer). */
@@ -191,6 +200,90 @@ describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('chaos: Redis SIGKILLed and 
     expect(crashes).toEqual([]);
     expect(kills.filter((k) => k.inFlight === 0), 'every kill hit tasks in flight').toEqual([]);
     expect(lost.slice(0, 10).map((o) => `${o.id}${executed.distinct.has(o.id) ? ' (ran)' : ''}: ${isEventBusError(o.err) ? o.err.code : String(o.err)}`)).toEqual([]);
+    expect(accepted.length).toBeGreaterThan(100);
+  });
+
+  it('with the SQLite store and its outbox, every publish resolves across Redis kills and is handled', async () => {
+    const rand = scenarioRng('redis-kill-outbox');
+    onTestFailed(() => console.error(children.logDump()));
+    const prefix = 'chaos-redis-outbox';
+    const common = { role: 'consumer' as const, url: redis.url, keyPrefix: prefix, group: 'workers', claimIdleMs: 1000, handleMs: 20, concurrency: 10 };
+    const workers: Child[] = [children.start({ ...common, name: 'ow1' }), children.start({ ...common, name: 'ow2' })];
+    await Promise.all(workers.map((c) => c.ready));
+    outboxProducer = await createEventSystem({
+      transport: redisTransport({ url: redis.url, keyPrefix: prefix, publishTimeoutMs: 1000 }),
+      store: sqliteStore({ filename: join(sqliteDir, 'events.db') }),
+      outbox: { intervalMs: 500, graceMs: 1000 },
+      logger: silentLogger,
+      env: {},
+      taskEvents: false,
+      builtins: false,
+      config: { eventSourcingEnabled: true },
+    });
+    const bus = outboxProducer;
+    const load = steadyLoad('o', 20, 1, ([message]) => bus.publisher.publish({ type: EventType.SYSTEM_WARNING, data: { message: message! } }));
+    const kills: Array<{ pending: number; downMs: number; acceptedDuring: number }> = [];
+    const adminPending = async () => {
+      const admin = redis.admin();
+      try {
+        await admin.connect();
+        let sum = 0;
+        for (const n of (await pendingByConsumer(admin, prefix, STREAM, 'workers')).values()) sum += n;
+        return sum;
+      } catch {
+        return 0;
+      } finally {
+        admin.disconnect();
+      }
+    };
+    try {
+      await sleep(1500);
+      for (let round = 0; round < ROUNDS; round++) {
+        await sleep(rand.int(1000, 3000));
+        const downMs = rand.int(500, 2500);
+        let pending = 0;
+        await until(async () => (pending = await adminPending()) > 0, 3000, 10);
+        await redis.kill();
+        const before = load.accepted.length;
+        await sleep(downMs);
+        await redis.start();
+        kills.push({ pending, downMs, acceptedDuring: load.accepted.length - before });
+      }
+      await sleep(2000);
+    } finally {
+      await load.stop();
+    }
+    const accepted = load.accepted;
+    const missing = () => {
+      const have = new Set(tagged(workers, 'H'));
+      return accepted.filter((m) => !have.has(m));
+    };
+    await until(() => missing().length === 0, 60_000, 200);
+    await sleep(500);
+    const handled = tally(tagged(workers, 'H'));
+    const lost = missing();
+    const crashes = children.crashes();
+    printSummary('redis-kill-outbox', {
+      sent: accepted.length,
+      handled: accepted.length - lost.length,
+      duplicates: handled.duplicates,
+      lost: lost.length,
+      typedRejections: load.typed.length,
+      crashes: crashes.length,
+      extra: {
+        'redis-kills': kills.length,
+        'pending-at-kills': kills.map((k) => k.pending).join('/'),
+        'down-ms': kills.map((k) => k.downMs).join('/'),
+        'accepted-while-down': kills.map((k) => k.acceptedDuring).join('/'),
+        seed: rand.seed,
+      },
+    });
+
+    expect(load.untyped).toEqual([]);
+    expect(crashes).toEqual([]);
+    expect(kills.filter((k) => k.pending === 0), 'every kill hit deliveries in flight').toEqual([]);
+    expect(load.typed.slice(0, 5), 'with a durable outbox a publish does not fail when Redis is down').toEqual([]);
+    expect(lost.slice(0, 20)).toEqual([]);
     expect(accepted.length).toBeGreaterThan(100);
   });
 });
