@@ -92,7 +92,7 @@ describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('chaos: handlers that hang',
         'hung-coop': count('coop1'),
         'hung-always': count('always'),
         'dead-lettered': deadLettered.length,
-        'still-hung-at-end': workers.reduce((n, c) => n + inFlightOf(c).length, 0),
+        'lost-by-mode': ['deaf1', 'coop1', 'always', 'normal'].map((m) => `${m}:${lost.filter((o) => (modes.get(o.id) ?? 'normal') === m).length}`).join(','),
         seed: rand.seed,
       },
     });
