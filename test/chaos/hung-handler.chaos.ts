@@ -52,7 +52,9 @@ describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('chaos: handlers that hang',
     const load = steadyLoad('t', 100, 5, async (ids) => {
       const args = ids.map((id) => {
         const r = rand.next();
-        const mode = r < 1 / 80 ? 'deaf1' : r < 2 / 80 ? 'coop1' : r < 2 / 80 + 1 / 150 ? 'always' : undefined;
+        // Every mode at least once (t3, t7, t11), then at random.
+        const fixed = ({ t3: 'deaf1', t7: 'coop1', t11: 'always' } as const)[id as 't3' | 't7' | 't11'];
+        const mode = fixed ?? (r < 1 / 80 ? 'deaf1' : r < 2 / 80 ? 'coop1' : r < 2 / 80 + 1 / 150 ? 'always' : undefined);
         if (mode) modes.set(id, mode);
         return mode ? { id, mode } : { id };
       });

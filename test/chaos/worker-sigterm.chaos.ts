@@ -10,7 +10,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { isEventBusError, type EventSystem, type TaskResult } from '@procur/event-bus';
+import { EventType, isEventBusError, type EventSystem, type TaskResult } from '@procur/event-bus';
 import { REDIS_REQUIRED } from '../e2e/fixtures/redis-helpers.js';
 import { ChaosRedis, Children, inFlightOf, pickBusy, printSummary, producerBus, scenarioRng, sleep, steadyLoad, tagged, tally, until, type Child, type ExitInfo } from './fixtures/chaos.js';
 
@@ -22,6 +22,7 @@ const SHUTDOWN_MS = 10_000;
 describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('chaos: SIGTERM to a worker under load', () => {
   let redis: ChaosRedis;
   let producer: EventSystem | undefined;
+  let eventProducer: EventSystem | undefined;
   const children = new Children();
 
   beforeAll(async () => {
@@ -31,6 +32,7 @@ describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('chaos: SIGTERM to a worker 
   afterAll(async () => {
     await children.stopAll();
     await producer?.close().catch(() => {});
+    await eventProducer?.close().catch(() => {});
     await redis?.destroy();
   });
 
@@ -117,6 +119,79 @@ describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('chaos: SIGTERM to a worker 
     }
     expect(lost.slice(0, 10).map((o) => `${o.id}: ${isEventBusError(o.err) ? o.err.code : String(o.err)}`)).toEqual([]);
     expect(executed.duplicates, 'no task ran twice').toBe(0);
+    expect(accepted.length).toBeGreaterThan(100);
+  });
+
+  it('events: a consumer process finishes its in-flight handlers on SIGTERM and exits 0; nothing lost or run twice', async () => {
+    const rand = scenarioRng('consumer-sigterm');
+    onTestFailed(() => console.error(children.logDump()));
+    const prefix = 'chaos-sigterm-events';
+    const common = { role: 'consumer' as const, url: redis.url, keyPrefix: prefix, group: 'workers', claimIdleMs: 1000, handleMs: 200, concurrency: 5, shutdownMs: SHUTDOWN_MS };
+    let n = 0;
+    const startConsumer = () => children.start({ ...common, name: `c${++n}` });
+    const consumers: Child[] = [startConsumer(), startConsumer(), startConsumer()];
+    await Promise.all(consumers.map((c) => c.ready));
+    eventProducer = await producerBus(redis.url, prefix);
+    const bus = eventProducer;
+    const load = steadyLoad('e', 100, 4, (items) =>
+      bus.publisher.publishMany(items.map((message) => ({ type: EventType.SYSTEM_WARNING, data: { message } }))),
+    );
+    const stops: Array<{ victim: string; inFlight: string[]; unfinished: string[]; exit: ExitInfo | undefined; ms: number }> = [];
+    try {
+      await sleep(1000);
+      for (let round = 0; round < ROUNDS; round++) {
+        await sleep(rand.int(1000, 2500));
+        const victim = await pickBusy(rand, consumers);
+        const inFlight = inFlightOf(victim);
+        const t0 = Date.now();
+        victim.child.kill('SIGTERM');
+        const exit = await Promise.race([victim.exited, sleep(SHUTDOWN_MS + 15_000).then(() => undefined)]);
+        const done = new Set(tagged([victim], 'H'));
+        stops.push({ victim: victim.name, inFlight, unfinished: inFlight.filter((id) => !done.has(id)), exit, ms: Date.now() - t0 });
+        const replacement = startConsumer();
+        consumers.push(replacement);
+        await replacement.ready;
+      }
+      await sleep(1000);
+    } finally {
+      await load.stop();
+    }
+    const accepted = load.accepted;
+    const missing = () => {
+      const have = new Set(tagged(consumers, 'H'));
+      return accepted.filter((m) => !have.has(m));
+    };
+    await until(() => missing().length === 0, 60_000, 200);
+    await sleep(500);
+    const handled = tally(tagged(consumers, 'H'));
+    const lost = missing();
+    const crashes = children.crashes();
+    printSummary('consumer-sigterm', {
+      sent: accepted.length,
+      handled: accepted.length - lost.length,
+      duplicates: handled.duplicates,
+      lost: lost.length,
+      typedRejections: load.typed.length,
+      crashes: crashes.length,
+      extra: {
+        sigterms: stops.length,
+        'in-flight-at-sigterm': stops.map((s) => s.inFlight.length).join('/'),
+        'unfinished-at-exit': stops.reduce((k, s) => k + s.unfinished.length, 0),
+        'exit-codes': stops.map((s) => (s.exit ? String(s.exit.code ?? s.exit.signal) : 'none')).join('/'),
+        'stop-ms': stops.map((s) => s.ms).join('/'),
+        seed: rand.seed,
+      },
+    });
+
+    expect(load.untyped).toEqual([]);
+    expect(crashes).toEqual([]);
+    for (const s of stops) {
+      expect(s.inFlight.length, `${s.victim} ran handlers at SIGTERM`).toBeGreaterThan(0);
+      expect(s.exit, `${s.victim} exited 0 within its shutdown timeout`).toEqual({ code: 0, signal: null });
+      expect(s.unfinished, `${s.victim} finished its in-flight handlers`).toEqual([]);
+    }
+    expect(lost.slice(0, 20)).toEqual([]);
+    expect(handled.duplicates, 'no event handled twice').toBe(0);
     expect(accepted.length).toBeGreaterThan(100);
   });
 });
