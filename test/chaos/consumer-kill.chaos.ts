@@ -25,6 +25,7 @@ describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('chaos: consumers SIGKILLed 
   let redis: ChaosRedis;
   let admin: Redis;
   let producer: EventSystem | undefined;
+  let freezeProducer: EventSystem | undefined;
   const children = new Children();
 
   beforeAll(async () => {
@@ -36,6 +37,7 @@ describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('chaos: consumers SIGKILLed 
   afterAll(async () => {
     await children.stopAll();
     await producer?.close().catch(() => {});
+    await freezeProducer?.close().catch(() => {});
     admin?.disconnect();
     await redis?.destroy();
   });
@@ -112,5 +114,73 @@ describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('chaos: consumers SIGKILLed 
     expect(lostWorkers.slice(0, 20)).toEqual([]);
     expect(lostAudit.slice(0, 20)).toEqual([]);
     expect(accepted.length).toBeGreaterThan(1000);
+  });
+
+  it('a consumer frozen (SIGSTOP) past claimIdleMs and resumed: nothing lost, no crash', async () => {
+    const rand = scenarioRng('consumer-freeze');
+    onTestFailed(() => console.error(children.logDump()));
+    const prefix = 'chaos-freeze';
+    const claimIdleMs = 1000;
+    const common = { role: 'consumer' as const, url: redis.url, keyPrefix: prefix, group: 'workers', claimIdleMs, handleMs: 40, concurrency: 10 };
+    const workers: Child[] = [children.start({ ...common, name: 'f1' }), children.start({ ...common, name: 'f2' }), children.start({ ...common, name: 'f3' })];
+    await Promise.all(workers.map((c) => c.ready));
+    freezeProducer = await producerBus(redis.url, prefix);
+    const bus = freezeProducer;
+    const load = steadyLoad('z', 20, 5, (items) =>
+      bus.publisher.publishMany(items.map((message) => ({ type: EventType.SYSTEM_WARNING, data: { message } }))),
+    );
+    const freezes: Array<{ victim: string; inFlight: number; frozenMs: number }> = [];
+    try {
+      await sleep(1000);
+      for (let round = 0; round < 3; round++) {
+        await sleep(rand.int(500, 2000));
+        const victim = await pickBusy(rand, workers);
+        const frozenMs = rand.int(2 * claimIdleMs, 4 * claimIdleMs);
+        const inFlight = inFlightOf(victim).length;
+        victim.child.kill('SIGSTOP');
+        await sleep(frozenMs);
+        victim.child.kill('SIGCONT');
+        freezes.push({ victim: victim.name, inFlight, frozenMs });
+      }
+      await sleep(1000);
+    } finally {
+      await load.stop();
+    }
+    const accepted = load.accepted;
+    const missing = () => {
+      const have = new Set(tagged(workers, 'H'));
+      return accepted.filter((m) => !have.has(m));
+    };
+    await until(() => missing().length === 0, 60_000, 200);
+    await sleep(1000);
+    const handled = tally(tagged(workers, 'H'));
+    const lost = missing();
+    const crashes = children.crashes();
+    const admin = redis.admin();
+    await admin.connect();
+    const pendingLeft = [...(await pendingByConsumer(admin, prefix, STREAM, 'workers')).values()].reduce((a, b) => a + b, 0);
+    admin.disconnect();
+    printSummary('consumer-freeze', {
+      sent: accepted.length,
+      handled: accepted.length - lost.length,
+      duplicates: handled.duplicates,
+      lost: lost.length,
+      typedRejections: load.typed.length,
+      crashes: crashes.length,
+      extra: {
+        freezes: freezes.length,
+        'in-flight-at-freeze': freezes.map((f) => f.inFlight).join('/'),
+        'frozen-ms': freezes.map((f) => f.frozenMs).join('/'),
+        'pending-after-drain': pendingLeft,
+        seed: rand.seed,
+      },
+    });
+
+    expect(load.untyped).toEqual([]);
+    expect(crashes).toEqual([]);
+    expect(freezes.filter((f) => f.inFlight === 0), 'every freeze hit handlers in flight').toEqual([]);
+    expect(lost.slice(0, 20)).toEqual([]);
+    expect(pendingLeft, 'nothing left pending after the drain').toBe(0);
+    for (const c of workers) expect(c.alive(), `${c.name} still runs`).toBe(true);
   });
 });
