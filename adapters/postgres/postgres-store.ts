@@ -5,7 +5,7 @@
  */
 
 import { PostgresDialect, sql, type Kysely, type PostgresPool } from 'kysely';
-import { ConfigError, MissingPeerError, StoreError, toError, type Clock, type EventStore } from '@procur/event-bus';
+import { ConfigError, MissingPeerError, StoreError, loadSetting, toError, type Clock, type EventStore } from '@procur/event-bus';
 import { DEFAULT_TABLE_PREFIX, createSqlStore, type SqlDialectStrategy, type StoreTables } from '../sql/index.js';
 
 /** Postgres' limit on bind parameters per statement. */
@@ -40,11 +40,48 @@ export interface PostgresStoreOptions {
   clock?: Clock;
   /** Connections of the pool the store creates (not used with `pool`). @default 10 */
   poolSize?: number;
+  /**
+   * The longest one store call may take (and a new connection may take to open, for a pool the
+   * store creates) before it rejects with `StoreError`, in ms: a server that is down or frozen
+   * fails calls within this bound instead of holding them.
+   * @default `storeTimeoutMs`: `PROCUR_EVENT_STORE_TIMEOUT_MS`, else 10000
+   */
+  timeoutMs?: number;
 }
 
 interface PgModule {
   Pool: new (config: Record<string, unknown>) => PostgresPool & { on(event: 'error', listener: (err: Error) => void): unknown };
 }
+
+/** An event emitter's `on`, as pg clients have it. */
+interface ErrorEmitter {
+  on?(event: 'error', listener: (err: Error) => void): unknown;
+}
+
+const ignore = (): void => undefined;
+
+/**
+ * A pool whose clients never crash the process: pg emits 'error' on a checked-out client whose
+ * connection dies (the server stopped, a reset) as well as failing its query, and an 'error'
+ * event without a listener throws. The query's own rejection reports the problem (as
+ * `StoreError`); pg then drops the broken client on release, and the pool opens new ones.
+ */
+function guardedPool(connect: () => Promise<PostgresPoolClientLike>, end: () => Promise<void>): PostgresPool {
+  const guarded = new WeakSet<object>();
+  return {
+    async connect() {
+      const client = await connect();
+      if (!guarded.has(client)) {
+        guarded.add(client);
+        (client as ErrorEmitter).on?.('error', ignore);
+      }
+      return client;
+    },
+    end,
+  };
+}
+
+type PostgresPoolClientLike = Awaited<ReturnType<PostgresPool['connect']>>;
 
 let peer: Promise<PgModule> | undefined;
 
@@ -145,9 +182,10 @@ export function postgresStore(options: PostgresStoreOptions = {}): EventStore {
   const userPool = options.pool;
   let hint = "Check the pool's connection settings.";
   let dialect: PostgresDialect;
+  const timeoutMs = loadSetting('storeTimeoutMs', process.env, options.timeoutMs);
   if (userPool) {
     // The user's pool stays open when the store closes.
-    dialect = new PostgresDialect({ pool: { connect: () => userPool.connect(), end: async () => undefined } });
+    dialect = new PostgresDialect({ pool: guardedPool(() => userPool.connect(), async () => undefined) });
   } else {
     let connectionString = options.connectionString;
     let source = 'connectionString';
@@ -168,11 +206,12 @@ export function postgresStore(options: PostgresStoreOptions = {}): EventStore {
     dialect = new PostgresDialect({
       pool: async () => {
         const pg = await loadPg();
-        const pool = new pg.Pool({ connectionString: url, max });
+        // connectionTimeoutMillis: a frozen server accepts TCP but never answers the startup.
+        const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: timeoutMs });
         // An idle client that loses its connection emits 'error' on the pool; unhandled it would
         // crash the process. The next query reports the problem instead.
-        pool.on('error', () => undefined);
-        return pool;
+        pool.on('error', ignore);
+        return guardedPool(() => pool.connect(), () => pool.end());
       },
     });
   }
@@ -181,5 +220,6 @@ export function postgresStore(options: PostgresStoreOptions = {}): EventStore {
     schema,
     tablePrefix: prefix,
     clock: options.clock,
+    timeoutMs,
   });
 }

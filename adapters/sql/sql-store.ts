@@ -14,6 +14,7 @@ import {
   StoreError,
   isEventBusError,
   isoNow,
+  loadSetting,
   storeValidation,
   systemClock,
   toError,
@@ -85,6 +86,12 @@ export interface SqlStoreOptions {
   schema?: string;
   /** The source of `storedAt` / `publishedAt` times. @default systemClock */
   clock?: Clock;
+  /**
+   * The longest one call may take before it rejects with `StoreError`, in ms (`handleOnce`, which
+   * runs the application's handler, and `cleanup`, which works in batches, are not bounded).
+   * @default `storeTimeoutMs` (`PROCUR_EVENT_STORE_TIMEOUT_MS`, else 10000)
+   */
+  timeoutMs?: number;
 }
 
 /** Removes credentials that a driver message might echo (`scheme://user:secret@host`). */
@@ -92,21 +99,30 @@ export function redactSecrets(message: string): string {
   return message.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/?#\s@]*:)[^@\s]*@/gi, '$1***@').replace(/(password=)[^\s&]+/gi, '$1***');
 }
 
-function raceSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
+/** Marks a call that outlived the store's `timeoutMs`. */
+class TimedOut {}
+
+/**
+ * Settles with `promise`, or rejects with `signal.reason` when the signal aborts, or with a
+ * {@link TimedOut} after `timeoutMs` (when given). The work itself goes on (a driver call cannot
+ * be taken back); its late outcome is dropped.
+ */
+function race<T>(promise: Promise<T>, signal: AbortSignal | undefined, timeoutMs: number | undefined): Promise<T> {
+  if (!signal && timeoutMs === undefined) return promise;
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = () => finish(() => reject(signal!.reason));
+    const finish = (settle: () => void) => {
+      if (timer) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      settle();
+    };
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (timeoutMs !== undefined) timer = setTimeout(() => finish(() => reject(new TimedOut())), timeoutMs);
     promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
+      (v) => finish(() => resolve(v)),
+      (e: unknown) => finish(() => reject(e)),
     );
   });
 }
@@ -205,6 +221,7 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
     throw new ConfigError('schema', `must be letters, digits and '_' (not starting with a digit), got ${JSON.stringify(options.schema)}`);
   }
   const clock = options.clock ?? systemClock;
+  const timeoutMs = loadSetting('storeTimeoutMs', process.env, options.timeoutMs);
   const name = strategy.name;
   const what = `${name} store`;
   const life = new Lifecycle(what);
@@ -280,19 +297,33 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
     return migrated;
   }
 
+  function timedOut(op: string): StoreError {
+    const unknown =
+      op === 'append' || op === 'markPublished' || op === 'recordProcessing'
+        ? ' Its writes may still commit when the database answers (append again with the same ids to be sure: appends are idempotent on id).'
+        : '';
+    const hint = strategy.connectionHint ? ` ${strategy.connectionHint}` : '';
+    return new StoreError(
+      `[event-bus:${name}] ${op} did not finish within ${timeoutMs} ms (timeoutMs / storeTimeoutMs, PROCUR_EVENT_STORE_TIMEOUT_MS): the database is not answering.${unknown}${hint}`,
+    );
+  }
+
   async function run<T>(op: string, opts: SignalOptions | undefined, fn: () => Promise<T>): Promise<T> {
     const signal = opts?.signal;
     if (signal?.aborted) throw signal.reason;
     try {
-      return await raceSignal(
+      return await race(
         (async () => {
           await ensureMigrated();
           return fn();
         })(),
         signal,
+        // The application's handler runs inside handleOnce; cleanup works through batches.
+        op === 'handleOnce' || op === 'cleanup' ? undefined : timeoutMs,
       );
     } catch (err) {
       if (signal?.aborted && err === signal.reason) throw err;
+      if (err instanceof TimedOut) throw life.closed ? new ClosedError(what) : timedOut(op);
       if (err instanceof CallbackFailure) throw err.error;
       if (err instanceof MigrationFailure) throw wrap(op, err.cause, op === 'migrate' ? '' : ' while migrating the schema');
       throw wrap(op, err);
