@@ -116,6 +116,42 @@ function decodeTime(value: unknown): string {
   return new Date(value as number).toISOString();
 }
 
+/**
+ * The key of the wrapper that carries a JSON text jsonb cannot hold: jsonb refuses the escape
+ * `\u0000` (NUL), so such a value is stored as `{"$procur:json": "<its JSON text>"}`, a jsonb
+ * string in which the escape is just text, and unwrapped on read. A value that itself starts
+ * with this key is wrapped too, so reading never mistakes data for a wrapper.
+ */
+export const POSTGRES_JSON_WRAPPER_KEY = '$procur:json';
+const WRAPPED_PREFIX = `{${JSON.stringify(POSTGRES_JSON_WRAPPER_KEY)}:`;
+
+function encodeJson(json: string): string {
+  return json.includes('\\u0000') || json.startsWith(WRAPPED_PREFIX) ? JSON.stringify({ [POSTGRES_JSON_WRAPPER_KEY]: json }) : json;
+}
+
+function decodeJson(value: unknown): unknown {
+  if (typeof value === 'object' && value !== null && Object.hasOwn(value, POSTGRES_JSON_WRAPPER_KEY)) {
+    const inner = (value as Record<string, unknown>)[POSTGRES_JSON_WRAPPER_KEY];
+    if (typeof inner === 'string' && Object.keys(value).length === 1) return JSON.parse(inner) as unknown;
+  }
+  return value;
+}
+
+/**
+ * Text columns cannot hold NUL: in ids, types, correlation ids, groups and error messages NUL is
+ * written as `\u0001 0` and the escape `\u0001` itself as `\u0001\u0001`. The encoding is
+ * one-to-one, so equality queries on encoded values find exactly the encoded ids.
+ */
+function encodeText(value: string): string {
+  if (value.indexOf('\u0000') === -1 && value.indexOf('\u0001') === -1) return value;
+  return value.replace(/[\u0000\u0001]/g, (c) => (c === '\u0000' ? '\u00010' : '\u0001\u0001'));
+}
+
+function decodeText(value: string): string {
+  if (value.indexOf('\u0001') === -1) return value;
+  return value.replace(/\u0001([\u00010])/g, (_, c: string) => (c === '0' ? '\u0000' : '\u0001'));
+}
+
 function postgresStrategy(schema: string, prefix: string, hint: string): SqlDialectStrategy {
   return {
     name: 'postgres',
@@ -123,8 +159,10 @@ function postgresStrategy(schema: string, prefix: string, hint: string): SqlDial
     maxParameters: POSTGRES_MAX_PARAMETERS,
     // Ids and groups sort bytewise ("C"), as the keyset and the other stores compare them.
     types: { key: sql`text collate "C"`, json: 'jsonb', timestamp: 'timestamptz', float: 'double precision' },
-    encodeJson: (json) => json,
-    decodeJson: (value) => value,
+    encodeJson,
+    decodeJson,
+    encodeText,
+    decodeText,
     decodeTime,
     write: (fn) => fn(),
     writeTransaction: <T>(db: Kysely<StoreTables>, fn: (trx: Kysely<StoreTables>) => Promise<T>) => db.transaction().execute(fn),

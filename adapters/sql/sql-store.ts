@@ -221,6 +221,11 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
     throw new ConfigError('schema', `must be letters, digits and '_' (not starting with a digit), got ${JSON.stringify(options.schema)}`);
   }
   const clock = options.clock ?? systemClock;
+  const same = (v: string): string => v;
+  /** A string for a text column, and back (see SqlDialectStrategy.encodeText). */
+  const enc = strategy.encodeText ?? same;
+  const dec = strategy.decodeText ?? same;
+  const encOpt = (v: string | undefined): string | null => (v === undefined ? null : enc(v));
   const timeoutMs = loadSetting('storeTimeoutMs', process.env, options.timeoutMs);
   const name = strategy.name;
   const what = `${name} store`;
@@ -332,33 +337,33 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
 
   function toStored(r: Selectable<EventsTable>): StoredEvent {
     const e: StoredEvent = {
-      id: r.id,
-      type: r.type,
+      id: dec(r.id),
+      type: dec(r.type),
       data: strategy.decodeJson(r.data),
       priority: r.priority as EventPriority,
-      correlationId: r.correlation_id,
+      correlationId: dec(r.correlation_id),
       occurredAt: strategy.decodeTime(r.occurred_at),
       version: Number(r.version),
       storedAt: strategy.decodeTime(r.stored_at),
       publishedAt: r.published_at === null || r.published_at === undefined ? null : strategy.decodeTime(r.published_at),
     };
-    if (r.causation_id !== null) e.causationId = r.causation_id;
-    if (r.user_id !== null) e.userId = r.user_id;
-    if (r.organization_id !== null) e.organizationId = r.organization_id;
-    if (r.source !== null) e.source = r.source;
+    if (r.causation_id !== null) e.causationId = dec(r.causation_id);
+    if (r.user_id !== null) e.userId = dec(r.user_id);
+    if (r.organization_id !== null) e.organizationId = dec(r.organization_id);
+    if (r.source !== null) e.source = dec(r.source);
     if (r.metadata !== null && r.metadata !== undefined) e.metadata = strategy.decodeJson(r.metadata) as Record<string, unknown>;
     return e;
   }
 
   function toRecord(r: Selectable<ProcessingTable>): ProcessingRecord {
     const rec: ProcessingRecord = {
-      eventId: r.event_id,
-      group: r.group_name,
+      eventId: dec(r.event_id),
+      group: dec(r.group_name),
       outcome: r.outcome as ProcessingOutcome,
       attempt: Number(r.attempt),
       at: strategy.decodeTime(r.at),
     };
-    if (r.error !== null) rec.error = r.error;
+    if (r.error !== null) rec.error = dec(r.error);
     if (r.duration_ms !== null) rec.durationMs = Number(r.duration_ms);
     return rec;
   }
@@ -405,15 +410,15 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
       const now = isoNow(clock);
       const publishedAt = opts?.published ? now : null;
       const rows = checked.map(({ event: e, occurredAt, data, metadata }): EventRow => ({
-        id: e.id,
-        type: e.type,
+        id: enc(e.id),
+        type: enc(e.type),
         data: strategy.encodeJson(data),
         priority: e.priority,
-        correlation_id: e.correlationId,
-        causation_id: e.causationId ?? null,
-        user_id: e.userId ?? null,
-        organization_id: e.organizationId ?? null,
-        source: e.source ?? null,
+        correlation_id: enc(e.correlationId),
+        causation_id: encOpt(e.causationId),
+        user_id: encOpt(e.userId),
+        organization_id: encOpt(e.organizationId),
+        source: encOpt(e.source),
         occurred_at: occurredAt,
         version: e.version,
         metadata: metadata === null ? null : strategy.encodeJson(metadata),
@@ -444,7 +449,7 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
           // this row until we commit (then skips) or roll back (then runs fn itself).
           const res = await trx
             .insertInto('handled')
-            .values({ event_id: eventId, group_name: group, handled_at: isoNow(clock) })
+            .values({ event_id: enc(eventId), group_name: enc(group), handled_at: isoNow(clock) })
             .onConflict((oc) => oc.columns(['event_id', 'group_name']).doNothing())
             .executeTakeFirst();
           if (Number(res.numInsertedOrUpdatedRows ?? 0n) === 0) return { handled: false };
@@ -465,7 +470,7 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
     async markPublished(ids, opts) {
       life.assertOpen();
       checkIds('markPublished', ids);
-      const unique = [...new Set(ids)];
+      const unique = [...new Set(ids)].map(enc);
       await run('markPublished', opts, async () => {
         if (unique.length === 0) return;
         const now = isoNow(clock);
@@ -500,20 +505,20 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
         if (checked.length === 0) return;
         await writeTransaction(async (trx) => {
           // Records of events the store does not hold are ignored (the contract), so filter first.
-          const eventIds = [...new Set(checked.map((r) => r.eventId))];
+          const eventIds = [...new Set(checked.map((r) => enc(r.eventId)))];
           const known = new Set<string>();
           for (const part of chunk(eventIds, strategy.maxParameters)) {
             const found = await trx.selectFrom('events').select('id').where('id', 'in', part).execute();
             for (const f of found) known.add(f.id);
           }
           const rows = checked
-            .filter((r) => known.has(r.eventId))
+            .filter((r) => known.has(enc(r.eventId)))
             .map((r) => ({
-              event_id: r.eventId,
-              group_name: r.group,
+              event_id: enc(r.eventId),
+              group_name: enc(r.group),
               outcome: r.outcome,
               attempt: r.attempt,
-              error: r.error === undefined || r.error === null ? null : String(r.error),
+              error: r.error === undefined || r.error === null ? null : enc(String(r.error)),
               duration_ms: r.durationMs === undefined || r.durationMs === null ? null : r.durationMs,
               at: r.at,
             }));
@@ -539,7 +544,7 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
     async processingOf(eventId, opts) {
       life.assertOpen();
       return run('processingOf', opts, async () => {
-        const rows = await reader().selectFrom('event_processing').selectAll().where('event_id', '=', eventId).execute();
+        const rows = await reader().selectFrom('event_processing').selectAll().where('event_id', '=', enc(eventId)).execute();
         return rows.map(toRecord).sort((a, b) => (a.group < b.group ? -1 : a.group > b.group ? 1 : 0));
       });
     },
@@ -547,7 +552,7 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
     async getEvent(id, opts) {
       life.assertOpen();
       return run('getEvent', opts, async () => {
-        const row = await reader().selectFrom('events').selectAll().where('id', '=', id).executeTakeFirst();
+        const row = await reader().selectFrom('events').selectAll().where('id', '=', enc(id)).executeTakeFirst();
         return row ? toStored(row) : undefined;
       });
     },
@@ -558,15 +563,15 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
       return run('query', opts, async (): Promise<EventPage> => {
         if (types !== undefined && types.length === 0) return { events: [], nextCursor: undefined };
         let sel = reader().selectFrom('events').selectAll();
-        if (types !== undefined) sel = types.length === 1 ? sel.where('type', '=', types[0]!) : sel.where('type', 'in', types);
-        if (q.correlationId !== undefined) sel = sel.where('correlation_id', '=', q.correlationId);
-        if (q.userId !== undefined) sel = sel.where('user_id', '=', q.userId);
-        if (q.organizationId !== undefined) sel = sel.where('organization_id', '=', q.organizationId);
+        if (types !== undefined) sel = types.length === 1 ? sel.where('type', '=', enc(types[0]!)) : sel.where('type', 'in', types.map(enc));
+        if (q.correlationId !== undefined) sel = sel.where('correlation_id', '=', enc(q.correlationId));
+        if (q.userId !== undefined) sel = sel.where('user_id', '=', enc(q.userId));
+        if (q.organizationId !== undefined) sel = sel.where('organization_id', '=', enc(q.organizationId));
         if (since !== undefined) sel = sel.where('occurred_at', '>=', since);
         if (until !== undefined) sel = sel.where('occurred_at', '<', until);
         if (cursor) {
           sel = sel.where((eb) =>
-            eb(eb.refTuple('occurred_at', 'id'), order === 'asc' ? '>' : '<', eb.tuple(cursor.occurredAt, cursor.id)),
+            eb(eb.refTuple('occurred_at', 'id'), order === 'asc' ? '>' : '<', eb.tuple(cursor.occurredAt, enc(cursor.id))),
           );
         }
         const rows = await sel.orderBy('occurred_at', order).orderBy('id', order).limit(limit + 1).execute();
@@ -592,7 +597,7 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
               .select(eb.lit(1).as('one'))
               .whereRef('p.event_id', '=', 'e.id')
               .where('p.outcome', '=', 'processed');
-            if (group !== undefined) done = done.where('p.group_name', '=', group);
+            if (group !== undefined) done = done.where('p.group_name', '=', enc(group));
             return eb.not(eb.exists(done));
           })
           .orderBy('e.occurred_at')
@@ -636,7 +641,7 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
           .execute();
         const { p50, p95 } = await strategy.percentiles(db, since);
         const byType: Record<string, number> = {};
-        for (const t of types) byType[t.type] = count(t.n);
+        for (const t of types) byType[dec(t.type)] = count(t.n);
         return {
           totalEvents: count(totals.total),
           processedEvents: count(totals.processed),
