@@ -200,6 +200,12 @@ function postgresStrategy(schema: string, prefix: string, hint: string): SqlDial
  * number of processes can start at once. Aggregates and percentiles (`percentile_cont`) are
  * computed by the database.
  *
+ * A server that stops, restarts or resets connections never crashes the process: the failing
+ * calls reject with `StoreError`, broken clients are dropped and the pool reconnects when the
+ * server is back. A call that outlives `timeoutMs` (a frozen server) rejects with `StoreError`.
+ * NUL characters, which `jsonb` and `text` refuse, round trip through a reversible encoding
+ * ({@link POSTGRES_JSON_WRAPPER_KEY}; see docs/stores.md).
+ *
  * `append(events, { transaction })` (and `publisher.publish(input, { transaction })`) takes your
  * own kysely `Transaction` (or `Kysely` instance) or a pg client after `BEGIN`, and writes the
  * events in it: they commit, and then wait in the outbox, only if your transaction commits. A pg
