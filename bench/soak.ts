@@ -25,7 +25,10 @@ const TOTAL = Number(process.env.SOAK_EVENTS ?? 1_000_000);
 const BATCH = Number(process.env.SOAK_BATCH ?? 500);
 const BACKLOG = Number(process.env.SOAK_BACKLOG ?? 20_000);
 const AFTER_S = Number(process.env.SOAK_AFTER_S ?? 60);
-const TRIM_MS = 5000;
+/** How often the transport trims acked entries (`trimIntervalMs`). */
+const TRIM_MS = Number(process.env.SOAK_TRIM_MS ?? 5000);
+/** The marker name of the RESULTS section (and the chart's file name) this run writes. */
+const SECTION = process.env.SOAK_SECTION ?? 'soak';
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
 interface Sample {
@@ -200,7 +203,7 @@ async function main(): Promise<void> {
   await pool.query(`drop schema if exists "${schema}" cascade`);
   await pool.end();
 
-  writeFileSync(here('./soak-chart.svg'), `${chart(samples)}\n`);
+  writeFileSync(here(`./${SECTION}-chart.svg`), `${chart(samples)}\n`);
   const load = samples.filter((s) => s.phase === 'load');
   const after = samples.filter((s) => s.phase === 'after');
   const firstAfter = after.slice(0, Math.max(1, Math.floor(after.length / 4)));
@@ -214,7 +217,7 @@ async function main(): Promise<void> {
     return `| ${label} | ${start} | ${peak(k)} | ${avg(firstAfter, k)} | ${avg(lastAfter, k)} |`;
   });
   const section = [
-    '<!-- soak:start (written by bench/soak.ts; rerun `npm run bench:soak`) -->',
+    `<!-- ${SECTION}:start (written by bench/soak.ts; rerun \`npm run bench:soak\`) -->`,
     `Run of ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: ${TOTAL.toLocaleString('en-US')} events (batches of ${BATCH}, at most ${BACKLOG.toLocaleString('en-US')} unhandled), Node ${process.version}, ${process.env.SOAK_NOTE ?? 'the 2-core VM shared with other work'}, ${process.env.PROCUR_BENCH_REDIS_URL ? 'the Redis at PROCUR_BENCH_REDIS_URL' : 'a private redis-server (its used_memory is this run alone)'}.`,
     `Published in ${Math.round((publishedAt - t0) / 1000)} s, all handled after ${Math.round((drainedAt - t0) / 1000)} s (${rate.toLocaleString('en-US')} events/s end to end, each one appended to PostgreSQL, marked published, sent through Redis, handled and its processing recorded in PostgreSQL), then ${AFTER_S} s of quiet${gc ? ' with a forced GC before each sample' : ''}.`,
     '',
@@ -222,14 +225,14 @@ async function main(): Promise<void> {
     '|---|---:|---:|---:|---:|',
     ...rows,
     '',
-    `![Soak: RSS, heap and Redis used_memory over the run](soak-chart.svg)`,
+    `![Soak: RSS, heap and Redis used_memory over the run](${SECTION}-chart.svg)`,
     '',
     `Redis \`used_memory\` at start ${mb(redisStart)} MB, after close ${mb(redisEnd)} MB (the streams are trimmed every ${TRIM_MS / 1000} s here, \`trimIntervalMs\`; the default is 60 s). Load phase: ${load.length} samples.`,
-    '<!-- soak:end -->',
+    `<!-- ${SECTION}:end -->`,
   ].join('\n');
   const resultsPath = here('./RESULTS.md');
   const results = readFileSync(resultsPath, 'utf8');
-  const re = /<!-- soak:start[\s\S]*?<!-- soak:end -->/;
+  const re = new RegExp(`<!-- ${SECTION}:start[\\s\\S]*?<!-- ${SECTION}:end -->`);
   if (re.test(results)) writeFileSync(resultsPath, results.replace(re, section));
   else console.log('\n(no soak markers in bench/RESULTS.md; the section follows)\n');
   console.log(`\n${section}\n`);
