@@ -50,6 +50,14 @@ export interface EventBusConfig {
   taskResultTtlMs: number;
   /** How often workers report that they are alive, in ms; a worker silent for 3 beats is offline. `PROCUR_EVENT_WORKER_HEARTBEAT_MS`. @default 2000 */
   workerHeartbeatMs: number;
+  /**
+   * The longest a call to the event store may take before it rejects with `StoreError`, in ms: a
+   * database that is down, frozen or locked makes `publish()` fail within this bound instead of
+   * hanging. The SQL stores (`postgresStore`, `sqliteStore`) read it from the environment when
+   * their own `timeoutMs` option is not given; the publisher bounds its store calls with it for
+   * every store. `PROCUR_EVENT_STORE_TIMEOUT_MS`. @default 10000
+   */
+  storeTimeoutMs: number;
 }
 
 /** The default settings (the seed's defaults, plus ours). */
@@ -76,6 +84,7 @@ export const DEFAULT_CONFIG: Readonly<EventBusConfig> = Object.freeze({
   namespace: 'procur',
   taskResultTtlMs: 86_400_000,
   workerHeartbeatMs: 2000,
+  storeTimeoutMs: 10_000,
 });
 
 /** How a setting's environment variable is parsed. */
@@ -107,6 +116,7 @@ export const CONFIG_VARIABLES: Readonly<Record<keyof EventBusConfig, { env: stri
     namespace: { env: 'PROCUR_EVENT_NAMESPACE', kind: 'string' },
     taskResultTtlMs: { env: 'PROCUR_EVENT_TASK_RESULT_TTL_MS', kind: 'int', min: 1000, max: 31 * 86_400_000 },
     workerHeartbeatMs: { env: 'PROCUR_EVENT_WORKER_HEARTBEAT_MS', kind: 'int', min: 50, max: 3_600_000 },
+    storeTimeoutMs: { env: 'PROCUR_EVENT_STORE_TIMEOUT_MS', kind: 'int', min: 10, max: 3_600_000 },
   });
 
 const TRUE = new Set(['true', '1', 'yes', 'on']);
@@ -148,6 +158,54 @@ function shown(key: keyof EventBusConfig, value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** One setting from `override` (code) or `env`, validated; `undefined` when neither gives it. */
+function settingValue<K extends keyof EventBusConfig>(
+  key: K,
+  env: Record<string, string | undefined>,
+  override: EventBusConfig[K] | undefined,
+): EventBusConfig[K] | undefined {
+  const spec = CONFIG_VARIABLES[key];
+  let value: unknown;
+  let origin: string;
+  if (override !== undefined) {
+    value = override;
+    origin = `config.${key}`;
+  } else {
+    const raw = env[spec.env];
+    if (raw === undefined || raw.trim() === '') return undefined;
+    value = fromEnv(raw, spec.kind);
+    origin = spec.env;
+  }
+  const result = schemaFor(spec.kind, spec.min, spec.max).safeParse(value);
+  if (!result.success) {
+    const reason = result.error.issues[0]?.message ?? 'invalid value';
+    throw new ConfigError(origin, `${reason} (got ${shown(key, value)})`);
+  }
+  return result.data as EventBusConfig[K];
+}
+
+/**
+ * Reads one setting the way {@link loadConfig} does (`override` wins over the environment, then
+ * the default), validated on its own: adapters use it for the settings they honour
+ * (`sqliteStore` and `postgresStore` read `storeTimeoutMs`), without failing on unrelated ones.
+ *
+ * @param key - the camelCase setting.
+ * @param env - the environment to read. @default process.env
+ * @param override - a value given in code (wins over the environment).
+ * @throws {@link ConfigError} naming the variable (or `config.<key>`) when the value is invalid.
+ * @example
+ * ```ts
+ * const timeoutMs = loadSetting('storeTimeoutMs'); // PROCUR_EVENT_STORE_TIMEOUT_MS, else 10000
+ * ```
+ */
+export function loadSetting<K extends keyof EventBusConfig>(
+  key: K,
+  env: Record<string, string | undefined> = process.env,
+  override?: EventBusConfig[K],
+): EventBusConfig[K] {
+  return settingValue(key, env, override) ?? DEFAULT_CONFIG[key];
+}
+
 /**
  * Reads the configuration from `PROCUR_EVENT_*` environment variables, applies `overrides` on top
  * (code wins over the environment), fills defaults and validates everything.
@@ -176,25 +234,9 @@ export function loadConfig(
       );
     }
   }
-  for (const [key, spec] of Object.entries(CONFIG_VARIABLES) as [keyof EventBusConfig, (typeof CONFIG_VARIABLES)[keyof EventBusConfig]][]) {
-    const schema = schemaFor(spec.kind, spec.min, spec.max);
-    let value: unknown;
-    let origin: string;
-    if (key in overrides && overrides[key] !== undefined) {
-      value = overrides[key];
-      origin = `config.${key}`;
-    } else {
-      const raw = env[spec.env];
-      if (raw === undefined || raw.trim() === '') continue;
-      value = fromEnv(raw, spec.kind);
-      origin = spec.env;
-    }
-    const result = schema.safeParse(value);
-    if (!result.success) {
-      const reason = result.error.issues[0]?.message ?? 'invalid value';
-      throw new ConfigError(origin, `${reason} (got ${shown(key, value)})`);
-    }
-    out[key] = result.data;
+  for (const key of Object.keys(CONFIG_VARIABLES) as (keyof EventBusConfig)[]) {
+    const value = settingValue(key, env, overrides[key]);
+    if (value !== undefined) out[key] = value;
   }
   const config = out as unknown as EventBusConfig;
   if (config.retryBackoffMaxMs < config.retryBackoffMs) {

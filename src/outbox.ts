@@ -1,5 +1,46 @@
 import type { SystemContext } from './context.js';
+import type { SignalOptions } from './contracts/transport.js';
+import { StoreError, isEventBusError, toError } from './errors.js';
 import { encodeEnvelope, priorityRank } from './events/envelope.js';
+
+/**
+ * Runs one store call of the core (the publisher's append, the relay's reads and marks) within
+ * `storeTimeoutMs`, whatever the store: it gets a signal that aborts at the bound, and the call
+ * rejects with `StoreError` then even if the store ignores the signal. A non-`EventBusError`
+ * failure of a store becomes a `StoreError` too.
+ *
+ * @internal
+ */
+export async function boundedStoreCall<T>(
+  ctx: SystemContext,
+  op: string,
+  options: SignalOptions | undefined,
+  call: (options: SignalOptions) => Promise<T>,
+): Promise<T> {
+  const ms = ctx.config.storeTimeoutMs;
+  const bound = new AbortController();
+  const timer = setTimeout(() => bound.abort(), ms);
+  const signal = options?.signal ? AbortSignal.any([options.signal, bound.signal]) : bound.signal;
+  const expired = new Promise<never>((_, reject) =>
+    bound.signal.addEventListener('abort', () =>
+      reject(
+        new StoreError(
+          `[event-bus:${ctx.store.name}] ${op} did not finish within ${ms} ms (storeTimeoutMs, PROCUR_EVENT_STORE_TIMEOUT_MS): the event store is not answering.`,
+        ),
+      ),
+    ),
+  );
+  try {
+    return await Promise.race([call({ ...options, signal }), expired]);
+  } catch (err) {
+    if (options?.signal?.aborted && err === options.signal.reason) throw err;
+    if (bound.signal.aborted && !isEventBusError(err, 'ERR_STORE')) return expired;
+    throw isEventBusError(err) ? err : new StoreError(`[event-bus:${ctx.store.name}] ${op} failed: ${toError(err).message}`, { cause: err });
+  } finally {
+    clearTimeout(timer);
+    expired.catch(() => undefined);
+  }
+}
 
 /** Options of the outbox relay. */
 export interface OutboxOptions {
@@ -65,14 +106,16 @@ export class OutboxRelay {
     try {
       for (;;) {
         const cutoff = ctx.clock.now() - graceMs;
-        const due = (await ctx.store.unpublished({ limit: this.batchSize })).filter((e) => Date.parse(e.storedAt) <= cutoff);
+        const due = (
+          await boundedStoreCall(ctx, 'unpublished', undefined, (o) => ctx.store.unpublished({ ...o, limit: this.batchSize }))
+        ).filter((e) => Date.parse(e.storedAt) <= cutoff);
         if (due.length === 0) break;
         const messages = due.map((stored) => {
           const { storedAt: _s, publishedAt: _p, ...event } = stored;
           return { body: encodeEnvelope(event), priority: priorityRank(event.priority) };
         });
         await ctx.transport.publish(ctx.config.eventStreamName, messages);
-        await ctx.store.markPublished(due.map((e) => e.id));
+        await boundedStoreCall(ctx, 'markPublished', undefined, (o) => ctx.store.markPublished(due.map((e) => e.id), o));
         total += due.length;
         if (due.length < this.batchSize) break;
       }

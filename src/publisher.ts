@@ -3,6 +3,7 @@ import { isoNow } from './clock.js';
 import type { SystemContext } from './context.js';
 import type { OutgoingMessage, SignalOptions } from './contracts/transport.js';
 import { EventValidationError, TransportError, type ValidationIssue } from './errors.js';
+import { boundedStoreCall } from './outbox.js';
 import { EventType, type EventDataInput } from './events/catalog.js';
 import {
   ENVELOPE_VERSION,
@@ -97,9 +98,13 @@ function optionalString(issues: ValidationIssue[], name: string, value: unknown)
  * Publishes events: validates them, writes them to the event store (the audit trail and outbox),
  * hands them to the transport, then marks them published.
  *
- * If the store write succeeds and the transport is down, `publish` still resolves: the event waits
- * in the store's outbox and the relay publishes it when the transport is back. Without event
- * sourcing there is no outbox, and a transport failure rejects with `TransportError`.
+ * If the store write succeeds and the transport is down, `publish` still resolves when the store is
+ * persistent (`store.features.persistent`: SQLite file, Postgres): the event waits in the store's
+ * outbox and the relay publishes it when the transport is back. With a store that does not persist
+ * (memory, `':memory:'` SQLite) or without event sourcing there is no durable outbox, and a
+ * transport failure rejects with `TransportError` (the event stays in the store, unpublished, and
+ * the relay may still publish it while the process lives). A store failure rejects with
+ * `StoreError` (within `storeTimeoutMs`) before anything reaches the transport.
  */
 export class Publisher {
   /** @internal */
@@ -117,7 +122,8 @@ export class Publisher {
    * @throws {@link EventValidationError} when the payload fails its schema, the type is unknown,
    *   an envelope field is malformed or the encoded event is larger than `maxEventBytes`;
    *   nothing is stored or published then.
-   * @throws {@link TransportError} when the transport fails and there is no store to keep it.
+   * @throws {@link TransportError} when the transport fails and no persistent store keeps the event.
+   * @throws `StoreError` when the event store fails or does not answer within `storeTimeoutMs`.
    * @example
    * ```ts
    * const id = await bus.publisher.publish({
@@ -180,12 +186,14 @@ export class Publisher {
       for (const event of envelopes) ctx.hooks.emit('published', { event, deferred: true });
       return ids;
     }
-    if (sourcing) await ctx.store.append(envelopes, options);
+    if (sourcing) await boundedStoreCall(ctx, 'append', options, (o) => ctx.store.append(envelopes, o));
+    // The outbox keeps events only as long as the store does: memory (and ':memory:' SQLite) is gone at exit.
+    const durableOutbox = sourcing && ctx.store.features.persistent;
     let deferred = false;
     try {
       await ctx.transport.publish(ctx.config.eventStreamName, messages, options);
     } catch (err) {
-      if (!sourcing) {
+      if (!durableOutbox) {
         throw err instanceof TransportError
           ? err
           : new TransportError(

@@ -16,6 +16,7 @@ export {
   DEFAULT_POSTGRES_SCHEMA,
   DEFAULT_POSTGRES_POOL_SIZE,
   POSTGRES_URL_VARIABLES,
+  POSTGRES_JSON_WRAPPER_KEY,
   type PostgresStoreOptions,
   type PostgresPoolLike,
 } from './postgres-store.js';

@@ -5,7 +5,7 @@
  */
 
 import { PostgresDialect, sql, type Kysely, type PostgresPool } from 'kysely';
-import { ConfigError, MissingPeerError, StoreError, toError, type Clock, type EventStore } from '@procur/event-bus';
+import { ConfigError, MissingPeerError, StoreError, loadSetting, toError, type Clock, type EventStore } from '@procur/event-bus';
 import { DEFAULT_TABLE_PREFIX, createSqlStore, type SqlDialectStrategy, type StoreTables } from '../sql/index.js';
 
 /** Postgres' limit on bind parameters per statement. */
@@ -40,11 +40,48 @@ export interface PostgresStoreOptions {
   clock?: Clock;
   /** Connections of the pool the store creates (not used with `pool`). @default 10 */
   poolSize?: number;
+  /**
+   * The longest one store call may take (and a new connection may take to open, for a pool the
+   * store creates) before it rejects with `StoreError`, in ms: a server that is down or frozen
+   * fails calls within this bound instead of holding them.
+   * @default `storeTimeoutMs`: `PROCUR_EVENT_STORE_TIMEOUT_MS`, else 10000
+   */
+  timeoutMs?: number;
 }
 
 interface PgModule {
   Pool: new (config: Record<string, unknown>) => PostgresPool & { on(event: 'error', listener: (err: Error) => void): unknown };
 }
+
+/** An event emitter's `on`, as pg clients have it. */
+interface ErrorEmitter {
+  on?(event: 'error', listener: (err: Error) => void): unknown;
+}
+
+const ignore = (): void => undefined;
+
+/**
+ * A pool whose clients never crash the process: pg emits 'error' on a checked-out client whose
+ * connection dies (the server stopped, a reset) as well as failing its query, and an 'error'
+ * event without a listener throws. The query's own rejection reports the problem (as
+ * `StoreError`); pg then drops the broken client on release, and the pool opens new ones.
+ */
+function guardedPool(connect: () => Promise<PostgresPoolClientLike>, end: () => Promise<void>): PostgresPool {
+  const guarded = new WeakSet<object>();
+  return {
+    async connect() {
+      const client = await connect();
+      if (!guarded.has(client)) {
+        guarded.add(client);
+        (client as ErrorEmitter).on?.('error', ignore);
+      }
+      return client;
+    },
+    end,
+  };
+}
+
+type PostgresPoolClientLike = Awaited<ReturnType<PostgresPool['connect']>>;
 
 let peer: Promise<PgModule> | undefined;
 
@@ -79,6 +116,42 @@ function decodeTime(value: unknown): string {
   return new Date(value as number).toISOString();
 }
 
+/**
+ * The key of the wrapper that carries a JSON text jsonb cannot hold: jsonb refuses the escape
+ * `\u0000` (NUL), so such a value is stored as `{"$procur:json": "<its JSON text>"}`, a jsonb
+ * string in which the escape is just text, and unwrapped on read. A value that itself starts
+ * with this key is wrapped too, so reading never mistakes data for a wrapper.
+ */
+export const POSTGRES_JSON_WRAPPER_KEY = '$procur:json';
+const WRAPPED_PREFIX = `{${JSON.stringify(POSTGRES_JSON_WRAPPER_KEY)}:`;
+
+function encodeJson(json: string): string {
+  return json.includes('\\u0000') || json.startsWith(WRAPPED_PREFIX) ? JSON.stringify({ [POSTGRES_JSON_WRAPPER_KEY]: json }) : json;
+}
+
+function decodeJson(value: unknown): unknown {
+  if (typeof value === 'object' && value !== null && Object.hasOwn(value, POSTGRES_JSON_WRAPPER_KEY)) {
+    const inner = (value as Record<string, unknown>)[POSTGRES_JSON_WRAPPER_KEY];
+    if (typeof inner === 'string' && Object.keys(value).length === 1) return JSON.parse(inner) as unknown;
+  }
+  return value;
+}
+
+/**
+ * Text columns cannot hold NUL: in ids, types, correlation ids, groups and error messages NUL is
+ * written as `\u0001 0` and the escape `\u0001` itself as `\u0001\u0001`. The encoding is
+ * one-to-one, so equality queries on encoded values find exactly the encoded ids.
+ */
+function encodeText(value: string): string {
+  if (value.indexOf('\u0000') === -1 && value.indexOf('\u0001') === -1) return value;
+  return value.replace(/[\u0000\u0001]/g, (c) => (c === '\u0000' ? '\u00010' : '\u0001\u0001'));
+}
+
+function decodeText(value: string): string {
+  if (value.indexOf('\u0001') === -1) return value;
+  return value.replace(/\u0001([\u00010])/g, (_, c: string) => (c === '0' ? '\u0000' : '\u0001'));
+}
+
 function postgresStrategy(schema: string, prefix: string, hint: string): SqlDialectStrategy {
   return {
     name: 'postgres',
@@ -86,8 +159,10 @@ function postgresStrategy(schema: string, prefix: string, hint: string): SqlDial
     maxParameters: POSTGRES_MAX_PARAMETERS,
     // Ids and groups sort bytewise ("C"), as the keyset and the other stores compare them.
     types: { key: sql`text collate "C"`, json: 'jsonb', timestamp: 'timestamptz', float: 'double precision' },
-    encodeJson: (json) => json,
-    decodeJson: (value) => value,
+    encodeJson,
+    decodeJson,
+    encodeText,
+    decodeText,
     decodeTime,
     write: (fn) => fn(),
     writeTransaction: <T>(db: Kysely<StoreTables>, fn: (trx: Kysely<StoreTables>) => Promise<T>) => db.transaction().execute(fn),
@@ -125,6 +200,12 @@ function postgresStrategy(schema: string, prefix: string, hint: string): SqlDial
  * number of processes can start at once. Aggregates and percentiles (`percentile_cont`) are
  * computed by the database.
  *
+ * A server that stops, restarts or resets connections never crashes the process: the failing
+ * calls reject with `StoreError`, broken clients are dropped and the pool reconnects when the
+ * server is back. A call that outlives `timeoutMs` (a frozen server) rejects with `StoreError`.
+ * NUL characters, which `jsonb` and `text` refuse, round trip through a reversible encoding
+ * ({@link POSTGRES_JSON_WRAPPER_KEY}; see docs/stores.md).
+ *
  * `append(events, { transaction })` (and `publisher.publish(input, { transaction })`) takes your
  * own kysely `Transaction` (or `Kysely` instance) or a pg client after `BEGIN`, and writes the
  * events in it: they commit, and then wait in the outbox, only if your transaction commits. A pg
@@ -145,9 +226,10 @@ export function postgresStore(options: PostgresStoreOptions = {}): EventStore {
   const userPool = options.pool;
   let hint = "Check the pool's connection settings.";
   let dialect: PostgresDialect;
+  const timeoutMs = loadSetting('storeTimeoutMs', process.env, options.timeoutMs);
   if (userPool) {
     // The user's pool stays open when the store closes.
-    dialect = new PostgresDialect({ pool: { connect: () => userPool.connect(), end: async () => undefined } });
+    dialect = new PostgresDialect({ pool: guardedPool(() => userPool.connect(), async () => undefined) });
   } else {
     let connectionString = options.connectionString;
     let source = 'connectionString';
@@ -168,11 +250,12 @@ export function postgresStore(options: PostgresStoreOptions = {}): EventStore {
     dialect = new PostgresDialect({
       pool: async () => {
         const pg = await loadPg();
-        const pool = new pg.Pool({ connectionString: url, max });
+        // connectionTimeoutMillis: a frozen server accepts TCP but never answers the startup.
+        const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: timeoutMs });
         // An idle client that loses its connection emits 'error' on the pool; unhandled it would
         // crash the process. The next query reports the problem instead.
-        pool.on('error', () => undefined);
-        return pool;
+        pool.on('error', ignore);
+        return guardedPool(() => pool.connect(), () => pool.end());
       },
     });
   }
@@ -181,5 +264,6 @@ export function postgresStore(options: PostgresStoreOptions = {}): EventStore {
     schema,
     tablePrefix: prefix,
     clock: options.clock,
+    timeoutMs,
   });
 }

@@ -26,6 +26,14 @@ export interface SqlDialectStrategy {
   encodeJson(json: string): string;
   /** Decodes a JSON column value as the driver returns it. */
   decodeJson(value: unknown): unknown;
+  /**
+   * Encodes a string for a text column, reversibly (Postgres: text cannot hold NUL, so NUL and
+   * the escape character are escaped). Equal strings encode equally, so equality queries on
+   * encoded values work. @default identity
+   */
+  encodeText?(value: string): string;
+  /** Reverses {@link SqlDialectStrategy.encodeText}. @default identity */
+  decodeText?(value: string): string;
   /** Decodes a time column value as the driver returns it into ISO 8601 UTC. */
   decodeTime(value: unknown): string;
   /**

@@ -14,6 +14,7 @@ import {
   StoreError,
   isEventBusError,
   isoNow,
+  loadSetting,
   storeValidation,
   systemClock,
   toError,
@@ -85,6 +86,12 @@ export interface SqlStoreOptions {
   schema?: string;
   /** The source of `storedAt` / `publishedAt` times. @default systemClock */
   clock?: Clock;
+  /**
+   * The longest one call may take before it rejects with `StoreError`, in ms (`handleOnce`, which
+   * runs the application's handler, and `cleanup`, which works in batches, are not bounded).
+   * @default `storeTimeoutMs` (`PROCUR_EVENT_STORE_TIMEOUT_MS`, else 10000)
+   */
+  timeoutMs?: number;
 }
 
 /** Removes credentials that a driver message might echo (`scheme://user:secret@host`). */
@@ -92,21 +99,30 @@ export function redactSecrets(message: string): string {
   return message.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/?#\s@]*:)[^@\s]*@/gi, '$1***@').replace(/(password=)[^\s&]+/gi, '$1***');
 }
 
-function raceSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
+/** Marks a call that outlived the store's `timeoutMs`. */
+class TimedOut {}
+
+/**
+ * Settles with `promise`, or rejects with `signal.reason` when the signal aborts, or with a
+ * {@link TimedOut} after `timeoutMs` (when given). The work itself goes on (a driver call cannot
+ * be taken back); its late outcome is dropped.
+ */
+function race<T>(promise: Promise<T>, signal: AbortSignal | undefined, timeoutMs: number | undefined): Promise<T> {
+  if (!signal && timeoutMs === undefined) return promise;
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = () => finish(() => reject(signal!.reason));
+    const finish = (settle: () => void) => {
+      if (timer) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      settle();
+    };
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (timeoutMs !== undefined) timer = setTimeout(() => finish(() => reject(new TimedOut())), timeoutMs);
     promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
+      (v) => finish(() => resolve(v)),
+      (e: unknown) => finish(() => reject(e)),
     );
   });
 }
@@ -205,6 +221,12 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
     throw new ConfigError('schema', `must be letters, digits and '_' (not starting with a digit), got ${JSON.stringify(options.schema)}`);
   }
   const clock = options.clock ?? systemClock;
+  const same = (v: string): string => v;
+  /** A string for a text column, and back (see SqlDialectStrategy.encodeText). */
+  const enc = strategy.encodeText ?? same;
+  const dec = strategy.decodeText ?? same;
+  const encOpt = (v: string | undefined): string | null => (v === undefined ? null : enc(v));
+  const timeoutMs = loadSetting('storeTimeoutMs', process.env, options.timeoutMs);
   const name = strategy.name;
   const what = `${name} store`;
   const life = new Lifecycle(what);
@@ -280,19 +302,33 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
     return migrated;
   }
 
+  function timedOut(op: string): StoreError {
+    const unknown =
+      op === 'append' || op === 'markPublished' || op === 'recordProcessing'
+        ? ' Its writes may still commit when the database answers (append again with the same ids to be sure: appends are idempotent on id).'
+        : '';
+    const hint = strategy.connectionHint ? ` ${strategy.connectionHint}` : '';
+    return new StoreError(
+      `[event-bus:${name}] ${op} did not finish within ${timeoutMs} ms (timeoutMs / storeTimeoutMs, PROCUR_EVENT_STORE_TIMEOUT_MS): the database is not answering.${unknown}${hint}`,
+    );
+  }
+
   async function run<T>(op: string, opts: SignalOptions | undefined, fn: () => Promise<T>): Promise<T> {
     const signal = opts?.signal;
     if (signal?.aborted) throw signal.reason;
     try {
-      return await raceSignal(
+      return await race(
         (async () => {
           await ensureMigrated();
           return fn();
         })(),
         signal,
+        // The application's handler runs inside handleOnce; cleanup works through batches.
+        op === 'handleOnce' || op === 'cleanup' ? undefined : timeoutMs,
       );
     } catch (err) {
       if (signal?.aborted && err === signal.reason) throw err;
+      if (err instanceof TimedOut) throw life.closed ? new ClosedError(what) : timedOut(op);
       if (err instanceof CallbackFailure) throw err.error;
       if (err instanceof MigrationFailure) throw wrap(op, err.cause, op === 'migrate' ? '' : ' while migrating the schema');
       throw wrap(op, err);
@@ -301,33 +337,33 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
 
   function toStored(r: Selectable<EventsTable>): StoredEvent {
     const e: StoredEvent = {
-      id: r.id,
-      type: r.type,
+      id: dec(r.id),
+      type: dec(r.type),
       data: strategy.decodeJson(r.data),
       priority: r.priority as EventPriority,
-      correlationId: r.correlation_id,
+      correlationId: dec(r.correlation_id),
       occurredAt: strategy.decodeTime(r.occurred_at),
       version: Number(r.version),
       storedAt: strategy.decodeTime(r.stored_at),
       publishedAt: r.published_at === null || r.published_at === undefined ? null : strategy.decodeTime(r.published_at),
     };
-    if (r.causation_id !== null) e.causationId = r.causation_id;
-    if (r.user_id !== null) e.userId = r.user_id;
-    if (r.organization_id !== null) e.organizationId = r.organization_id;
-    if (r.source !== null) e.source = r.source;
+    if (r.causation_id !== null) e.causationId = dec(r.causation_id);
+    if (r.user_id !== null) e.userId = dec(r.user_id);
+    if (r.organization_id !== null) e.organizationId = dec(r.organization_id);
+    if (r.source !== null) e.source = dec(r.source);
     if (r.metadata !== null && r.metadata !== undefined) e.metadata = strategy.decodeJson(r.metadata) as Record<string, unknown>;
     return e;
   }
 
   function toRecord(r: Selectable<ProcessingTable>): ProcessingRecord {
     const rec: ProcessingRecord = {
-      eventId: r.event_id,
-      group: r.group_name,
+      eventId: dec(r.event_id),
+      group: dec(r.group_name),
       outcome: r.outcome as ProcessingOutcome,
       attempt: Number(r.attempt),
       at: strategy.decodeTime(r.at),
     };
-    if (r.error !== null) rec.error = r.error;
+    if (r.error !== null) rec.error = dec(r.error);
     if (r.duration_ms !== null) rec.durationMs = Number(r.duration_ms);
     return rec;
   }
@@ -374,15 +410,15 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
       const now = isoNow(clock);
       const publishedAt = opts?.published ? now : null;
       const rows = checked.map(({ event: e, occurredAt, data, metadata }): EventRow => ({
-        id: e.id,
-        type: e.type,
+        id: enc(e.id),
+        type: enc(e.type),
         data: strategy.encodeJson(data),
         priority: e.priority,
-        correlation_id: e.correlationId,
-        causation_id: e.causationId ?? null,
-        user_id: e.userId ?? null,
-        organization_id: e.organizationId ?? null,
-        source: e.source ?? null,
+        correlation_id: enc(e.correlationId),
+        causation_id: encOpt(e.causationId),
+        user_id: encOpt(e.userId),
+        organization_id: encOpt(e.organizationId),
+        source: encOpt(e.source),
         occurred_at: occurredAt,
         version: e.version,
         metadata: metadata === null ? null : strategy.encodeJson(metadata),
@@ -413,7 +449,7 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
           // this row until we commit (then skips) or roll back (then runs fn itself).
           const res = await trx
             .insertInto('handled')
-            .values({ event_id: eventId, group_name: group, handled_at: isoNow(clock) })
+            .values({ event_id: enc(eventId), group_name: enc(group), handled_at: isoNow(clock) })
             .onConflict((oc) => oc.columns(['event_id', 'group_name']).doNothing())
             .executeTakeFirst();
           if (Number(res.numInsertedOrUpdatedRows ?? 0n) === 0) return { handled: false };
@@ -434,7 +470,7 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
     async markPublished(ids, opts) {
       life.assertOpen();
       checkIds('markPublished', ids);
-      const unique = [...new Set(ids)];
+      const unique = [...new Set(ids)].map(enc);
       await run('markPublished', opts, async () => {
         if (unique.length === 0) return;
         const now = isoNow(clock);
@@ -469,20 +505,20 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
         if (checked.length === 0) return;
         await writeTransaction(async (trx) => {
           // Records of events the store does not hold are ignored (the contract), so filter first.
-          const eventIds = [...new Set(checked.map((r) => r.eventId))];
+          const eventIds = [...new Set(checked.map((r) => enc(r.eventId)))];
           const known = new Set<string>();
           for (const part of chunk(eventIds, strategy.maxParameters)) {
             const found = await trx.selectFrom('events').select('id').where('id', 'in', part).execute();
             for (const f of found) known.add(f.id);
           }
           const rows = checked
-            .filter((r) => known.has(r.eventId))
+            .filter((r) => known.has(enc(r.eventId)))
             .map((r) => ({
-              event_id: r.eventId,
-              group_name: r.group,
+              event_id: enc(r.eventId),
+              group_name: enc(r.group),
               outcome: r.outcome,
               attempt: r.attempt,
-              error: r.error === undefined || r.error === null ? null : String(r.error),
+              error: r.error === undefined || r.error === null ? null : enc(String(r.error)),
               duration_ms: r.durationMs === undefined || r.durationMs === null ? null : r.durationMs,
               at: r.at,
             }));
@@ -508,7 +544,7 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
     async processingOf(eventId, opts) {
       life.assertOpen();
       return run('processingOf', opts, async () => {
-        const rows = await reader().selectFrom('event_processing').selectAll().where('event_id', '=', eventId).execute();
+        const rows = await reader().selectFrom('event_processing').selectAll().where('event_id', '=', enc(eventId)).execute();
         return rows.map(toRecord).sort((a, b) => (a.group < b.group ? -1 : a.group > b.group ? 1 : 0));
       });
     },
@@ -516,7 +552,7 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
     async getEvent(id, opts) {
       life.assertOpen();
       return run('getEvent', opts, async () => {
-        const row = await reader().selectFrom('events').selectAll().where('id', '=', id).executeTakeFirst();
+        const row = await reader().selectFrom('events').selectAll().where('id', '=', enc(id)).executeTakeFirst();
         return row ? toStored(row) : undefined;
       });
     },
@@ -527,15 +563,15 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
       return run('query', opts, async (): Promise<EventPage> => {
         if (types !== undefined && types.length === 0) return { events: [], nextCursor: undefined };
         let sel = reader().selectFrom('events').selectAll();
-        if (types !== undefined) sel = types.length === 1 ? sel.where('type', '=', types[0]!) : sel.where('type', 'in', types);
-        if (q.correlationId !== undefined) sel = sel.where('correlation_id', '=', q.correlationId);
-        if (q.userId !== undefined) sel = sel.where('user_id', '=', q.userId);
-        if (q.organizationId !== undefined) sel = sel.where('organization_id', '=', q.organizationId);
+        if (types !== undefined) sel = types.length === 1 ? sel.where('type', '=', enc(types[0]!)) : sel.where('type', 'in', types.map(enc));
+        if (q.correlationId !== undefined) sel = sel.where('correlation_id', '=', enc(q.correlationId));
+        if (q.userId !== undefined) sel = sel.where('user_id', '=', enc(q.userId));
+        if (q.organizationId !== undefined) sel = sel.where('organization_id', '=', enc(q.organizationId));
         if (since !== undefined) sel = sel.where('occurred_at', '>=', since);
         if (until !== undefined) sel = sel.where('occurred_at', '<', until);
         if (cursor) {
           sel = sel.where((eb) =>
-            eb(eb.refTuple('occurred_at', 'id'), order === 'asc' ? '>' : '<', eb.tuple(cursor.occurredAt, cursor.id)),
+            eb(eb.refTuple('occurred_at', 'id'), order === 'asc' ? '>' : '<', eb.tuple(cursor.occurredAt, enc(cursor.id))),
           );
         }
         const rows = await sel.orderBy('occurred_at', order).orderBy('id', order).limit(limit + 1).execute();
@@ -561,7 +597,7 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
               .select(eb.lit(1).as('one'))
               .whereRef('p.event_id', '=', 'e.id')
               .where('p.outcome', '=', 'processed');
-            if (group !== undefined) done = done.where('p.group_name', '=', group);
+            if (group !== undefined) done = done.where('p.group_name', '=', enc(group));
             return eb.not(eb.exists(done));
           })
           .orderBy('e.occurred_at')
@@ -605,7 +641,7 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
           .execute();
         const { p50, p95 } = await strategy.percentiles(db, since);
         const byType: Record<string, number> = {};
-        for (const t of types) byType[t.type] = count(t.n);
+        for (const t of types) byType[dec(t.type)] = count(t.n);
         return {
           totalEvents: count(totals.total),
           processedEvents: count(totals.processed),

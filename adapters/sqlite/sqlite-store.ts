@@ -6,7 +6,7 @@
 
 import { resolve } from 'node:path';
 import { SqliteDialect, sql, type Kysely, type SqliteDatabase } from 'kysely';
-import { ConfigError, MissingPeerError, StoreError, toError, type Clock, type EventStore } from '@procur/event-bus';
+import { ConfigError, MissingPeerError, StoreError, loadSetting, toError, type Clock, type EventStore } from '@procur/event-bus';
 import { createSqlStore, redactSecrets, type SqlDialectStrategy, type StoreTables } from '../sql/index.js';
 
 /** SQLite's limit on bind parameters per statement (`SQLITE_MAX_VARIABLE_NUMBER` since 3.32). */
@@ -31,8 +31,19 @@ export interface SqliteStoreBaseOptions {
   tablePrefix?: string;
   /** The source of `storedAt` / `publishedAt` times. @default systemClock */
   clock?: Clock;
-  /** Busy timeout of a database the store opens, in ms. @default 5000 ({@link DEFAULT_SQLITE_BUSY_TIMEOUT_MS}) */
+  /**
+   * Busy timeout of a database the store opens, in ms: how long a write waits for another
+   * connection's lock before it fails with `StoreError` (`SQLITE_BUSY`). better-sqlite3 waits
+   * synchronously, so this, not `timeoutMs`, bounds a wait for a locked database.
+   * @default the smaller of 5000 ({@link DEFAULT_SQLITE_BUSY_TIMEOUT_MS}) and `timeoutMs`
+   */
   busyTimeoutMs?: number;
+  /**
+   * The longest one store call may take, queueing behind this process's other writers included,
+   * before it rejects with `StoreError`, in ms.
+   * @default `storeTimeoutMs`: `PROCUR_EVENT_STORE_TIMEOUT_MS`, else 10000
+   */
+  timeoutMs?: number;
 }
 
 /**
@@ -196,7 +207,8 @@ export function sqliteStore(options: SqliteStoreOptions): EventStore {
     throw new ConfigError('filename', "is required (a file path, or ':memory:')");
   }
   const memory = database ? database.memory === true : filename === ':memory:' || filename!.startsWith('file::memory:');
-  const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_SQLITE_BUSY_TIMEOUT_MS;
+  const timeoutMs = loadSetting('storeTimeoutMs', process.env, options.timeoutMs);
+  const busyTimeoutMs = options.busyTimeoutMs ?? Math.min(DEFAULT_SQLITE_BUSY_TIMEOUT_MS, timeoutMs);
   const dialect = new SqliteDialect({
     database: database
       ? // The user's database stays open when the store closes.
@@ -219,5 +231,6 @@ export function sqliteStore(options: SqliteStoreOptions): EventStore {
     dialect,
     tablePrefix: options.tablePrefix,
     clock: options.clock,
+    timeoutMs,
   });
 }

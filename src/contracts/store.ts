@@ -3,8 +3,10 @@
  * specification every adapter (memory, SQLite, Postgres) implements and `describeStore` (from
  * `./testing`) checks.
  *
- * Times are ISO 8601 strings in UTC on the way in and out. Every async method accepts
- * `{ signal }`. After `close()` every method rejects with a `ClosedError` (code `ERR_CLOSED`),
+ * Times are ISO 8601 strings in UTC on the way in and out. Strings (data, ids, correlation ids,
+ * groups, error messages) round trip exactly, NUL characters included. Every async method accepts
+ * `{ signal }`. A failing or unreachable database rejects with `StoreError` (never an unhandled
+ * error event) and a call does not wait longer than the store's timeout (`storeTimeoutMs`). After `close()` every method rejects with a `ClosedError` (code `ERR_CLOSED`),
  * except `close()` itself.
  *
  * @module
@@ -102,7 +104,12 @@ export interface StoreStats {
 
 /** What a store can do. */
 export interface StoreFeatures {
-  /** Data survives a restart of the process. */
+  /**
+   * Data survives a restart of the process: the outbox is durable. The publisher relies on it:
+   * with a persistent store, a publish whose transport call fails resolves (the event waits in the
+   * outbox for the relay); without one it rejects with `TransportError`, since the event would be
+   * gone at exit. Memory and `':memory:'` SQLite: `false`; SQLite files and Postgres: `true`.
+   */
   readonly persistent: boolean;
   /** Several processes can share it. */
   readonly distributed: boolean;

@@ -100,6 +100,7 @@ export const STORE_SUITE_CASES = [
   'close is idempotent and later calls reject ERR_CLOSED',
   'invalid input rejects with ERR_VALIDATION',
   'an aborted signal rejects the call',
+  'NUL characters round trip in data, metadata, ids and errors; queries by such ids work',
 ] as const;
 
 const BASE = Date.parse('2024-03-01T00:00:00.000Z');
@@ -828,6 +829,51 @@ export function describeStore(
       await expect(store().query({}, { signal: controller.signal })).rejects.toBe(reason);
       await expect(store().append([event()], { signal: controller.signal })).rejects.toBe(reason);
       expect((await store().query({})).events).toEqual([]);
+    });
+
+    test('NUL characters round trip in data, metadata, ids and errors; queries by such ids work', async () => {
+      const nul = '\u0000';
+      const corr = `${tag}-corr${nul}x`;
+      const e = event({
+        // The escape character of a store's encoding must round trip too, and so must data that
+        // looks like an encoded value.
+        data: { text: `a${nul}b`, [`k${nul}`]: [nul, `${nul}${nul}`], esc: '\u0001 \\u0000', wrapped: { $procur: 'x' } },
+        correlationId: corr,
+        causationId: `${tag}-cause${nul}`,
+        userId: `${tag}-user${nul}`,
+        organizationId: `${tag}-org${nul}`,
+        source: `src${nul}`,
+        metadata: { note: `m${nul}` },
+      });
+      const plain = event({ correlationId: `${tag}-corr` });
+      const look = event({ data: { '$procur:json': '{"a":1}' }, correlationId: `${tag}-corr\u0001` });
+      await store().append([e, plain, look]);
+      expect(await store().getEvent(e.id)).toEqual({ ...e, storedAt: expect.any(String), publishedAt: null });
+      expect(await store().getEvent(look.id)).toEqual({ ...look, storedAt: expect.any(String), publishedAt: null });
+      // Equality on the exact value: the NUL id matches itself only, not its prefix or neighbours.
+      expect(ids((await store().query({ correlationId: corr })).events)).toEqual([e.id]);
+      expect(ids((await store().query({ correlationId: `${tag}-corr` })).events)).toEqual([plain.id]);
+      expect(ids((await store().query({ correlationId: `${tag}-corr\u0001` })).events)).toEqual([look.id]);
+      expect(ids((await store().query({ userId: `${tag}-user${nul}` })).events)).toEqual([e.id]);
+      expect(ids((await store().query({ organizationId: `${tag}-org${nul}` })).events)).toEqual([e.id]);
+      // An id or group with NUL: stored, found, and a lookup of an unknown one is just absent.
+      const odd = event({ id: `${tag}-id${nul}`, type: `${tag}.t${nul}` });
+      await store().append([odd]);
+      expect(await store().getEvent(odd.id)).toMatchObject({ id: odd.id, type: odd.type });
+      expect(ids((await store().query({ type: odd.type })).events)).toEqual([odd.id]);
+      expect(await store().getEvent(`${tag}-missing${nul}`)).toBeUndefined();
+      await store().recordProcessing([
+        { eventId: odd.id, group: `g${nul}`, outcome: 'failed', attempt: 1, error: `boom${nul}`, at: at(100) },
+      ]);
+      expect(await store().processingOf(odd.id)).toEqual([
+        { eventId: odd.id, group: `g${nul}`, outcome: 'failed', attempt: 1, error: `boom${nul}`, at: at(100) },
+      ]);
+      expect(ids(await store().unprocessed({ group: `g${nul}`, limit: 10_000 }))).toContain(odd.id);
+      await store().markPublished([odd.id]);
+      expect((await store().getEvent(odd.id))?.publishedAt).toEqual(expect.any(String));
+      const once = await store().handleOnce(odd.id, `g${nul}`, async () => 'ran');
+      expect(once).toEqual({ handled: true, result: 'ran' });
+      expect(await store().handleOnce(odd.id, `g${nul}`, async () => 'again')).toEqual({ handled: false });
     });
 
     options.additionalTests?.(context);

@@ -10,6 +10,7 @@ import { expect, it } from 'vitest';
 import { sqliteStore } from '../../adapters/sqlite/index.js';
 import { SCHEMA_VERSION } from '../../adapters/sql/index.js';
 import { describeStore, type StoreSuiteContext } from '../../src/testing/store-suite.js';
+import { StoreError } from '../../src/index.js';
 
 async function tempFile(): Promise<{ filename: string; remove: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'procur-sqlite-'));
@@ -212,6 +213,41 @@ describeStore(
         expect(raw.open).toBe(true);
         expect(raw.prepare('select count(*) as n from procur_events').get()).toEqual({ n: 1 });
         raw.close();
+      });
+
+      it('sqlite: a database locked by another connection fails calls with StoreError within timeoutMs, then recovers', async () => {
+        const store = sqliteStore({ filename: currentFile, timeoutMs: 300 });
+        await store.migrate();
+        const other = new Database(currentFile);
+        other.exec('begin immediate');
+        try {
+          // The lock holder never lets go while the call waits: without a bound it would fail only
+          // after the 5 s default busy timeout, or hang for ever with a longer one.
+          const err = await store.append([context().event()]).catch((e: unknown) => e);
+          expect(err).toBeInstanceOf(StoreError);
+          expect((err as Error).message).toMatch(/^\[event-bus:sqlite\] append failed: database is locked/);
+          expect(store.features.persistent).toBe(true);
+        } finally {
+          other.exec('rollback');
+          other.close();
+        }
+        const e = context().event();
+        await store.append([e]);
+        expect(await store.getEvent(e.id)).toMatchObject({ id: e.id });
+        await store.close();
+      });
+
+      it('sqlite: a bad PROCUR_EVENT_STORE_TIMEOUT_MS is a ConfigError naming the variable', () => {
+        const saved = process.env.PROCUR_EVENT_STORE_TIMEOUT_MS;
+        process.env.PROCUR_EVENT_STORE_TIMEOUT_MS = 'soon';
+        try {
+          expect(() => sqliteStore({ filename: currentFile })).toThrow(
+            expect.objectContaining({ code: 'ERR_CONFIG', message: expect.stringContaining('PROCUR_EVENT_STORE_TIMEOUT_MS') }),
+          );
+        } finally {
+          if (saved === undefined) delete process.env.PROCUR_EVENT_STORE_TIMEOUT_MS;
+          else process.env.PROCUR_EVENT_STORE_TIMEOUT_MS = saved;
+        }
       });
 
       it('sqlite: driver errors become StoreError naming the operation', async () => {
