@@ -153,6 +153,19 @@ describe('examples as starter templates', () => {
     expect(stdout).toContain(`events kept in ${join(dir, '.demo/procur-demo.db')}`);
   }, 240_000);
 
+  it('in the repository, `npm run demo` runs examples/procurement from the sources, with no build first', async () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    // Set-up time: the demo compiles nothing (tsx maps @procur/event-bus to the sources through
+    // tsconfig.json's paths); `npm test` builds the whole package.
+    expect(pkg.scripts.predemo).toBeUndefined();
+    expect(pkg.scripts.pretest).toBe('npm run build');
+    const dir = mkdtempSync(join(work, 'repo-demo-'));
+    const { stdout } = await run('npm', ['run', 'demo'], { cwd: root, timeout: 90_000, env: { ...process.env, PROCUR_DEMO_DIR: dir } });
+    expect(stdout).toContain('vendor broken-vendor enriched after replay');
+    expect(stdout).toMatch(/summary: \d+ events stored \(sqlite store\): 6 domain events/);
+    expect(stdout).toContain(`events kept in ${join(dir, 'procur-demo.db')}`);
+  }, 120_000);
+
   it.skipIf(!redisReachable && !REDIS_REQUIRED)('procurement: start-workers.sh and send-tasks.ts run the flows on Redis from the copy', async () => {
     const dir = existsSync(join(work, 'procurement/node_modules')) ? join(work, 'procurement') : await install('procurement');
     const prefix = uniquePrefix();
