@@ -1,5 +1,5 @@
 /**
- * The procurement app module for the CLI: `procur-bus worker --app examples/procurement/app.ts`.
+ * The procurement app module for the CLI: `procur-bus --app ./app.ts worker` (tsx loads the .ts).
  *
  * It runs on Redis when `PROCUR_EVENT_REDIS_URL` is set (every worker and producer process
  * shares it), else in-process. The event store is SQLite at `PROCUR_DEMO_DB` (default

@@ -1,7 +1,7 @@
 /**
  * A producer: sends a procurement flow's tasks and waits for their results.
  *
- *   PROCUR_EVENT_REDIS_URL=redis://127.0.0.1:6379 node --import tsx examples/procurement/send-tasks.ts [flows]
+ *   PROCUR_EVENT_REDIS_URL=redis://127.0.0.1:6379 npx tsx send-tasks.ts [flows]
  */
 import { randomUUID } from 'node:crypto';
 import { createSystem } from './app.js';

@@ -2,14 +2,16 @@
 # Starts the procurement workers (two processes, the seed's four queues) and the scheduler on
 # Redis, like the seed's scripts/start_workers.sh. Ctrl-C stops them gracefully.
 #
-#   PROCUR_EVENT_REDIS_URL=redis://127.0.0.1:6379 examples/procurement/start-workers.sh
+#   npm install
+#   PROCUR_EVENT_REDIS_URL=redis://127.0.0.1:6379 ./start-workers.sh
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")"
 : "${PROCUR_EVENT_REDIS_URL:=redis://127.0.0.1:6379}"
 export PROCUR_EVENT_REDIS_URL
-[ -f dist/cli.js ] || npm run build
-cli=(node --import tsx dist/cli.js)
-app=examples/procurement/app.ts
+# The app module is TypeScript: tsx (a devDependency) loads it into the CLI.
+export NODE_OPTIONS="--import tsx ${NODE_OPTIONS:-}"
+cli=(node_modules/.bin/procur-bus)
+app=./app.ts
 queues=negotiation=4,enrichment=2,contracts=2,notifications=4,maintenance=1
 
 pids=()

@@ -76,7 +76,7 @@ describe('procur-bus', () => {
     expect(r.stdout).toContain('negotiation neg-001 with salesforce ran on attempt 3');
     expect(r.stdout).toContain('vendor broken-vendor enriched after replay');
     expect(r.stdout).toMatch(/task generate_contract: ctr-neg-001/);
-    expect(r.stdout).toMatch(/summary: \d+ events stored \(memory store\), 6 processed, 3 vendor API calls \(2 retried\), 4 tasks run/);
+    expect(r.stdout).toMatch(/summary: \d+ events stored \(memory store\): 6 domain events, 6 of them processed by the flow's handlers, and \d+ task lifecycle events \(task\.\*\) of the 4 tasks run/);
     const json = JSON.parse(cli(['demo', '--json']).stdout) as { ok: boolean; log: string[] };
     expect(json.ok).toBe(true);
     expect(json.log.some((l) => l.includes('dead letter queue: 0 entries'))).toBe(true);
