@@ -24,7 +24,11 @@ export interface TaskMessage {
   priority: EventPriority;
   /** When it was sent (ISO 8601). */
   createdAt: string;
-  /** Earliest run time (ISO 8601), for ETA and countdown tasks. */
+  /**
+   * Earliest run time (ISO 8601), for ETA and countdown tasks. A worker that receives the message
+   * earlier (another program wrote it without a transport delay, or clocks differ) hands it back
+   * for redelivery at this time, without counting an attempt.
+   */
   eta?: string;
   /** Retries allowed after the first attempt; overrides the worker's definition when set. */
   maxRetries?: number;
@@ -87,6 +91,9 @@ export function decodeTaskMessage(text: string): TaskMessage {
   if (o.priority === undefined) o.priority = 'normal';
   else if (!isEventPriority(o.priority)) throw new DecodeError(`[event-bus] Cannot decode task: unknown priority ${JSON.stringify(o.priority)}`);
   if (typeof o.correlationId !== 'string') o.correlationId = o.id;
+  if (o.eta !== undefined && (typeof o.eta !== 'string' || Number.isNaN(Date.parse(o.eta)))) {
+    throw new DecodeError("[event-bus] Cannot decode task: field 'eta' must be an ISO 8601 date-time string");
+  }
   if (o.maxRetries !== undefined && (!Number.isInteger(o.maxRetries) || (o.maxRetries as number) < 0)) {
     throw new DecodeError("[event-bus] Cannot decode task: field 'maxRetries' must be a whole number >= 0");
   }

@@ -295,6 +295,12 @@ export class Worker {
       loop.ack(d.deliveryId);
       return;
     }
+    // Too early (the message's eta is ahead): back to the transport's delayed set, no attempt counted.
+    const earlyMs = msg.eta === undefined ? 0 : Date.parse(msg.eta) - ctx.clock.now();
+    if (earlyMs > 0) {
+      await loop.nack(d.deliveryId, earlyMs, false);
+      return;
+    }
     const def = this.registry.definition(msg.task);
     if (!def) {
       const error = new UnknownTaskError(msg.task, this.registry.names());

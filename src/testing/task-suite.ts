@@ -13,6 +13,7 @@ import {
   UnrecoverableError,
   createEventSystem,
   memoryStore,
+  priorityRank,
   silentLogger,
   sleep,
   type EventSystem,
@@ -140,6 +141,52 @@ export function describeTaskQueue(name: string, factory: TaskTransportFactory): 
       const r2 = await t.applyAsync(null, { eta });
       await r2.get({ timeoutMs: 5000 });
       expect(ranAt).toBeGreaterThanOrEqual(eta.getTime() - 5);
+    });
+
+    test("a message's eta is honoured even when another program wrote it straight onto the stream", async () => {
+      const bus = await system();
+      let ranAt = 0;
+      let attempt = 0;
+      bus.tasks.define('eta_direct', { queue: 'q' }, async (_a: null, ctx) => {
+        ranAt = Date.now();
+        attempt = ctx.attempt;
+        return 'ran';
+      });
+      await bus.worker({ queues: { q: 1 } }).start();
+      const id = uniqueName('direct');
+      const eta = Date.now() + 1500;
+      // The documented format (docs/tasks.md), with no transport delay: only `eta` says "later".
+      const body = JSON.stringify({
+        kind: 'task',
+        version: 1,
+        id,
+        task: 'eta_direct',
+        queue: 'q',
+        args: null,
+        correlationId: id,
+        priority: 'normal',
+        createdAt: new Date().toISOString(),
+        eta: new Date(eta).toISOString(),
+      });
+      await bus.transport.publish(`${namespace}:tasks:q`, [{ body, priority: priorityRank('normal') }]);
+      expect(await bus.tasks.result(id, 'eta_direct', 'q').get({ timeoutMs: 10_000 })).toBe('ran');
+      expect(ranAt).toBeGreaterThanOrEqual(eta - 5);
+      // Deferring is not an attempt.
+      expect(attempt).toBe(1);
+    });
+
+    test('a task message with a malformed eta is dead-lettered, not run', async () => {
+      const bus = await system();
+      let runs = 0;
+      bus.tasks.define('eta_bad', { queue: 'q' }, async () => {
+        runs++;
+      });
+      await bus.worker({ queues: { q: 1 } }).start();
+      const body = JSON.stringify({ kind: 'task', version: 1, id: uniqueName('bad-eta'), task: 'eta_bad', queue: 'q', args: null, priority: 'normal', createdAt: new Date().toISOString(), eta: 'tomorrow' });
+      await bus.transport.publish(`${namespace}:tasks:q`, [{ body, priority: priorityRank('normal') }]);
+      for (let i = 0; i < 300 && (await bus.dlq.size()) === 0; i++) await sleep(10);
+      expect((await bus.dlq.list())[0]?.error).toMatch(/eta/);
+      expect(runs).toBe(0);
     });
 
     test('a revoked task never runs, and get() rejects TaskRevokedError', async () => {
