@@ -1,5 +1,8 @@
 import { DecodeError } from '../errors.js';
 import { isEventPriority, type EventPriority } from '../events/envelope.js';
+import type { TaskState } from './names.js';
+
+export { FINAL_TASK_STATES, taskKeys, type TaskKeys, type TaskState } from './names.js';
 
 /** The task message format version. */
 export const TASK_MESSAGE_VERSION = 1;
@@ -34,11 +37,6 @@ export interface TaskMessage {
   maxRetries?: number;
 }
 
-/** The lifecycle states of a task (Celery's names). */
-export type TaskState = 'PENDING' | 'RECEIVED' | 'STARTED' | 'RETRY' | 'SUCCESS' | 'FAILURE' | 'REVOKED';
-
-/** The states after which a task never changes again. */
-export const FINAL_TASK_STATES: ReadonlySet<TaskState> = new Set(['SUCCESS', 'FAILURE', 'REVOKED']);
 
 /** What is known about a task: its state, result or error, and timing. */
 export interface TaskInfo {
@@ -99,23 +97,3 @@ export function decodeTaskMessage(text: string): TaskMessage {
   }
   return o as unknown as TaskMessage;
 }
-
-/** Key and channel names of the task system under a namespace. @internal */
-export function taskKeys(namespace: string) {
-  return {
-    stream: (queue: string) => `${namespace}:tasks:${queue}`,
-    state: (id: string) => `${namespace}:task:${id}`,
-    revoked: (id: string) => `${namespace}:revoked:${id}`,
-    revokedPrefix: `${namespace}:revoked:`,
-    worker: (id: string) => `${namespace}:worker:${id}`,
-    workerPrefix: `${namespace}:worker:`,
-    rate: (queue: string, window: number) => `${namespace}:rate:${queue}:${window}`,
-    doneChannel: `${namespace}:task-done`,
-    revokeChannel: `${namespace}:task-revoke`,
-    eventsStream: `${namespace}:task-events`,
-    group: 'workers',
-  };
-}
-
-/** The key and channel names of one namespace. @internal */
-export type TaskKeys = ReturnType<typeof taskKeys>;

@@ -313,7 +313,9 @@ export class Worker {
     const startedAt = isoNow(ctx.clock);
     this.running.set(msg.id, { msg, f, startedAt });
     this.runtime.emit(TaskEventType.STARTED, msg, { attempt: d.attempt, worker: this.id });
+    // Stored with `trackStarted`; otherwise only announced (to watchers such as the dashboard).
     if (def.options.trackStarted) await this.settle(this.info(msg, 'STARTED', d.attempt));
+    else void this.settle(this.info(msg, 'STARTED', d.attempt, { args: undefined }), true);
     const tctx: TaskContext = new RunContext(msg.id, msg.task, queue, d.attempt, maxRetries + 1, f, msg.correlationId);
     let timer: NodeJS.Timeout | undefined;
     if (def.options.timeoutMs) {
@@ -379,8 +381,7 @@ export class Worker {
 
   private async settle(info: TaskInfo, notifyOnly = false): Promise<void> {
     try {
-      if (notifyOnly) await this.runtime.ctx.transport.notify(this.runtime.keys.doneChannel, JSON.stringify(info));
-      else await this.runtime.write(info);
+      await this.runtime.states.write(info, { persist: !notifyOnly });
     } catch (err) {
       this.runtime.ctx.logger.warn('could not record a task state', { taskId: info.id, state: info.state, error: (err as Error).message });
     }

@@ -189,6 +189,35 @@ export function describeTaskQueue(name: string, factory: TaskTransportFactory): 
       expect(runs).toBe(0);
     });
 
+    test('a reused taskId is idempotent: two concurrent sends with one id run once, from any system', async () => {
+      const bus = await system();
+      const producer = await system();
+      let runs = 0;
+      bus.tasks.define('once', { queue: 'idem' }, async (n: number) => {
+        runs++;
+        await sleep(50);
+        return n;
+      });
+      await bus.worker({ queues: { idem: 2 } }).start();
+      const taskId = uniqueName('order-42');
+      const [a, b] = await Promise.all([
+        bus.tasks.send<number>('once', 1, { taskId }),
+        producer.tasks.send<number>('once', 2, { taskId, queue: 'idem' }),
+      ]);
+      expect(a.id).toBe(taskId);
+      expect(b.id).toBe(taskId);
+      const first = await a.get({ timeoutMs: 5000 });
+      expect(await b.get({ timeoutMs: 5000 })).toBe(first);
+      // Sent again after it finished: the same task, not a new run.
+      const c = await producer.tasks.send<number>('once', 3, { taskId, queue: 'idem' });
+      expect(await c.get({ timeoutMs: 5000 })).toBe(first);
+      expect(c.name).toBe('once');
+      await sleep(300);
+      expect(runs).toBe(1);
+      // Only the first send reached the queue.
+      expect((await bus.tasks.queueInfo('idem')).length).toBeLessThanOrEqual(1);
+    });
+
     test('a revoked task never runs, and get() rejects TaskRevokedError', async () => {
       const bus = await system();
       let runs = 0;
