@@ -37,6 +37,53 @@ export interface ScheduledEntry extends ScheduleEntry {
 export interface SchedulerOptions {
   /** How often due runs are checked, in ms. @default 250 */
   tickMs?: number;
+  /**
+   * How far back a leader sends runs that were due and not sent (missed while a dead leader's
+   * lock held the others back, or between two ticks): each such run once, oldest first. Runs
+   * older than this are skipped; after a longer downtime only the latest due run is sent.
+   * @default the leader lock's TTL (3 ticks, at least 2000 ms) plus two ticks: 2500 ms
+   */
+  catchUpMs?: number;
+}
+
+/** Most runs one entry sends in one tick (a bound on catch-up for very frequent schedules). */
+export const MAX_CATCH_UP_RUNS = 100;
+
+/** The start of the first run slot strictly after `t`. @internal */
+export function slotAfter(e: Pick<ScheduleEntry, 'everyMs' | 'cron' | 'timezone'>, t: number): number {
+  if (e.everyMs !== undefined) return (Math.floor(t / e.everyMs) + 1) * e.everyMs;
+  return CronExpressionParser.parse(e.cron as string, { currentDate: new Date(t), tz: e.timezone ?? 'UTC' }).next().getTime();
+}
+
+/** The start of the latest run slot at or before `now`. @internal */
+export function currentSlot(e: Pick<ScheduleEntry, 'everyMs' | 'cron' | 'timezone'>, now: number): number {
+  if (e.everyMs !== undefined) return Math.floor(now / e.everyMs) * e.everyMs;
+  return CronExpressionParser.parse(e.cron as string, { currentDate: new Date(now + 1), tz: e.timezone ?? 'UTC' }).prev().getTime();
+}
+
+/**
+ * The runs of an entry to send now, oldest first: every slot after `last` that fell due within
+ * the last `catchUpMs` (so a failover or a late tick loses none), or, when none is that recent,
+ * only the latest due slot (after a long downtime: one run, not a burst). An entry that never
+ * ran (`last` undefined) sends only its latest slot, a cron entry only one due since `startedAt`.
+ * At most {@link MAX_CATCH_UP_RUNS}.
+ *
+ * @internal
+ */
+export function dueSlots(
+  e: Pick<ScheduleEntry, 'everyMs' | 'cron' | 'timezone'>,
+  now: number,
+  last: number | undefined,
+  catchUpMs: number,
+  startedAt: number,
+): number[] {
+  const latest = currentSlot(e, now);
+  if (last === undefined) return e.cron !== undefined && latest <= startedAt ? [] : [latest];
+  if (latest <= last) return [];
+  const out: number[] = [];
+  // Slots after `last` and at or after `now - catchUpMs`.
+  for (let s = slotAfter(e, Math.max(last, now - catchUpMs - 1)); s <= now && out.length < MAX_CATCH_UP_RUNS; s = slotAfter(e, s)) out.push(s);
+  return out.length > 0 ? out : [latest];
 }
 
 let schedulerSeq = 0;
@@ -47,9 +94,12 @@ let schedulerSeq = 0;
  * compare-and-set, and a fencing token) elects one sender, and every run is also claimed under a
  * key of its own, so even two leaders at a lock hand-over never send a run twice.
  *
- * After downtime a schedule does not fire a burst of missed runs: only the latest due run is
- * sent. A cron schedule that never ran does not fire a run that was due before the scheduler
- * first started.
+ * No due run is lost to a failover: when a leader dies holding its lock, the next leader sends,
+ * once each and oldest first, the runs that fell due meanwhile (those of the last `catchUpMs`,
+ * 2.5 s by default: longer than a dead leader's lock can hold the others back). After a longer
+ * downtime a schedule does not fire a burst of missed runs: only those of the catch-up window
+ * (or, when none is that recent, the latest due run) are sent. A cron schedule that never ran
+ * does not fire a run that was due before the scheduler first started.
  */
 export class Scheduler {
   private readonly entries = new Map<string, ScheduleEntry>();
@@ -60,6 +110,7 @@ export class Scheduler {
   private fence: number | undefined;
   private stopped = false;
   private readonly tickMs: number;
+  private readonly catchUpMs: number | undefined;
 
   /** @internal */
   constructor(
@@ -68,6 +119,7 @@ export class Scheduler {
     options: SchedulerOptions = {},
   ) {
     this.tickMs = options.tickMs ?? 250;
+    this.catchUpMs = options.catchUpMs;
   }
 
   private get ns(): string {
@@ -144,6 +196,18 @@ export class Scheduler {
     this.ctx.logger.info('scheduler started', { scheduler: this.id, entries: [...this.entries.keys()] });
   }
 
+  /**
+   * Stops ticking without releasing the leader lock or clearing its state, as a process killed
+   * with SIGKILL does: for failover tests. Call `stop()` afterwards to clean up.
+   *
+   * @internal
+   */
+  haltForTesting(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
   /** Stops the scheduler and releases the leader lock. */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -164,16 +228,8 @@ export class Scheduler {
     return `${this.ns}:schedule:${name}:last`;
   }
 
-  /** The start of the latest run slot at or before `now`. */
-  private currentSlot(e: ScheduleEntry, now: number): number {
-    if (e.everyMs !== undefined) return Math.floor(now / e.everyMs) * e.everyMs;
-    const it = CronExpressionParser.parse(e.cron as string, { currentDate: new Date(now + 1), tz: e.timezone ?? 'UTC' });
-    return it.prev().getTime();
-  }
-
   private nextSlot(e: ScheduleEntry, now: number): number {
-    if (e.everyMs !== undefined) return (Math.floor(now / e.everyMs) + 1) * e.everyMs;
-    return CronExpressionParser.parse(e.cron as string, { currentDate: new Date(now), tz: e.timezone ?? 'UTC' }).next().getTime();
+    return slotAfter(e, now);
   }
 
   private tick(): Promise<void> {
@@ -199,31 +255,32 @@ export class Scheduler {
         return;
       }
       const now = clock.now();
+      const catchUpMs = this.catchUpMs ?? ttlMs + 2 * this.tickMs;
       for (const e of this.entries.values()) {
-        const slot = this.currentSlot(e, now);
         const lastRaw = await transport.kvGet(this.lastKey(e.name));
-        const last = lastRaw === null ? (e.cron !== undefined ? this.startedAt : Number.NEGATIVE_INFINITY) : Number(lastRaw);
-        if (slot <= last) continue;
-        // One key per run: even two leaders at a hand-over cannot both send it.
-        const claimTtl = Math.max(2 * (e.everyMs ?? 86_400_000), 60_000);
-        const claimed = await transport.kvSet(`${this.ns}:schedule:${e.name}:${slot}`, `${this.id}#${this.fence}`, { ifAbsent: true, ttlMs: claimTtl });
-        if (!claimed) {
+        const last = lastRaw === null ? undefined : Number(lastRaw);
+        for (const slot of dueSlots(e, now, last === undefined || Number.isNaN(last) ? undefined : last, catchUpMs, this.startedAt)) {
+          // One key per run: even two leaders at a hand-over cannot both send it.
+          const claimTtl = Math.max(2 * (e.everyMs ?? 86_400_000), 60_000, 2 * catchUpMs);
+          const claimed = await transport.kvSet(`${this.ns}:schedule:${e.name}:${slot}`, `${this.id}#${this.fence}`, { ifAbsent: true, ttlMs: claimTtl });
+          if (!claimed) {
+            await transport.kvSet(this.lastKey(e.name), String(slot));
+            continue;
+          }
+          try {
+            await this.tasks.send(e.task, e.args ?? null, {
+              ...(e.queue ? { queue: e.queue } : {}),
+              ...(e.priority ? { priority: e.priority } : {}),
+              correlationId: `schedule:${e.name}:${new Date(slot).toISOString()}`,
+            });
+          } catch (err) {
+            // Give the run back so the next tick tries again.
+            await transport.kvDelete(`${this.ns}:schedule:${e.name}:${slot}`).catch(() => false);
+            throw err;
+          }
           await transport.kvSet(this.lastKey(e.name), String(slot));
-          continue;
+          logger.info('scheduled task sent', { entry: e.name, task: e.task, slot: new Date(slot).toISOString() });
         }
-        try {
-          await this.tasks.send(e.task, e.args ?? null, {
-            ...(e.queue ? { queue: e.queue } : {}),
-            ...(e.priority ? { priority: e.priority } : {}),
-            correlationId: `schedule:${e.name}:${new Date(slot).toISOString()}`,
-          });
-        } catch (err) {
-          // Give the run back so the next tick tries again.
-          await transport.kvDelete(`${this.ns}:schedule:${e.name}:${slot}`).catch(() => false);
-          throw err;
-        }
-        await transport.kvSet(this.lastKey(e.name), String(slot));
-        logger.info('scheduled task sent', { entry: e.name, task: e.task, slot: new Date(slot).toISOString() });
       }
     } catch (err) {
       logger.warn('scheduler tick failed; will retry', { error: (err as Error).message });
