@@ -40,7 +40,7 @@ export interface TaskOptions<TArgs = unknown> {
   queue?: string;
   /** Retries after the first attempt, then the dead letter queue. @default config.dlqMaxRetries */
   maxRetries?: number;
-  /** Retry spacing. @default exponential from config.retryBackoffMs, jitter 0.2 */
+  /** Retry spacing. @default exponential from config.retryBackoffMs to config.retryBackoffMaxMs, no jitter (`defaultBackoff`, shared with event consumers) */
   backoff?: BackoffOptions;
   /** Abort the handler's `ctx.signal` after this long and fail the attempt. @default none */
   timeoutMs?: number;

@@ -1,20 +1,16 @@
 import { hostname } from 'node:os';
-import { backoffDelay, type BackoffOptions } from '../backoff.js';
 import { isoNow } from '../clock.js';
-import { deadLetterDelivery } from '../consumer.js';
 import type { Unsubscribe } from '../contracts/transport.js';
 import { DeliveryLoop, type InFlight } from '../delivery-loop.js';
 import {
   ClosedError,
-  ErrorCode,
   EventValidationError,
   TaskTimeoutError,
   UnknownTaskError,
-  isEventBusError,
   toError,
-  type RetryLaterError,
   type ValidationIssue,
 } from '../errors.js';
+import { deadLetterDelivery, decideRetry, defaultBackoff } from '../retry-policy.js';
 import { decodeTaskMessage, type TaskInfo, type TaskMessage } from './message.js';
 import { TaskEventType, type TaskRuntime } from './runtime.js';
 import type { TaskContext, TaskRegistry } from './tasks.js';
@@ -126,9 +122,9 @@ interface Running {
 }
 
 /**
- * Runs tasks from queues with a concurrency per queue. Retries with exponential backoff (and
- * jitter) by delayed redelivery, then the dead letter queue; honours revokes from any process,
- * timeouts and shared rate limits; reports heartbeats. A worker that dies mid-task loses
+ * Runs tasks from queues with a concurrency per queue. Retries with exponential backoff (the
+ * retry policy event consumers use too) by delayed redelivery, then the dead letter queue;
+ * honours revokes from any process, timeouts and shared rate limits; reports heartbeats. A worker that dies mid-task loses
  * nothing: after `claimIdleMs` another worker claims its tasks and runs them again.
  */
 export class Worker {
@@ -352,18 +348,13 @@ export class Worker {
       return;
     }
     const errInfo = { name: error.name, message: error.message, ...(error.stack ? { stack: error.stack } : {}) };
-    if (isEventBusError(error, ErrorCode.RETRY_LATER)) {
-      await loop.nack(d.deliveryId, Math.max(0, (error as RetryLaterError).delayMs), false);
+    const decision = decideRetry(error, d.attempt, { maxRetries, backoff: def.options.backoff ?? defaultBackoff(ctx.config) });
+    if (decision.action === 'later') {
+      await loop.nack(d.deliveryId, decision.delayMs, false);
       return;
     }
-    if (!isEventBusError(error, ErrorCode.UNRECOVERABLE) && d.attempt <= maxRetries) {
-      const backoff: BackoffOptions = def.options.backoff ?? {
-        type: 'exponential',
-        delayMs: ctx.config.retryBackoffMs,
-        maxDelayMs: ctx.config.retryBackoffMaxMs,
-        jitter: 0.2,
-      };
-      const delayMs = backoffDelay(backoff, d.attempt);
+    if (decision.action === 'retry') {
+      const delayMs = decision.delayMs;
       // Recorded before the redelivery can start the next attempt (with a short backoff it may).
       this.runtime.emit(TaskEventType.RETRIED, msg, { attempt: d.attempt, error: error.message, retryInMs: delayMs });
       const retryAt = new Date(ctx.clock.now() + delayMs).toISOString();
