@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { BackoffOptions } from '../backoff.js';
 import { isoNow } from '../clock.js';
-import type { SignalOptions } from '../contracts/transport.js';
+import type { SignalOptions, Unsubscribe } from '../contracts/transport.js';
 import {
   EventValidationError,
   TaskFailedError,
@@ -402,5 +402,26 @@ export class TaskRegistry {
   /** Reads a task's state by id (`undefined` when nothing is recorded). */
   info(id: string): Promise<TaskInfo | undefined> {
     return this.runtime.states.read(id);
+  }
+
+  /**
+   * Calls `handler` with every task state change announced from now on, by any process sharing
+   * the transport: final states always; `PENDING` (sent), `STARTED` and `RETRY` when the sending
+   * or running process has task events on. The dashboard's task list is this view.
+   *
+   * @returns a function that stops watching.
+   */
+  watch(handler: (info: TaskInfo) => void): Promise<Unsubscribe> {
+    return this.runtime.states.watch(handler);
+  }
+
+  /**
+   * The task states still kept (`taskResultTtlMs`), newest change first: tasks that ran,
+   * retried or were revoked, and tasks sent with a `taskId` that have not run yet. Reads every
+   * state key of the namespace, so it is for operators (the dashboard loads it once), not for a
+   * hot path.
+   */
+  recent(options: { limit?: number } = {}): Promise<TaskInfo[]> {
+    return this.runtime.states.recent(options.limit ?? 1000);
   }
 }

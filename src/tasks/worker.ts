@@ -305,7 +305,10 @@ export class Worker {
       return;
     }
     const maxRetries = msg.maxRetries ?? def.options.maxRetries ?? ctx.config.dlqMaxRetries;
-    if (d.attempt === 1) this.runtime.emit(TaskEventType.RECEIVED, msg, { attempt: d.attempt });
+    if (d.attempt === 1) {
+      this.runtime.emit(TaskEventType.RECEIVED, msg, { attempt: d.attempt });
+      void this.settle(this.info(msg, 'RECEIVED', d.attempt, { args: undefined }), true);
+    }
     const startedAt = isoNow(ctx.clock);
     this.running.set(msg.id, { msg, f, startedAt });
     this.runtime.emit(TaskEventType.STARTED, msg, { attempt: d.attempt, worker: this.id });
