@@ -38,13 +38,17 @@ export interface SchedulerOptions {
   /** How often due runs are checked, in ms. @default 250 */
   tickMs?: number;
   /**
-   * How far back a leader sends runs that were due and not sent (missed while a dead leader's
-   * lock held the others back, or between two ticks): each such run once, oldest first. Runs
-   * older than this are skipped; after a longer downtime only the latest due run is sent.
-   * @default the leader lock's TTL (3 ticks, at least 2000 ms) plus two ticks: 2500 ms
+   * How far back a leader that has been running sends runs that fell due and were not sent (a
+   * leader died holding its lock, a tick came late on a busy event loop): each such run once,
+   * oldest first, never one due before this scheduler started. A scheduler that has just
+   * started looks back only over the hand-over time (the leader lock's TTL plus two ticks,
+   * 2.5 s by default), so a downtime never fires a burst of missed runs. @default 60000
    */
   catchUpMs?: number;
 }
+
+/** The default of {@link SchedulerOptions.catchUpMs}. */
+export const DEFAULT_CATCH_UP_MS = 60_000;
 
 /** Most runs one entry sends in one tick (a bound on catch-up for very frequent schedules). */
 export const MAX_CATCH_UP_RUNS = 100;
@@ -61,28 +65,32 @@ export function currentSlot(e: Pick<ScheduleEntry, 'everyMs' | 'cron' | 'timezon
   return CronExpressionParser.parse(e.cron as string, { currentDate: new Date(now + 1), tz: e.timezone ?? 'UTC' }).prev().getTime();
 }
 
+/** How far back {@link dueSlots} looks. @internal */
+export interface CatchUp {
+  /** When this scheduler started (ms): runs due earlier than that are caught up only within `handOverMs`. */
+  startedAt: number;
+  /** The longest a dead leader's lock can hold the others back (lock TTL plus two ticks). */
+  handOverMs: number;
+  /** The furthest back a scheduler that has been running catches up. */
+  catchUpMs: number;
+}
+
 /**
- * The runs of an entry to send now, oldest first: every slot after `last` that fell due within
- * the last `catchUpMs` (so a failover or a late tick loses none), or, when none is that recent,
- * only the latest due slot (after a long downtime: one run, not a burst). An entry that never
- * ran (`last` undefined) sends only its latest slot, a cron entry only one due since `startedAt`.
- * At most {@link MAX_CATCH_UP_RUNS}.
+ * The runs of an entry to send now, oldest first: every slot after `last` that fell due since
+ * `max(now - catchUpMs, min(startedAt, now - handOverMs))`, so a failover or a late tick loses
+ * none; when none is that recent, only the latest due slot (after a long downtime: one run, not
+ * a burst). An entry that never ran (`last` undefined) sends only its latest slot, a cron entry
+ * only one due since `startedAt`. At most {@link MAX_CATCH_UP_RUNS} (the rest next tick).
  *
  * @internal
  */
-export function dueSlots(
-  e: Pick<ScheduleEntry, 'everyMs' | 'cron' | 'timezone'>,
-  now: number,
-  last: number | undefined,
-  catchUpMs: number,
-  startedAt: number,
-): number[] {
+export function dueSlots(e: Pick<ScheduleEntry, 'everyMs' | 'cron' | 'timezone'>, now: number, last: number | undefined, c: CatchUp): number[] {
   const latest = currentSlot(e, now);
-  if (last === undefined) return e.cron !== undefined && latest <= startedAt ? [] : [latest];
+  if (last === undefined) return e.cron !== undefined && latest <= c.startedAt ? [] : [latest];
   if (latest <= last) return [];
+  const from = Math.max(now - c.catchUpMs, Math.min(c.startedAt, now - c.handOverMs));
   const out: number[] = [];
-  // Slots after `last` and at or after `now - catchUpMs`.
-  for (let s = slotAfter(e, Math.max(last, now - catchUpMs - 1)); s <= now && out.length < MAX_CATCH_UP_RUNS; s = slotAfter(e, s)) out.push(s);
+  for (let s = slotAfter(e, Math.max(last, from - 1)); s <= now && out.length < MAX_CATCH_UP_RUNS; s = slotAfter(e, s)) out.push(s);
   return out.length > 0 ? out : [latest];
 }
 
@@ -95,10 +103,10 @@ let schedulerSeq = 0;
  * key of its own, so even two leaders at a lock hand-over never send a run twice.
  *
  * No due run is lost to a failover: when a leader dies holding its lock, the next leader sends,
- * once each and oldest first, the runs that fell due meanwhile (those of the last `catchUpMs`,
- * 2.5 s by default: longer than a dead leader's lock can hold the others back). After a longer
- * downtime a schedule does not fire a burst of missed runs: only those of the catch-up window
- * (or, when none is that recent, the latest due run) are sent. A cron schedule that never ran
+ * once each and oldest first, the runs that fell due meanwhile (back to `catchUpMs`, 60 s by
+ * default, and never before it started). After a downtime a schedule does not fire a burst of
+ * missed runs: a scheduler that has just started sends only the runs of the hand-over time (the
+ * lock's TTL plus two ticks, 2.5 s by default), or, when none is that recent, the latest due run. A cron schedule that never ran
  * does not fire a run that was due before the scheduler first started.
  */
 export class Scheduler {
@@ -110,7 +118,7 @@ export class Scheduler {
   private fence: number | undefined;
   private stopped = false;
   private readonly tickMs: number;
-  private readonly catchUpMs: number | undefined;
+  private readonly catchUpMs: number;
 
   /** @internal */
   constructor(
@@ -119,7 +127,7 @@ export class Scheduler {
     options: SchedulerOptions = {},
   ) {
     this.tickMs = options.tickMs ?? 250;
-    this.catchUpMs = options.catchUpMs;
+    this.catchUpMs = options.catchUpMs ?? DEFAULT_CATCH_UP_MS;
   }
 
   private get ns(): string {
@@ -255,13 +263,13 @@ export class Scheduler {
         return;
       }
       const now = clock.now();
-      const catchUpMs = this.catchUpMs ?? ttlMs + 2 * this.tickMs;
+      const catchUp: CatchUp = { startedAt: this.startedAt, handOverMs: ttlMs + 2 * this.tickMs, catchUpMs: this.catchUpMs };
       for (const e of this.entries.values()) {
         const lastRaw = await transport.kvGet(this.lastKey(e.name));
         const last = lastRaw === null ? undefined : Number(lastRaw);
-        for (const slot of dueSlots(e, now, last === undefined || Number.isNaN(last) ? undefined : last, catchUpMs, this.startedAt)) {
+        for (const slot of dueSlots(e, now, last === undefined || Number.isNaN(last) ? undefined : last, catchUp)) {
           // One key per run: even two leaders at a hand-over cannot both send it.
-          const claimTtl = Math.max(2 * (e.everyMs ?? 86_400_000), 60_000, 2 * catchUpMs);
+          const claimTtl = Math.max(2 * (e.everyMs ?? 86_400_000), 60_000, 2 * this.catchUpMs);
           const claimed = await transport.kvSet(`${this.ns}:schedule:${e.name}:${slot}`, `${this.id}#${this.fence}`, { ifAbsent: true, ttlMs: claimTtl });
           if (!claimed) {
             await transport.kvSet(this.lastKey(e.name), String(slot));
