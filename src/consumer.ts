@@ -1,13 +1,13 @@
 import { hasListeners } from './hooks.js';
 import { hostname } from 'node:os';
-import { backoffDelay, type BackoffOptions } from './backoff.js';
+import type { BackoffOptions } from './backoff.js';
 import { isoNow } from './clock.js';
 import type { SystemContext } from './context.js';
 import type { ProcessingRecord } from './contracts/store.js';
-import type { Delivery } from './contracts/transport.js';
 import { Batcher } from './batcher.js';
 import { DeliveryLoop, type InFlight } from './delivery-loop.js';
-import { ClosedError, ErrorCode, EventValidationError, RetryLaterError, isEventBusError, toError } from './errors.js';
+import { ClosedError, EventValidationError, toError } from './errors.js';
+import { deadLetterDelivery, decideRetry, defaultBackoff } from './retry-policy.js';
 import type { EventData, EventType } from './events/catalog.js';
 import { decodeEnvelope, type EventEnvelope } from './events/envelope.js';
 
@@ -42,7 +42,7 @@ export interface ConsumerOptions {
   stream?: string;
   /** Retries after the first attempt before dead-lettering. @default config.dlqMaxRetries */
   maxRetries?: number;
-  /** Retry spacing. @default exponential from config.retryBackoffMs to config.retryBackoffMaxMs */
+  /** Retry spacing. @default exponential from config.retryBackoffMs to config.retryBackoffMaxMs, no jitter (`defaultBackoff`, shared with task workers) */
   backoff?: BackoffOptions;
   /** Where a group that does not exist yet starts reading. @default 'end' */
   startAt?: 'beginning' | 'end';
@@ -159,11 +159,7 @@ export class Consumer {
     if (!Number.isInteger(this.maxRetries) || this.maxRetries < 0) {
       throw new EventValidationError(undefined, [{ path: 'maxRetries', message: 'must be a whole number >= 0' }]);
     }
-    this.backoff = options.backoff ?? {
-      type: 'exponential',
-      delayMs: ctx.config.retryBackoffMs,
-      maxDelayMs: ctx.config.retryBackoffMaxMs,
-    };
+    this.backoff = options.backoff ?? defaultBackoff(ctx.config);
     this.startAt = options.startAt ?? 'end';
     this.idempotent = options.idempotent ?? false;
     if (this.idempotent && !ctx.config.eventSourcingEnabled) {
@@ -382,15 +378,14 @@ export class Consumer {
     const loop = this.loop as DeliveryLoop;
     const d = f.delivery;
     const base = { event, group: this.group, consumer: this.memberName, attempt: d.attempt, error, durationMs };
-    if (isEventBusError(error, ErrorCode.RETRY_LATER)) {
-      const delayMs = Math.max(0, (error as RetryLaterError).delayMs ?? 0);
-      await loop.nack(d.deliveryId, delayMs, false);
-      hooks.emit('failed', { ...base, retryInMs: delayMs });
+    const decision = decideRetry(error, d.attempt, { maxRetries: this.maxRetries, backoff: this.backoff });
+    if (decision.action === 'later') {
+      await loop.nack(d.deliveryId, decision.delayMs, false);
+      hooks.emit('failed', { ...base, retryInMs: decision.delayMs });
       return;
     }
-    const unrecoverable = isEventBusError(error, ErrorCode.UNRECOVERABLE);
-    if (!unrecoverable && d.attempt <= this.maxRetries) {
-      const delayMs = backoffDelay(this.backoff, d.attempt);
+    if (decision.action === 'retry') {
+      const delayMs = decision.delayMs;
       await loop.nack(d.deliveryId, delayMs);
       this.record(event.id, 'failed', d.attempt, durationMs, error.message);
       logger.warn('handler failed; will retry', { type: event.type, eventId: event.id, attempt: d.attempt, retryInMs: delayMs, error: error.message });
@@ -417,44 +412,6 @@ export class Consumer {
     const r: ProcessingRecord = { eventId, group: this.group, outcome, attempt, durationMs: round(durationMs), at: isoNow(this.ctx.clock) };
     if (error !== undefined) r.error = error;
     this.records.push(r);
-  }
-}
-
-/**
- * Moves a delivery to the DLQ (or, with the DLQ off, acks and drops it with an error log).
- * Returns the DLQ id, `undefined` when dropped, or `null` when the transport failed (the delivery
- * then stays pending and is claimed and tried again later).
- *
- * @internal
- */
-export async function deadLetterDelivery(
-  ctx: SystemContext,
-  loop: DeliveryLoop,
-  stream: string,
-  group: string,
-  d: Delivery,
-  error: Error,
-  context: Record<string, string>,
-): Promise<string | undefined | null> {
-  const { transport, config, logger } = ctx;
-  if (!config.dlqEnabled) {
-    loop.ack(d.deliveryId);
-    logger.error('message failed for good and was dropped (DLQ disabled)', { stream, ...context, error: error.message });
-    return undefined;
-  }
-  try {
-    const id = await transport.deadLetter(stream, group, d, {
-      dlq: config.dlqStreamName,
-      error: error.message,
-      ...(error.stack ? { stack: error.stack } : {}),
-      attempts: d.attempt,
-      context: { ...context, ...(error.name ? { errorName: error.name } : {}) },
-    });
-    logger.warn('moved to the dead letter queue', { stream, ...context, attempts: d.attempt, error: error.message });
-    return id;
-  } catch (err) {
-    logger.error('could not dead-letter a message; it stays pending', { stream, error: (err as Error).message });
-    return null;
   }
 }
 

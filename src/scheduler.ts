@@ -37,6 +37,61 @@ export interface ScheduledEntry extends ScheduleEntry {
 export interface SchedulerOptions {
   /** How often due runs are checked, in ms. @default 250 */
   tickMs?: number;
+  /**
+   * How far back a leader that has been running sends runs that fell due and were not sent (a
+   * leader died holding its lock, a tick came late on a busy event loop): each such run once,
+   * oldest first, never one due before this scheduler started. A scheduler that has just
+   * started looks back only over the hand-over time (the leader lock's TTL plus two ticks,
+   * 2.5 s by default), so a downtime never fires a burst of missed runs. @default 60000
+   */
+  catchUpMs?: number;
+}
+
+/** The default of {@link SchedulerOptions.catchUpMs}. */
+export const DEFAULT_CATCH_UP_MS = 60_000;
+
+/** Most runs one entry sends in one tick (a bound on catch-up for very frequent schedules). */
+export const MAX_CATCH_UP_RUNS = 100;
+
+/** The start of the first run slot strictly after `t`. @internal */
+export function slotAfter(e: Pick<ScheduleEntry, 'everyMs' | 'cron' | 'timezone'>, t: number): number {
+  if (e.everyMs !== undefined) return (Math.floor(t / e.everyMs) + 1) * e.everyMs;
+  return CronExpressionParser.parse(e.cron as string, { currentDate: new Date(t), tz: e.timezone ?? 'UTC' }).next().getTime();
+}
+
+/** The start of the latest run slot at or before `now`. @internal */
+export function currentSlot(e: Pick<ScheduleEntry, 'everyMs' | 'cron' | 'timezone'>, now: number): number {
+  if (e.everyMs !== undefined) return Math.floor(now / e.everyMs) * e.everyMs;
+  return CronExpressionParser.parse(e.cron as string, { currentDate: new Date(now + 1), tz: e.timezone ?? 'UTC' }).prev().getTime();
+}
+
+/** How far back {@link dueSlots} looks. @internal */
+export interface CatchUp {
+  /** When this scheduler started (ms): runs due earlier than that are caught up only within `handOverMs`. */
+  startedAt: number;
+  /** The longest a dead leader's lock can hold the others back (lock TTL plus two ticks). */
+  handOverMs: number;
+  /** The furthest back a scheduler that has been running catches up. */
+  catchUpMs: number;
+}
+
+/**
+ * The runs of an entry to send now, oldest first: every slot after `last` that fell due since
+ * `max(now - catchUpMs, min(startedAt, now - handOverMs))`, so a failover or a late tick loses
+ * none; when none is that recent, only the latest due slot (after a long downtime: one run, not
+ * a burst). An entry that never ran (`last` undefined) sends only its latest slot, a cron entry
+ * only one due since `startedAt`. At most {@link MAX_CATCH_UP_RUNS} (the rest next tick).
+ *
+ * @internal
+ */
+export function dueSlots(e: Pick<ScheduleEntry, 'everyMs' | 'cron' | 'timezone'>, now: number, last: number | undefined, c: CatchUp): number[] {
+  const latest = currentSlot(e, now);
+  if (last === undefined) return e.cron !== undefined && latest <= c.startedAt ? [] : [latest];
+  if (latest <= last) return [];
+  const from = Math.max(now - c.catchUpMs, Math.min(c.startedAt, now - c.handOverMs));
+  const out: number[] = [];
+  for (let s = slotAfter(e, Math.max(last, from - 1)); s <= now && out.length < MAX_CATCH_UP_RUNS; s = slotAfter(e, s)) out.push(s);
+  return out.length > 0 ? out : [latest];
 }
 
 let schedulerSeq = 0;
@@ -47,9 +102,12 @@ let schedulerSeq = 0;
  * compare-and-set, and a fencing token) elects one sender, and every run is also claimed under a
  * key of its own, so even two leaders at a lock hand-over never send a run twice.
  *
- * After downtime a schedule does not fire a burst of missed runs: only the latest due run is
- * sent. A cron schedule that never ran does not fire a run that was due before the scheduler
- * first started.
+ * No due run is lost to a failover: when a leader dies holding its lock, the next leader sends,
+ * once each and oldest first, the runs that fell due meanwhile (back to `catchUpMs`, 60 s by
+ * default, and never before it started). After a downtime a schedule does not fire a burst of
+ * missed runs: a scheduler that has just started sends only the runs of the hand-over time (the
+ * lock's TTL plus two ticks, 2.5 s by default), or, when none is that recent, the latest due run. A cron schedule that never ran
+ * does not fire a run that was due before the scheduler first started.
  */
 export class Scheduler {
   private readonly entries = new Map<string, ScheduleEntry>();
@@ -60,6 +118,7 @@ export class Scheduler {
   private fence: number | undefined;
   private stopped = false;
   private readonly tickMs: number;
+  private readonly catchUpMs: number;
 
   /** @internal */
   constructor(
@@ -68,6 +127,7 @@ export class Scheduler {
     options: SchedulerOptions = {},
   ) {
     this.tickMs = options.tickMs ?? 250;
+    this.catchUpMs = options.catchUpMs ?? DEFAULT_CATCH_UP_MS;
   }
 
   private get ns(): string {
@@ -144,6 +204,18 @@ export class Scheduler {
     this.ctx.logger.info('scheduler started', { scheduler: this.id, entries: [...this.entries.keys()] });
   }
 
+  /**
+   * Stops ticking without releasing the leader lock or clearing its state, as a process killed
+   * with SIGKILL does: for failover tests. Call `stop()` afterwards to clean up.
+   *
+   * @internal
+   */
+  haltForTesting(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
   /** Stops the scheduler and releases the leader lock. */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -164,16 +236,8 @@ export class Scheduler {
     return `${this.ns}:schedule:${name}:last`;
   }
 
-  /** The start of the latest run slot at or before `now`. */
-  private currentSlot(e: ScheduleEntry, now: number): number {
-    if (e.everyMs !== undefined) return Math.floor(now / e.everyMs) * e.everyMs;
-    const it = CronExpressionParser.parse(e.cron as string, { currentDate: new Date(now + 1), tz: e.timezone ?? 'UTC' });
-    return it.prev().getTime();
-  }
-
   private nextSlot(e: ScheduleEntry, now: number): number {
-    if (e.everyMs !== undefined) return (Math.floor(now / e.everyMs) + 1) * e.everyMs;
-    return CronExpressionParser.parse(e.cron as string, { currentDate: new Date(now), tz: e.timezone ?? 'UTC' }).next().getTime();
+    return slotAfter(e, now);
   }
 
   private tick(): Promise<void> {
@@ -199,31 +263,32 @@ export class Scheduler {
         return;
       }
       const now = clock.now();
+      const catchUp: CatchUp = { startedAt: this.startedAt, handOverMs: ttlMs + 2 * this.tickMs, catchUpMs: this.catchUpMs };
       for (const e of this.entries.values()) {
-        const slot = this.currentSlot(e, now);
         const lastRaw = await transport.kvGet(this.lastKey(e.name));
-        const last = lastRaw === null ? (e.cron !== undefined ? this.startedAt : Number.NEGATIVE_INFINITY) : Number(lastRaw);
-        if (slot <= last) continue;
-        // One key per run: even two leaders at a hand-over cannot both send it.
-        const claimTtl = Math.max(2 * (e.everyMs ?? 86_400_000), 60_000);
-        const claimed = await transport.kvSet(`${this.ns}:schedule:${e.name}:${slot}`, `${this.id}#${this.fence}`, { ifAbsent: true, ttlMs: claimTtl });
-        if (!claimed) {
+        const last = lastRaw === null ? undefined : Number(lastRaw);
+        for (const slot of dueSlots(e, now, last === undefined || Number.isNaN(last) ? undefined : last, catchUp)) {
+          // One key per run: even two leaders at a hand-over cannot both send it.
+          const claimTtl = Math.max(2 * (e.everyMs ?? 86_400_000), 60_000, 2 * this.catchUpMs);
+          const claimed = await transport.kvSet(`${this.ns}:schedule:${e.name}:${slot}`, `${this.id}#${this.fence}`, { ifAbsent: true, ttlMs: claimTtl });
+          if (!claimed) {
+            await transport.kvSet(this.lastKey(e.name), String(slot));
+            continue;
+          }
+          try {
+            await this.tasks.send(e.task, e.args ?? null, {
+              ...(e.queue ? { queue: e.queue } : {}),
+              ...(e.priority ? { priority: e.priority } : {}),
+              correlationId: `schedule:${e.name}:${new Date(slot).toISOString()}`,
+            });
+          } catch (err) {
+            // Give the run back so the next tick tries again.
+            await transport.kvDelete(`${this.ns}:schedule:${e.name}:${slot}`).catch(() => false);
+            throw err;
+          }
           await transport.kvSet(this.lastKey(e.name), String(slot));
-          continue;
+          logger.info('scheduled task sent', { entry: e.name, task: e.task, slot: new Date(slot).toISOString() });
         }
-        try {
-          await this.tasks.send(e.task, e.args ?? null, {
-            ...(e.queue ? { queue: e.queue } : {}),
-            ...(e.priority ? { priority: e.priority } : {}),
-            correlationId: `schedule:${e.name}:${new Date(slot).toISOString()}`,
-          });
-        } catch (err) {
-          // Give the run back so the next tick tries again.
-          await transport.kvDelete(`${this.ns}:schedule:${e.name}:${slot}`).catch(() => false);
-          throw err;
-        }
-        await transport.kvSet(this.lastKey(e.name), String(slot));
-        logger.info('scheduled task sent', { entry: e.name, task: e.task, slot: new Date(slot).toISOString() });
       }
     } catch (err) {
       logger.warn('scheduler tick failed; will retry', { error: (err as Error).message });

@@ -1,42 +1,27 @@
-import { hostname } from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import {
-  parseTaskStates,
-  TaskEventType,
-  decodeEnvelope,
-  sleep,
-  type EventEnvelope,
-  type EventSystem,
-  type Logger,
-  type StoredEvent,
-  type TaskInfo,
-  type TaskState,
-  type WorkerInfo,
-} from '@procur/event-bus';
+import type { EventEnvelope, EventSystem, Logger, StoredEvent, TaskInfo, TaskState, WorkerInfo } from '@procur/event-bus';
+// The task system's names and states have one home; this pure module is shared, not copied.
+import { FINAL_TASK_STATES, TASK_EVENT_STATES, TASK_STATES, TaskEventType, isTaskState, taskKeys } from '../tasks/names.js';
 
 /** The task lifecycle event types. @internal */
 export const TASK_EVENT_TYPES: readonly string[] = Object.values(TaskEventType);
 
 /**
- * Channel and stream names of the task system. They mirror `taskKeys()` in
- * `src/tasks/message.ts` (a unit test keeps the two equal). @internal
+ * Channel and stream names of the task system: `taskKeys()` of `src/tasks/names.ts`, the one
+ * place they are defined. @internal
  */
 export function taskChannels(namespace: string) {
-  return { eventsStream: `${namespace}:task-events`, doneChannel: `${namespace}:task-done` };
+  const keys = taskKeys(namespace);
+  return { eventsStream: keys.eventsStream, doneChannel: keys.doneChannel };
 }
 
-/** The task state each lifecycle event type moves a task to. @internal */
-export const STATE_OF: Record<string, TaskState> = {
-  [TaskEventType.SENT]: 'PENDING',
-  [TaskEventType.RECEIVED]: 'RECEIVED',
-  [TaskEventType.STARTED]: 'STARTED',
-  [TaskEventType.RETRIED]: 'RETRY',
-  [TaskEventType.SUCCEEDED]: 'SUCCESS',
-  [TaskEventType.FAILED]: 'FAILURE',
-  [TaskEventType.REVOKED]: 'REVOKED',
-};
-const RANK: Record<TaskState, number> = { PENDING: 0, RECEIVED: 1, STARTED: 2, RETRY: 3, SUCCESS: 9, FAILURE: 9, REVOKED: 9 };
-const FINAL = new Set<TaskState>(['SUCCESS', 'FAILURE', 'REVOKED']);
+/** The task state each lifecycle event type moves a task to (`TASK_EVENT_STATES`). @internal */
+export const STATE_OF: Readonly<Record<string, TaskState>> = TASK_EVENT_STATES;
+
+/** Orders the steps of one attempt; final states after every other. */
+function rank(state: TaskState): number {
+  return FINAL_TASK_STATES.has(state) ? TASK_STATES.length : TASK_STATES.indexOf(state);
+}
 
 /** One step in a task's life, for the detail view. */
 export interface TaskTimelineEntry {
@@ -145,8 +130,12 @@ export interface ThroughputPoint {
 export interface FeedOptions {
   /** How often the shared state is polled, ms. */
   pollMs: number;
-  /** Consumer group on the task-events stream, or false to rely on the store only. */
-  liveGroup: string | false;
+  /**
+   * No longer used: task rows come from the task state owner (`bus.tasks.watch` and
+   * `bus.tasks.recent`), not from reading the task-events stream. Accepted for compatibility.
+   * @deprecated
+   */
+  liveGroup?: string | false;
   /** Where errors go (rate-limited). */
   logger: Logger;
   /** Task rows kept in memory. */
@@ -184,7 +173,7 @@ export function summarizeEvent(e: EventEnvelope): EventSummary {
 /** True when two timeline steps are the same step (one state per attempt). @internal */
 export function sameStep(a: TaskTimelineEntry, b: TaskTimelineEntry): boolean {
   if (a.state !== b.state) return false;
-  if (FINAL.has(a.state)) return true;
+  if (FINAL_TASK_STATES.has(a.state)) return true;
   return a.attempt === undefined || b.attempt === undefined || a.attempt === b.attempt;
 }
 
@@ -194,10 +183,10 @@ function publicRow(t: IndexedTask): TaskRow {
 }
 
 /**
- * What the dashboard knows live: an index of recent tasks folded from task lifecycle events
- * (the `<namespace>:task-events` stream read by a consumer group of the dashboard, plus the
- * store) and final-state notifications (`<namespace>:task-done`), recent events, workers,
- * queues, the DLQ size, health and throughput; pushed to browsers over server-sent events.
+ * What the dashboard knows live: an index of recent tasks, a view of the task state owner
+ * (`bus.tasks.recent()` at start, then every change `bus.tasks.watch()` announces; no replay of
+ * lifecycle events), recent events, workers, queues, the DLQ size, health and throughput;
+ * pushed to browsers over server-sent events.
  * Everything comes through the shared transport and store, so a dashboard in its own process
  * sees the work of every process.
  *
@@ -226,7 +215,6 @@ export class LiveFeed {
   private readonly errorsAt = new Map<string, number>();
   private readonly offs: Array<() => void> = [];
   private unlisten: (() => Promise<void>) | undefined;
-  private groupLoop: Promise<void> | undefined;
 
   constructor(
     private readonly bus: EventSystem,
@@ -245,23 +233,20 @@ export class LiveFeed {
 
   private async doStart(): Promise<void> {
     const { bus } = this;
-    const names = taskChannels(bus.config.namespace);
     this.offs.push(
       bus.on('published', ({ event }) => {
-        if (TASK_EVENT_TYPES.includes(event.type)) this.foldTaskEvent(event);
-        else this.pushEvent(event);
+        if (!TASK_EVENT_TYPES.includes(event.type)) this.pushEvent(event);
       }),
     );
+    // Task rows are views of the task state owner (bus.tasks): its changes, announced by every
+    // process, then the states it keeps. Watching starts first, so nothing falls in between.
+    try {
+      this.unlisten = await bus.tasks.watch((info) => this.foldTaskInfo(info));
+    } catch (err) {
+      this.report('watching task states', err);
+    }
     await this.loadRecentTasks().catch((err: unknown) => this.report('loading recent tasks', err));
     await this.backfillThroughput().catch((err: unknown) => this.report('reading past throughput', err));
-    try {
-      this.unlisten = await bus.transport.listen(names.doneChannel, (text) => {
-        for (const info of parseTaskStates(text)) this.foldTaskInfo(info);
-      });
-    } catch (err) {
-      this.report('listening for task results', err);
-    }
-    if (this.options.liveGroup) this.groupLoop = this.readTaskEvents(names.eventsStream, this.options.liveGroup);
     this.timer = setInterval(() => void this.tick(), this.options.pollMs);
     this.timer.unref();
     this.flushTimer = setInterval(() => this.flush(), 250);
@@ -282,7 +267,6 @@ export class LiveFeed {
     this.clients.clear();
     await this.started?.catch(() => {});
     await this.unlisten?.().catch(() => {});
-    await this.groupLoop?.catch(() => {});
   }
 
   private report(what: string, err: unknown): void {
@@ -307,9 +291,9 @@ export class LiveFeed {
   // --- tasks -----------------------------------------------------------------------------------
 
   private async loadRecentTasks(): Promise<void> {
-    const since = new Date(Date.now() - 86_400_000).toISOString();
-    const page = await this.bus.store.query({ type: TASK_EVENT_TYPES, since, order: 'desc', limit: Math.min(this.options.maxTasks, 10_000) });
-    for (const e of page.events.reverse()) this.foldTaskEvent(e, false);
+    const recent = await this.bus.tasks.recent({ limit: this.options.maxTasks });
+    // Oldest first, so the index keeps its order by last change.
+    for (const info of recent.reverse()) this.foldTaskInfo(info, false);
   }
 
   private row(id: string, name?: string, queue?: string): IndexedTask {
@@ -340,7 +324,7 @@ export class LiveFeed {
     if (twin) Object.assign(twin, { ...step, ...twin, eventId: twin.eventId ?? step.eventId, at: twin.eventId ? twin.at : step.at });
     else {
       t.timeline.push(step);
-      t.timeline.sort((a, b) => a.at.localeCompare(b.at) || RANK[a.state] - RANK[b.state]);
+      t.timeline.sort((a, b) => a.at.localeCompare(b.at) || rank(a.state) - rank(b.state));
       if (t.timeline.length > 50) t.timeline.splice(1, t.timeline.length - 50);
     }
     if (step.state === 'RETRY') t.retries = Math.max(t.retries, step.attempt ?? t.retries + 1);
@@ -350,36 +334,21 @@ export class LiveFeed {
     if (step.runtimeMs !== undefined) t.runtimeMs = step.runtimeMs;
     if (step.error) t.error = step.error;
     // Final states stick; otherwise the later (attempt, step) wins, whatever order the news came in.
-    const cur = (t.attempt || 0) * 10 + RANK[t.state];
-    const next = (step.attempt ?? t.attempt) * 10 + RANK[step.state];
-    if (FINAL.has(t.state) && !FINAL.has(step.state)) return true;
-    if (FINAL.has(step.state) || next >= cur) {
+    const cur = (t.attempt || 0) * 10 + rank(t.state);
+    const next = (step.attempt ?? t.attempt) * 10 + rank(step.state);
+    if (FINAL_TASK_STATES.has(t.state) && !FINAL_TASK_STATES.has(step.state)) return true;
+    if (FINAL_TASK_STATES.has(step.state) || next >= cur) {
       t.state = step.state;
       if (step.attempt !== undefined) t.attempt = step.attempt;
-      if (FINAL.has(step.state)) t.finishedAt ??= step.at;
+      if (FINAL_TASK_STATES.has(step.state)) t.finishedAt ??= step.at;
       if (step.at > t.updatedAt) t.updatedAt = step.at;
     }
     return true;
   }
 
-  private foldTaskEvent(e: EventEnvelope, push = true): void {
-    const state = STATE_OF[e.type];
-    const d = e.data as { taskId?: unknown; name?: unknown; queue?: unknown; attempt?: unknown; worker?: unknown; error?: unknown; runtimeMs?: unknown };
-    if (!state || typeof d?.taskId !== 'string') return;
-    if (!this.markSeen(e.id)) return;
-    const t = this.row(d.taskId, typeof d.name === 'string' ? d.name : undefined, typeof d.queue === 'string' ? d.queue : undefined);
-    t.correlationId ??= e.correlationId;
-    const step: TaskTimelineEntry = { state, at: e.occurredAt, eventId: e.id };
-    if (typeof d.attempt === 'number') step.attempt = d.attempt;
-    if (typeof d.worker === 'string') step.worker = d.worker;
-    if (typeof d.error === 'string') step.error = d.error;
-    if (typeof d.runtimeMs === 'number') step.runtimeMs = d.runtimeMs;
-    if (this.apply(t, step) && push) this.pushTask(t);
-  }
-
-  /** Folds a task state (from the result notification, or a KV read). */
-  foldTaskInfo(info: TaskInfo): void {
-    if (!info || typeof info.id !== 'string' || !(info.state in RANK)) return;
+  /** Folds a task state (announced by the task state owner, or read from it). */
+  foldTaskInfo(info: TaskInfo, push = true): void {
+    if (!info || typeof info.id !== 'string' || !isTaskState(info.state)) return;
     const t = this.row(info.id, info.name, info.queue);
     if (info.correlationId) t.correlationId = info.correlationId;
     if (info.args !== undefined && t.argsText === undefined) {
@@ -390,41 +359,7 @@ export class LiveFeed {
     if (info.worker) step.worker = info.worker;
     if (info.error) step.error = info.error.message;
     if (info.runtimeMs !== undefined) step.runtimeMs = info.runtimeMs;
-    this.apply(t, step);
-    this.pushTask(t);
-  }
-
-  private async readTaskEvents(stream: string, group: string): Promise<void> {
-    const { transport } = this.bus;
-    const consumer = `${hostname()}:${process.pid}`;
-    const signal = this.abort.signal;
-    let lastClaim = 0;
-    while (!this.closed) {
-      try {
-        await transport.ensureGroup(stream, group, { startAt: 'end', signal });
-        while (!this.closed) {
-          const batch = await transport.receive(stream, { group, consumer, max: 200, blockMs: 1000, signal });
-          // Entries a previous dashboard took and never acked would hold back stream trimming.
-          if (Date.now() - lastClaim > 60_000) {
-            lastClaim = Date.now();
-            batch.push(...(await transport.claimStale(stream, { group, consumer, minIdleMs: 60_000, max: 1000, signal })));
-          }
-          if (batch.length === 0) continue;
-          for (const d of batch) {
-            try {
-              this.foldTaskEvent(decodeEnvelope(d.body));
-            } catch {
-              // Not an event: nothing to show.
-            }
-          }
-          await transport.ack(stream, group, batch.map((d) => d.deliveryId), { signal });
-        }
-      } catch (err) {
-        if (this.closed) return;
-        this.report('reading task events', err);
-        await sleep(1000, signal).catch(() => {});
-      }
-    }
+    if (this.apply(t, step) && push) this.pushTask(t);
   }
 
   /** The task list, newest change first. */
@@ -493,8 +428,8 @@ export class LiveFeed {
     const events: StoredEvent[] = page.events.reverse();
     for (const e of events) {
       if (e.occurredAt > this.eventCursor) this.eventCursor = e.occurredAt;
-      if (TASK_EVENT_TYPES.includes(e.type)) this.foldTaskEvent(e);
-      else this.pushEvent(e);
+      // Task lifecycle events are the audit trail; task rows come from the state owner.
+      if (!TASK_EVENT_TYPES.includes(e.type)) this.pushEvent(e);
     }
   }
 

@@ -1,5 +1,8 @@
 import { DecodeError } from '../errors.js';
 import { isEventPriority, type EventPriority } from '../events/envelope.js';
+import type { TaskState } from './names.js';
+
+export { FINAL_TASK_STATES, taskKeys, type TaskKeys, type TaskState } from './names.js';
 
 /** The task message format version. */
 export const TASK_MESSAGE_VERSION = 1;
@@ -24,17 +27,16 @@ export interface TaskMessage {
   priority: EventPriority;
   /** When it was sent (ISO 8601). */
   createdAt: string;
-  /** Earliest run time (ISO 8601), for ETA and countdown tasks. */
+  /**
+   * Earliest run time (ISO 8601), for ETA and countdown tasks. A worker that receives the message
+   * earlier (another program wrote it without a transport delay, or clocks differ) hands it back
+   * for redelivery at this time, without counting an attempt.
+   */
   eta?: string;
   /** Retries allowed after the first attempt; overrides the worker's definition when set. */
   maxRetries?: number;
 }
 
-/** The lifecycle states of a task (Celery's names). */
-export type TaskState = 'PENDING' | 'RECEIVED' | 'STARTED' | 'RETRY' | 'SUCCESS' | 'FAILURE' | 'REVOKED';
-
-/** The states after which a task never changes again. */
-export const FINAL_TASK_STATES: ReadonlySet<TaskState> = new Set(['SUCCESS', 'FAILURE', 'REVOKED']);
 
 /** What is known about a task: its state, result or error, and timing. */
 export interface TaskInfo {
@@ -87,28 +89,11 @@ export function decodeTaskMessage(text: string): TaskMessage {
   if (o.priority === undefined) o.priority = 'normal';
   else if (!isEventPriority(o.priority)) throw new DecodeError(`[event-bus] Cannot decode task: unknown priority ${JSON.stringify(o.priority)}`);
   if (typeof o.correlationId !== 'string') o.correlationId = o.id;
+  if (o.eta !== undefined && (typeof o.eta !== 'string' || Number.isNaN(Date.parse(o.eta)))) {
+    throw new DecodeError("[event-bus] Cannot decode task: field 'eta' must be an ISO 8601 date-time string");
+  }
   if (o.maxRetries !== undefined && (!Number.isInteger(o.maxRetries) || (o.maxRetries as number) < 0)) {
     throw new DecodeError("[event-bus] Cannot decode task: field 'maxRetries' must be a whole number >= 0");
   }
   return o as unknown as TaskMessage;
 }
-
-/** Key and channel names of the task system under a namespace. @internal */
-export function taskKeys(namespace: string) {
-  return {
-    stream: (queue: string) => `${namespace}:tasks:${queue}`,
-    state: (id: string) => `${namespace}:task:${id}`,
-    revoked: (id: string) => `${namespace}:revoked:${id}`,
-    revokedPrefix: `${namespace}:revoked:`,
-    worker: (id: string) => `${namespace}:worker:${id}`,
-    workerPrefix: `${namespace}:worker:`,
-    rate: (queue: string, window: number) => `${namespace}:rate:${queue}:${window}`,
-    doneChannel: `${namespace}:task-done`,
-    revokeChannel: `${namespace}:task-revoke`,
-    eventsStream: `${namespace}:task-events`,
-    group: 'workers',
-  };
-}
-
-/** The key and channel names of one namespace. @internal */
-export type TaskKeys = ReturnType<typeof taskKeys>;

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { BackoffOptions } from '../backoff.js';
 import { isoNow } from '../clock.js';
-import type { SignalOptions } from '../contracts/transport.js';
+import type { SignalOptions, Unsubscribe } from '../contracts/transport.js';
 import {
   EventValidationError,
   TaskFailedError,
@@ -40,7 +40,7 @@ export interface TaskOptions<TArgs = unknown> {
   queue?: string;
   /** Retries after the first attempt, then the dead letter queue. @default config.dlqMaxRetries */
   maxRetries?: number;
-  /** Retry spacing. @default exponential from config.retryBackoffMs, jitter 0.2 */
+  /** Retry spacing. @default exponential from config.retryBackoffMs to config.retryBackoffMaxMs, no jitter (`defaultBackoff`, shared with event consumers) */
   backoff?: BackoffOptions;
   /** Abort the handler's `ctx.signal` after this long and fail the attempt. @default none */
   timeoutMs?: number;
@@ -99,7 +99,7 @@ export class TaskResult<TResult = unknown> {
    * @throws `TaskTimeoutError` when no result arrives within `timeoutMs`.
    */
   async get(options: GetOptions = {}): Promise<TResult> {
-    const info = await this.runtime.waitFinal(this.id, this.name, options.timeoutMs ?? 30_000, options.signal);
+    const info = await this.runtime.states.waitFinal(this.id, this.name, options.timeoutMs ?? 30_000, options.signal);
     return unwrap(info) as TResult;
   }
 
@@ -111,7 +111,7 @@ export class TaskResult<TResult = unknown> {
   /** Everything known about the task now. */
   async info(): Promise<TaskInfo> {
     return (
-      (await this.runtime.read(this.id)) ?? {
+      (await this.runtime.states.read(this.id)) ?? {
         id: this.id,
         name: this.name,
         queue: this.queue,
@@ -142,7 +142,7 @@ export function unwrap(info: TaskInfo): unknown {
 /** Revokes a task by id. @internal */
 export async function revokeTask(runtime: TaskRuntime, id: string, name: string, queue: string): Promise<boolean> {
   const { transport, config, clock } = runtime.ctx;
-  const current = await runtime.read(id);
+  const current = await runtime.states.read(id);
   if (current && FINAL_TASK_STATES.has(current.state)) return false;
   await transport.kvSet(runtime.keys.revoked(id), '1', { ttlMs: config.taskResultTtlMs });
   await transport.notify(runtime.keys.revokeChannel, id);
@@ -151,7 +151,7 @@ export async function revokeTask(runtime: TaskRuntime, id: string, name: string,
     state: 'REVOKED',
     updatedAt: isoNow(clock),
   };
-  await runtime.write(info);
+  await runtime.states.write(info);
   runtime.emit(TaskEventType.REVOKED, { id, task: info.name, queue: info.queue, correlationId: info.correlationId ?? id, priority: 'normal' });
   return true;
 }
@@ -293,6 +293,9 @@ export class TaskRegistry {
     if (options.maxRetries !== undefined && (!Number.isInteger(options.maxRetries) || options.maxRetries < 0)) {
       issues.push({ path: 'maxRetries', message: 'must be a whole number >= 0' });
     }
+    if (options.taskId !== undefined && (typeof options.taskId !== 'string' || options.taskId.length === 0 || options.taskId.length > 256)) {
+      issues.push({ path: 'taskId', message: 'must be a non-empty string of at most 256 characters' });
+    }
     const many = argsList.length > 1;
     const parsed = argsList.map((args, i) => {
       if (!def?.options.schema) return args;
@@ -333,10 +336,35 @@ export class TaskRegistry {
     });
     if (messages.length === 0) return [];
     await this.ensureQueue(queue as string);
-    await ctx.transport.publish(keys.stream(queue as string), messages, options);
+    let claimed: string | undefined;
+    if (options.taskId !== undefined) {
+      // A task id is an idempotency key: the first send records the task (set-if-absent, atomic
+      // across processes); a later send of the same id gets that task's handle and sends nothing.
+      const id = options.taskId;
+      const pending: TaskInfo = { id, name, queue: queue as string, state: 'PENDING', attempt: 0, correlationId: options.correlationId ?? id, args: parsed[0] ?? null, updatedAt: createdAt };
+      claimed = await this.runtime.states.claim(pending);
+      if (claimed === undefined) {
+        const existing = await this.runtime.states.read(id);
+        return [new TaskResult<TResult>(this.runtime, id, existing?.name ?? name, existing?.queue ?? (queue as string))];
+      }
+    }
+    try {
+      await ctx.transport.publish(keys.stream(queue as string), messages, options);
+    } catch (err) {
+      // Not sent: free the id so that a retry of this send can use it.
+      if (claimed !== undefined) await this.runtime.states.unclaim(options.taskId as string, claimed).catch(() => false);
+      throw err;
+    }
     for (let i = 0; this.runtime.taskEvents && i < ids.length; i++) {
       const id = ids[i] as string;
-      this.runtime.emit(TaskEventType.SENT, { id, task: name, queue: queue as string, correlationId: options.correlationId ?? id, priority }, eta ? { eta } : {});
+      const correlationId = options.correlationId ?? id;
+      this.runtime.emit(TaskEventType.SENT, { id, task: name, queue: queue as string, correlationId, priority }, eta ? { eta } : {});
+      // Announced to watchers (the dashboard); a claimed id was announced by the claim.
+      if (claimed === undefined) {
+        void this.runtime.states
+          .write({ id, name, queue: queue as string, state: 'PENDING', attempt: 0, correlationId, updatedAt: createdAt }, { persist: false })
+          .catch(() => {});
+      }
     }
     return ids.map((id) => new TaskResult<TResult>(this.runtime, id, name, queue as string));
   }
@@ -373,6 +401,27 @@ export class TaskRegistry {
 
   /** Reads a task's state by id (`undefined` when nothing is recorded). */
   info(id: string): Promise<TaskInfo | undefined> {
-    return this.runtime.read(id);
+    return this.runtime.states.read(id);
+  }
+
+  /**
+   * Calls `handler` with every task state change announced from now on, by any process sharing
+   * the transport: final states always; `PENDING` (sent), `STARTED` and `RETRY` when the sending
+   * or running process has task events on. The dashboard's task list is this view.
+   *
+   * @returns a function that stops watching.
+   */
+  watch(handler: (info: TaskInfo) => void): Promise<Unsubscribe> {
+    return this.runtime.states.watch(handler);
+  }
+
+  /**
+   * The task states still kept (`taskResultTtlMs`), newest change first: tasks that ran,
+   * retried or were revoked, and tasks sent with a `taskId` that have not run yet. Reads every
+   * state key of the namespace, so it is for operators (the dashboard loads it once), not for a
+   * hot path.
+   */
+  recent(options: { limit?: number } = {}): Promise<TaskInfo[]> {
+    return this.runtime.states.recent(options.limit ?? 1000);
   }
 }

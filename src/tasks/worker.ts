@@ -1,20 +1,16 @@
 import { hostname } from 'node:os';
-import { backoffDelay, type BackoffOptions } from '../backoff.js';
 import { isoNow } from '../clock.js';
-import { deadLetterDelivery } from '../consumer.js';
 import type { Unsubscribe } from '../contracts/transport.js';
 import { DeliveryLoop, type InFlight } from '../delivery-loop.js';
 import {
   ClosedError,
-  ErrorCode,
   EventValidationError,
   TaskTimeoutError,
   UnknownTaskError,
-  isEventBusError,
   toError,
-  type RetryLaterError,
   type ValidationIssue,
 } from '../errors.js';
+import { deadLetterDelivery, decideRetry, defaultBackoff } from '../retry-policy.js';
 import { decodeTaskMessage, type TaskInfo, type TaskMessage } from './message.js';
 import { TaskEventType, type TaskRuntime } from './runtime.js';
 import type { TaskContext, TaskRegistry } from './tasks.js';
@@ -126,9 +122,9 @@ interface Running {
 }
 
 /**
- * Runs tasks from queues with a concurrency per queue. Retries with exponential backoff (and
- * jitter) by delayed redelivery, then the dead letter queue; honours revokes from any process,
- * timeouts and shared rate limits; reports heartbeats. A worker that dies mid-task loses
+ * Runs tasks from queues with a concurrency per queue. Retries with exponential backoff (the
+ * retry policy event consumers use too) by delayed redelivery, then the dead letter queue;
+ * honours revokes from any process, timeouts and shared rate limits; reports heartbeats. A worker that dies mid-task loses
  * nothing: after `claimIdleMs` another worker claims its tasks and runs them again.
  */
 export class Worker {
@@ -295,6 +291,12 @@ export class Worker {
       loop.ack(d.deliveryId);
       return;
     }
+    // Too early (the message's eta is ahead): back to the transport's delayed set, no attempt counted.
+    const earlyMs = msg.eta === undefined ? 0 : Date.parse(msg.eta) - ctx.clock.now();
+    if (earlyMs > 0) {
+      await loop.nack(d.deliveryId, earlyMs, false);
+      return;
+    }
     const def = this.registry.definition(msg.task);
     if (!def) {
       const error = new UnknownTaskError(msg.task, this.registry.names());
@@ -303,11 +305,16 @@ export class Worker {
       return;
     }
     const maxRetries = msg.maxRetries ?? def.options.maxRetries ?? ctx.config.dlqMaxRetries;
-    if (d.attempt === 1) this.runtime.emit(TaskEventType.RECEIVED, msg, { attempt: d.attempt });
+    if (d.attempt === 1) {
+      this.runtime.emit(TaskEventType.RECEIVED, msg, { attempt: d.attempt });
+      void this.settle(this.info(msg, 'RECEIVED', d.attempt, { args: undefined }), true);
+    }
     const startedAt = isoNow(ctx.clock);
     this.running.set(msg.id, { msg, f, startedAt });
     this.runtime.emit(TaskEventType.STARTED, msg, { attempt: d.attempt, worker: this.id });
+    // Stored with `trackStarted`; otherwise only announced (to watchers such as the dashboard).
     if (def.options.trackStarted) await this.settle(this.info(msg, 'STARTED', d.attempt));
+    else void this.settle(this.info(msg, 'STARTED', d.attempt, { args: undefined }), true);
     const tctx: TaskContext = new RunContext(msg.id, msg.task, queue, d.attempt, maxRetries + 1, f, msg.correlationId);
     let timer: NodeJS.Timeout | undefined;
     if (def.options.timeoutMs) {
@@ -344,18 +351,13 @@ export class Worker {
       return;
     }
     const errInfo = { name: error.name, message: error.message, ...(error.stack ? { stack: error.stack } : {}) };
-    if (isEventBusError(error, ErrorCode.RETRY_LATER)) {
-      await loop.nack(d.deliveryId, Math.max(0, (error as RetryLaterError).delayMs), false);
+    const decision = decideRetry(error, d.attempt, { maxRetries, backoff: def.options.backoff ?? defaultBackoff(ctx.config) });
+    if (decision.action === 'later') {
+      await loop.nack(d.deliveryId, decision.delayMs, false);
       return;
     }
-    if (!isEventBusError(error, ErrorCode.UNRECOVERABLE) && d.attempt <= maxRetries) {
-      const backoff: BackoffOptions = def.options.backoff ?? {
-        type: 'exponential',
-        delayMs: ctx.config.retryBackoffMs,
-        maxDelayMs: ctx.config.retryBackoffMaxMs,
-        jitter: 0.2,
-      };
-      const delayMs = backoffDelay(backoff, d.attempt);
+    if (decision.action === 'retry') {
+      const delayMs = decision.delayMs;
       // Recorded before the redelivery can start the next attempt (with a short backoff it may).
       this.runtime.emit(TaskEventType.RETRIED, msg, { attempt: d.attempt, error: error.message, retryInMs: delayMs });
       const retryAt = new Date(ctx.clock.now() + delayMs).toISOString();
@@ -373,8 +375,7 @@ export class Worker {
 
   private async settle(info: TaskInfo, notifyOnly = false): Promise<void> {
     try {
-      if (notifyOnly) await this.runtime.ctx.transport.notify(this.runtime.keys.doneChannel, JSON.stringify(info));
-      else await this.runtime.write(info);
+      await this.runtime.states.write(info, { persist: !notifyOnly });
     } catch (err) {
       this.runtime.ctx.logger.warn('could not record a task state', { taskId: info.id, state: info.state, error: (err as Error).message });
     }

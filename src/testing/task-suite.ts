@@ -13,11 +13,13 @@ import {
   UnrecoverableError,
   createEventSystem,
   memoryStore,
+  priorityRank,
   silentLogger,
   sleep,
   type EventSystem,
   type Transport,
 } from '@procur/event-bus';
+import { waitUntil } from './helpers.js';
 import { uniqueName } from './transport-suite.js';
 
 /** Makes a fresh transport for one test of {@link describeTaskQueue}. */
@@ -140,6 +142,81 @@ export function describeTaskQueue(name: string, factory: TaskTransportFactory): 
       const r2 = await t.applyAsync(null, { eta });
       await r2.get({ timeoutMs: 5000 });
       expect(ranAt).toBeGreaterThanOrEqual(eta.getTime() - 5);
+    });
+
+    test("a message's eta is honoured even when another program wrote it straight onto the stream", async () => {
+      const bus = await system();
+      let ranAt = 0;
+      let attempt = 0;
+      bus.tasks.define('eta_direct', { queue: 'q' }, async (_a: null, ctx) => {
+        ranAt = Date.now();
+        attempt = ctx.attempt;
+        return 'ran';
+      });
+      await bus.worker({ queues: { q: 1 } }).start();
+      const id = uniqueName('direct');
+      const eta = Date.now() + 1500;
+      // The documented format (docs/tasks.md), with no transport delay: only `eta` says "later".
+      const body = JSON.stringify({
+        kind: 'task',
+        version: 1,
+        id,
+        task: 'eta_direct',
+        queue: 'q',
+        args: null,
+        correlationId: id,
+        priority: 'normal',
+        createdAt: new Date().toISOString(),
+        eta: new Date(eta).toISOString(),
+      });
+      await bus.transport.publish(`${namespace}:tasks:q`, [{ body, priority: priorityRank('normal') }]);
+      expect(await bus.tasks.result(id, 'eta_direct', 'q').get({ timeoutMs: 10_000 })).toBe('ran');
+      expect(ranAt).toBeGreaterThanOrEqual(eta - 5);
+      // Deferring is not an attempt.
+      expect(attempt).toBe(1);
+    });
+
+    test('a task message with a malformed eta is dead-lettered, not run', async () => {
+      const bus = await system();
+      let runs = 0;
+      bus.tasks.define('eta_bad', { queue: 'q' }, async () => {
+        runs++;
+      });
+      await bus.worker({ queues: { q: 1 } }).start();
+      const body = JSON.stringify({ kind: 'task', version: 1, id: uniqueName('bad-eta'), task: 'eta_bad', queue: 'q', args: null, priority: 'normal', createdAt: new Date().toISOString(), eta: 'tomorrow' });
+      await bus.transport.publish(`${namespace}:tasks:q`, [{ body, priority: priorityRank('normal') }]);
+      for (let i = 0; i < 300 && (await bus.dlq.size()) === 0; i++) await sleep(10);
+      expect((await bus.dlq.list())[0]?.error).toMatch(/eta/);
+      expect(runs).toBe(0);
+    });
+
+    test('a reused taskId is idempotent: two concurrent sends with one id run once, from any system', async () => {
+      const bus = await system();
+      const producer = await system();
+      let runs = 0;
+      bus.tasks.define('once', { queue: 'idem' }, async (n: number) => {
+        runs++;
+        await sleep(50);
+        return n;
+      });
+      await bus.worker({ queues: { idem: 2 } }).start();
+      const taskId = uniqueName('order-42');
+      const [a, b] = await Promise.all([
+        bus.tasks.send<number>('once', 1, { taskId }),
+        producer.tasks.send<number>('once', 2, { taskId, queue: 'idem' }),
+      ]);
+      expect(a.id).toBe(taskId);
+      expect(b.id).toBe(taskId);
+      const first = await a.get({ timeoutMs: 5000 });
+      expect(await b.get({ timeoutMs: 5000 })).toBe(first);
+      // Sent again after it finished: the same task, not a new run.
+      const c = await producer.tasks.send<number>('once', 3, { taskId, queue: 'idem' });
+      expect(await c.get({ timeoutMs: 5000 })).toBe(first);
+      expect(c.name).toBe('once');
+      await sleep(300);
+      expect(runs).toBe(1);
+      // Only the first send reached the queue.
+      expect((await bus.tasks.queueInfo('idem')).length).toBeLessThanOrEqual(1);
     });
 
     test('a revoked task never runs, and get() rejects TaskRevokedError', async () => {
@@ -334,21 +411,51 @@ export function describeTaskQueue(name: string, factory: TaskTransportFactory): 
       expect(buses.filter((b) => b.scheduler.isLeader)).toHaveLength(0);
     });
 
-    test('after downtime a schedule fires once, not a burst of missed runs', async () => {
+    test('a leader that dies holding its lock loses no run: the next leader fires each run due meanwhile, once', async () => {
+      const first = await system();
+      const second = await system();
+      const runs: string[] = [];
+      first.tasks.define('failover_tick', { queue: 'beat' }, async (_a: null, ctx) => {
+        runs.push(ctx.correlationId);
+      });
+      for (const b of [first, second]) {
+        b.scheduler.remove('cleanup-old-events-daily');
+        b.scheduler.add({ name: 'every-200ms', task: 'failover_tick', everyMs: 200, queue: 'beat' });
+      }
+      await first.worker({ queues: { beat: 2 } }).start();
+      await first.scheduler.start();
+      await second.scheduler.start();
+      expect(first.scheduler.isLeader).toBe(true);
+      await waitUntil(() => runs.length >= 2, 5000, 'two runs from the first leader');
+      // Dies as a killed process does: no more ticks, and its lock stays until it expires.
+      first.scheduler.haltForTesting();
+      await waitUntil(() => second.scheduler.isLeader, 10_000, 'the second scheduler leading');
+      const atTakeover = runs.length;
+      await waitUntil(() => runs.length >= atTakeover + 3, 5000, 'runs from the second leader');
+      await second.scheduler.stop();
+      await sleep(300);
+      expect(new Set(runs).size).toBe(runs.length);
+      const slots = runs.map((c) => Date.parse(c.slice('schedule:every-200ms:'.length))).sort((x, y) => x - y);
+      // Every 200 ms slot from the first run to the last, none missing during the failover.
+      expect(slots.map((t, i) => (i === 0 ? 200 : t - (slots[i - 1] as number)))).toEqual(slots.map(() => 200));
+    });
+
+    test('after downtime a schedule sends only the runs of its catch-up window, not a burst of every missed run', async () => {
       const bus = await system();
       let runs = 0;
       bus.tasks.define('catch_up', { queue: 'beat' }, async () => {
         runs++;
       });
       bus.scheduler.remove('cleanup-old-events-daily');
-      bus.scheduler.add({ name: 'frequent', task: 'catch_up', everyMs: 100, queue: 'beat' });
-      // The last run was 50 slots ago.
-      await bus.transport.kvSet(`${namespace}:schedule:frequent:last`, String(Math.floor(Date.now() / 100) * 100 - 5000));
+      bus.scheduler.add({ name: 'every-second', task: 'catch_up', everyMs: 1000, queue: 'beat' });
+      // The last run was an hour (3600 slots) ago; the catch-up window is 2.5 s.
+      await bus.transport.kvSet(`${namespace}:schedule:every-second:last`, String(Math.floor(Date.now() / 1000) * 1000 - 3_600_000));
       await bus.worker({ queues: { beat: 1 } }).start();
       await bus.scheduler.start();
       await bus.scheduler.stop();
       await sleep(300);
-      expect(runs).toBe(1);
+      expect(runs).toBeGreaterThanOrEqual(1);
+      expect(runs).toBeLessThanOrEqual(3);
     });
 
     test('the scheduler refuses malformed entries', async () => {
