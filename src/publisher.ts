@@ -4,9 +4,9 @@ import type { SystemContext } from './context.js';
 import type { OutgoingMessage, SignalOptions } from './contracts/transport.js';
 import { EventValidationError, TransportError, type ValidationIssue } from './errors.js';
 import { EventType, type EventDataInput } from './events/catalog.js';
+import { encodeJson } from './events/json.js';
 import {
   ENVELOPE_VERSION,
-  encodeEnvelope,
   isEventPriority,
   newEventId,
   priorityRank,
@@ -149,8 +149,10 @@ export class Publisher {
     const envelopes: EventEnvelope[] = new Array(inputs.length);
     const messages: OutgoingMessage[] = new Array(inputs.length);
     for (let i = 0; i < inputs.length; i++) {
-      const env = this.envelope(inputs[i] as PublishInput, now, inputs.length > 1 ? `[${i}].` : '');
-      const body = encodeEnvelope(env);
+      const prefix = inputs.length > 1 ? `[${i}].` : '';
+      const env = this.envelope(inputs[i] as PublishInput, now, prefix);
+      // Circular data, a BigInt or a throwing toJSON: an EventValidationError naming the field.
+      const body = encodeJson(env, env.type, prefix);
       // UTF-16 length x3 bounds the UTF-8 size, so most events skip the byte count.
       if (body.length * 3 > ctx.config.maxEventBytes) {
         const bytes = Buffer.byteLength(body);

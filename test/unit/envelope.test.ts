@@ -14,6 +14,7 @@ import {
   priorityFromRank,
   priorityRank,
 } from '../../src/index.js';
+import { createTestSystem, waitForEvent } from '../../src/testing/index.js';
 
 describe('event ids', () => {
   it('are UUIDv7 and sort by creation time', () => {
@@ -111,6 +112,81 @@ describe('registry and defineEvent', () => {
   it('refuses malformed type names', () => {
     expect(() => defineEvent('', z.any())).toThrow(EventValidationError);
     expect(() => defineEvent('has space', z.any())).toThrow(/letters, digits/);
+  });
+});
+
+/** The refusal `fn` throws: must be an EventValidationError (never a raw TypeError). */
+async function refusal(fn: () => unknown): Promise<EventValidationError> {
+  let caught: unknown;
+  try {
+    await fn();
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught, 'expected a refusal').toBeInstanceOf(EventValidationError);
+  return caught as EventValidationError;
+}
+
+describe('data JSON cannot hold (issue 10, hole 8)', () => {
+  const circular = () => {
+    const a: Record<string, unknown> = { x: 1 };
+    const b: Record<string, unknown> = { a };
+    a.b = b;
+    return { requestId: 'r1', description: 'd', a };
+  };
+
+  it('encodeEnvelope names a circular field and a BigInt', async () => {
+    const env = { id: 'e', type: 'request.created', priority: 'normal' as const, correlationId: 'e', occurredAt: 'x', version: 1 };
+    const e1 = await refusal(() => encodeEnvelope({ ...env, data: circular() }));
+    expect(e1.issues).toEqual([{ path: 'data.a.b.a', message: 'circular reference' }]);
+    const e2 = await refusal(() => encodeEnvelope({ ...env, data: { list: [1, { n: 10n }] } }));
+    expect(e2.issues[0]?.path).toBe('data.list[1].n');
+    expect(e2.message).toMatch(/data\.list\[1\]\.n: BigInt is not JSON/);
+  });
+
+  it('publish, publishMany and the catalog helpers refuse with EventValidationError naming the path', async () => {
+    const bus = await createTestSystem();
+    try {
+      const e1 = await refusal(() => bus.publisher.publish({ type: EventType.REQUEST_CREATED, data: circular() }));
+      expect(e1.message).toContain('data.a.b.a: circular reference');
+      const e2 = await refusal(() =>
+        bus.publisher.publish({ type: EventType.REQUEST_CREATED, data: { requestId: 'r', description: 'd', n: 1n } }),
+      );
+      expect(e2.issues).toEqual([{ path: 'data.n', message: expect.stringMatching(/^BigInt is not JSON/) }]);
+      const e3 = await refusal(() =>
+        bus.publisher.publishMany([
+          { type: EventType.REQUEST_CREATED, data: { requestId: 'r', description: 'd' } },
+          { type: EventType.REQUEST_CREATED, data: { requestId: 'r', description: 'd' }, metadata: { big: 2n } },
+        ]),
+      );
+      expect(e3.issues[0]?.path).toBe('[1].metadata.big');
+      const e4 = await refusal(() => bus.publisher.publishRequestCreated(circular() as never));
+      expect(e4.issues[0]?.path).toBe('data.a.b.a');
+      const e5 = await refusal(() =>
+        bus.publisher.publish({ type: EventType.REQUEST_CREATED, data: { requestId: 'r', description: 'd', bad: { toJSON: () => { throw new Error('nope'); } } } }),
+      );
+      expect(e5.issues[0]).toEqual({ path: 'data.bad', message: 'toJSON() threw: nope' });
+      // Nothing was stored or published.
+      expect((await bus.store.query({})).events.length).toBe(0);
+    } finally {
+      await bus.close();
+    }
+  });
+
+  it('task args: send and sendMany refuse with EventValidationError naming the path', async () => {
+    const bus = await createTestSystem();
+    try {
+      const task = bus.tasks.define('test.json-args', {}, async () => 1);
+      const a: Record<string, unknown> = {};
+      a.self = a;
+      const e1 = await refusal(() => task.delay(a));
+      expect(e1.issues).toEqual([{ path: 'args.self', message: 'circular reference' }]);
+      expect(e1.subject).toBe('test.json-args');
+      const e2 = await refusal(() => bus.tasks.sendMany('test.json-args', [{ n: 1 }, { n: 2n }]));
+      expect(e2.issues[0]?.path).toBe('[1].args.n');
+    } finally {
+      await bus.close();
+    }
   });
 });
 
