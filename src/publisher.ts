@@ -220,12 +220,14 @@ export class Publisher {
     if (typeof input !== 'object' || input === null) {
       throw new EventValidationError(type, [{ path: '', message: 'expected an object of payload and envelope fields' }]);
     }
-    const data: Record<string, unknown> = {};
-    const out: Record<string, unknown> = { type, data };
+    const fields: [string, unknown][] = [];
+    const out: Record<string, unknown> = { type };
     for (const [k, v] of Object.entries(input)) {
       if ((ENVELOPE_KEYS as readonly string[]).includes(k)) out[k] = v;
-      else data[k] = v;
+      else fields.push([k, v]);
     }
+    // fromEntries defines own properties: a `__proto__` field stays a field, never the prototype.
+    out.data = Object.fromEntries(fields);
     return out as unknown as PublishInput;
   }
 

@@ -50,7 +50,7 @@ export function clampRank(rank: number | undefined): number {
 
 /** True when `value` is one of the {@link EventPriority} values. */
 export function isEventPriority(value: unknown): value is EventPriority {
-  return typeof value === 'string' && value in PRIORITY_RANK;
+  return typeof value === 'string' && Object.hasOwn(PRIORITY_RANK, value);
 }
 
 /** The version of the envelope format this library writes. */

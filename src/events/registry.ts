@@ -76,9 +76,10 @@ export class EventRegistry {
 
   /** The schema of `type`, or undefined when the type is unknown. */
   schemaOf(type: string): z.ZodType | undefined {
+    // Own properties only: 'toString' or '__proto__' must not find Object.prototype members.
     return (
       this.local.get(type)?.schema ??
-      (eventSchemas as Record<string, z.ZodType>)[type] ??
+      (Object.hasOwn(eventSchemas, type) ? (eventSchemas as Record<string, z.ZodType>)[type] : undefined) ??
       globalDefinitions.get(type)?.schema
     );
   }

@@ -190,6 +190,72 @@ describe('data JSON cannot hold (issue 10, hole 8)', () => {
   });
 });
 
+describe('event types named like Object.prototype members (issue 10, hole 9)', () => {
+  const names = ['__proto__', 'constructor', 'toString', 'valueOf', 'hasOwnProperty', 'isPrototypeOf', '__defineGetter__'];
+
+  it.each(names)('%s is an unknown type, refused with EventValidationError', async (name) => {
+    const r = new EventRegistry();
+    expect(r.has(name)).toBe(false);
+    expect(r.schemaOf(name)).toBeUndefined();
+    const e = await refusal(() => r.validate(name, {}));
+    expect(e.message).toContain(`unknown event type '${name}'`);
+    const bus = await createTestSystem();
+    try {
+      await refusal(() => bus.publisher.publish({ type: name, data: {} }));
+      expect(() => bus.consumer('c').registerHandler(name, () => {})).toThrow(EventValidationError);
+    } finally {
+      await bus.close();
+    }
+  });
+
+  it.each(names.filter((n) => !n.startsWith('_')))('%s can be defined, published and handled', async (name) => {
+    const def = { type: name, schema: z.object({ n: z.number() }) };
+    const bus = await createTestSystem({ events: [def] });
+    try {
+      const seen: unknown[] = [];
+      await bus.consumer('c').registerHandler(name, (e) => void seen.push(e.data)).start();
+      const handled = waitForEvent(bus, name);
+      await bus.publisher.publish({ type: name, data: { n: 1 } });
+      await handled;
+      expect(seen).toEqual([{ n: 1 }]);
+      await refusal(() => bus.publisher.publish({ type: name, data: { n: 'x' } }));
+    } finally {
+      await bus.close();
+    }
+  });
+
+  it('defineEvent process wide works for toString too', async () => {
+    const def = defineEvent('toString', z.object({ s: z.string() }));
+    expect(new EventRegistry().validate(def.type, { s: 'a' })).toEqual({ s: 'a' });
+  });
+
+  it('a priority named like a prototype member is refused', async () => {
+    const env = { id: 'e', type: 't', data: 1, correlationId: 'e', occurredAt: 'x', version: 1 };
+    for (const p of ['toString', 'constructor', '__proto__']) {
+      expect(() => decodeEnvelope(JSON.stringify({ ...env, priority: p }))).toThrow(DecodeError);
+    }
+    const bus = await createTestSystem();
+    try {
+      await refusal(() => bus.publisher.publish({ type: EventType.CONTRACT_ACTIVATED, data: { contractId: 'c' }, priority: 'toString' as never }));
+    } finally {
+      await bus.close();
+    }
+  });
+
+  it('a catalog helper given an own __proto__ field keeps it as data, not as the prototype', async () => {
+    const bus = await createTestSystem({ allowUnknownTypes: true });
+    try {
+      const published = waitForEvent(bus, EventType.CONTRACT_ACTIVATED, { hook: 'published' });
+      await bus.publisher.publishContractActivated(JSON.parse('{"contractId":"c","__proto__":{"polluted":true}}'));
+      const event = await published;
+      expect(Object.getPrototypeOf(event.data)).toBe(Object.prototype);
+      expect((event.data as Record<string, unknown>).polluted).toBeUndefined();
+    } finally {
+      await bus.close();
+    }
+  });
+});
+
 describe('backoff', () => {
   it('doubles from the first delay and caps at the max', () => {
     const o = { delayMs: 100, maxDelayMs: 1000 };
