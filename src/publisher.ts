@@ -254,6 +254,10 @@ export class Publisher {
         throw err;
       }
     }
+    if (data === undefined) {
+      // JSON has no undefined: the event would arrive without `data` and be dead-lettered.
+      issues.push({ path: `${prefix}data`, message: 'is required (use null for an event without a payload)' });
+    }
     const priority = input.priority ?? 'normal';
     if (!isEventPriority(priority)) {
       issues.push({ path: `${prefix}priority`, message: "must be one of 'low', 'normal', 'high', 'critical'" });

@@ -190,6 +190,20 @@ describe('data JSON cannot hold (issue 10, hole 8)', () => {
   });
 });
 
+describe('events without data', () => {
+  it('publish refuses data: undefined (the event would arrive without data and be dead-lettered); null is fine', async () => {
+    const bus = await createTestSystem({ allowUnknownTypes: true });
+    try {
+      const e = await refusal(() => bus.publisher.publish({ type: 'any.type', data: undefined }));
+      expect(e.issues).toEqual([{ path: 'data', message: 'is required (use null for an event without a payload)' }]);
+      await refusal(() => bus.publisher.publishMany([{ type: 'any.type', data: 1 }, { type: 'any.type' } as never]));
+      expect(typeof (await bus.publisher.publish({ type: 'any.type', data: null }))).toBe('string');
+    } finally {
+      await bus.close();
+    }
+  });
+});
+
 describe('event types named like Object.prototype members (issue 10, hole 9)', () => {
   const names = ['__proto__', 'constructor', 'toString', 'valueOf', 'hasOwnProperty', 'isPrototypeOf', '__defineGetter__'];
 
