@@ -145,7 +145,14 @@ function fromEnv(raw: string, kind: Kind): unknown {
 /** Describes a rejected value without ever echoing a secret. */
 function shown(key: keyof EventBusConfig, value: unknown): string {
   if (key === 'redisPassword' || key === 'redisUrl') return '(hidden)';
-  return JSON.stringify(value);
+  let text: string;
+  try {
+    text = typeof value === 'bigint' ? `${value}n` : (JSON.stringify(value) ?? String(value));
+  } catch {
+    text = Object.prototype.toString.call(value);
+  }
+  // A URL with credentials pasted into the wrong variable: show it without them.
+  return text.replace(/\/\/[^/@\s"]*@/g, '//(credentials hidden)@');
 }
 
 /**
@@ -169,7 +176,7 @@ export function loadConfig(
 ): EventBusConfig {
   const out: Record<string, unknown> = { ...DEFAULT_CONFIG };
   for (const key of Object.keys(overrides)) {
-    if (!(key in CONFIG_VARIABLES)) {
+    if (!Object.hasOwn(CONFIG_VARIABLES, key)) {
       throw new ConfigError(
         `config.${key}`,
         `unknown setting; known settings are ${Object.keys(CONFIG_VARIABLES).join(', ')}`,
@@ -180,7 +187,7 @@ export function loadConfig(
     const schema = schemaFor(spec.kind, spec.min, spec.max);
     let value: unknown;
     let origin: string;
-    if (key in overrides && overrides[key] !== undefined) {
+    if (Object.hasOwn(overrides, key) && overrides[key] !== undefined) {
       value = overrides[key];
       origin = `config.${key}`;
     } else {
