@@ -150,7 +150,7 @@ describe('data JSON cannot hold (issue 10, hole 8)', () => {
       const e1 = await refusal(() => bus.publisher.publish({ type: EventType.REQUEST_CREATED, data: circular() }));
       expect(e1.message).toContain('data.a.b.a: circular reference');
       const e2 = await refusal(() =>
-        bus.publisher.publish({ type: EventType.REQUEST_CREATED, data: { requestId: 'r', description: 'd', n: 1n } }),
+        bus.publisher.publish({ type: EventType.REQUEST_CREATED, data: { requestId: 'r', description: 'd', n: 1n } as never }),
       );
       expect(e2.issues).toEqual([{ path: 'data.n', message: expect.stringMatching(/^BigInt is not JSON/) }]);
       const e3 = await refusal(() =>
@@ -160,10 +160,10 @@ describe('data JSON cannot hold (issue 10, hole 8)', () => {
         ]),
       );
       expect(e3.issues[0]?.path).toBe('[1].metadata.big');
-      const e4 = await refusal(() => bus.publisher.publishRequestCreated(circular() as never));
-      expect(e4.issues[0]?.path).toBe('data.a.b.a');
+      const e4 = await refusal(() => bus.publisher.publishRequestUpdated({ requestId: 'r', changes: circular() }));
+      expect(e4.issues[0]?.path).toBe('data.changes.a.b.a');
       const e5 = await refusal(() =>
-        bus.publisher.publish({ type: EventType.REQUEST_CREATED, data: { requestId: 'r', description: 'd', bad: { toJSON: () => { throw new Error('nope'); } } } }),
+        bus.publisher.publish({ type: EventType.REQUEST_CREATED, data: { requestId: 'r', description: 'd', bad: { toJSON: () => { throw new Error('nope'); } } } as never }),
       );
       expect(e5.issues[0]).toEqual({ path: 'data.bad', message: 'toJSON() threw: nope' });
       // Nothing was stored or published.
@@ -190,14 +190,72 @@ describe('data JSON cannot hold (issue 10, hole 8)', () => {
   });
 });
 
+describe('typed event API at run time (issue 16, item 1)', () => {
+  it('a defineEvent definition works in publish, publishMany, registerHandler and waitForEvent', async () => {
+    const Paid = defineEvent('test.typed.paid', z.object({ invoiceId: z.string(), amount: z.number() }));
+    const bus = await createTestSystem();
+    try {
+      const seen: number[] = [];
+      await bus.consumer('c').registerHandler(Paid, (e) => void seen.push(e.data.amount)).start();
+      const handled = waitForEvent(bus, Paid, { predicate: (e) => e.data.amount === 2 });
+      const id = await bus.publisher.publish({ type: Paid, data: { invoiceId: 'i', amount: 1 } });
+      await bus.publisher.publishMany([{ type: Paid, data: { invoiceId: 'i', amount: 2 } }]);
+      const event = await handled;
+      expect(event.type).toBe('test.typed.paid');
+      expect(seen).toEqual([1, 2]);
+      expect((await bus.store.getEvent(id))?.type).toBe('test.typed.paid');
+      // @ts-expect-error: amount must be a number (and at run time too)
+      const e = await refusal(() => bus.publisher.publish({ type: Paid, data: { invoiceId: 'i', amount: 'x' } }));
+      expect(e.issues[0]?.path).toBe('data.amount');
+    } finally {
+      await bus.close();
+    }
+  });
+
+  it('catalog helpers refuse unknown fields, naming them; publish and consumers keep extra fields', async () => {
+    const bus = await createTestSystem();
+    try {
+      const e = await refusal(() =>
+        // @ts-expect-error: budgetMaxx and correlationID are not fields of request.created
+        bus.publisher.publishRequestCreated({ requestId: 'r', description: 'd', budgetMaxx: 5, correlationID: 'c' }),
+      );
+      expect(e.issues.map((i) => i.path)).toEqual(['budgetMaxx', 'correlationID']);
+      expect(e.message).toMatch(/budgetMaxx: unknown field; 'request.created' has requestId, description, budgetMax, category/);
+      expect((await bus.store.query({})).events).toHaveLength(0);
+
+      const got: unknown[] = [];
+      await bus.consumer('c').registerHandler(EventType.REQUEST_CREATED, (ev) => void got.push(ev.data)).start();
+      const handled = waitForEvent(bus, EventType.REQUEST_CREATED);
+      const data = { requestId: 'r', description: 'd', fromOtherProducer: true };
+      await bus.publisher.publish({ type: EventType.REQUEST_CREATED, data });
+      await handled;
+      expect(got).toEqual([data]);
+      expect(typeof (await bus.publisher.publishRequestCreated({ requestId: 'r', description: 'd', budgetMax: 5, priority: 'high' }))).toBe('string');
+    } finally {
+      await bus.close();
+    }
+  });
+
+  it('refuses a type that is neither a string nor a definition', async () => {
+    const bus = await createTestSystem();
+    try {
+      const e = await refusal(() => bus.publisher.publish({ type: { name: 'x' }, data: {} } as never));
+      expect(e.issues[0]?.message).toMatch(/definition made by defineEvent/);
+      expect(() => bus.consumer('c').registerHandler({} as never, () => {})).toThrow(EventValidationError);
+    } finally {
+      await bus.close();
+    }
+  });
+});
+
 describe('events without data', () => {
   it('publish refuses data: undefined (the event would arrive without data and be dead-lettered); null is fine', async () => {
     const bus = await createTestSystem({ allowUnknownTypes: true });
     try {
-      const e = await refusal(() => bus.publisher.publish({ type: 'any.type', data: undefined }));
+      const e = await refusal(() => bus.publisher.publish({ type: 'any.type' as string, data: undefined }));
       expect(e.issues).toEqual([{ path: 'data', message: 'is required (use null for an event without a payload)' }]);
-      await refusal(() => bus.publisher.publishMany([{ type: 'any.type', data: 1 }, { type: 'any.type' } as never]));
-      expect(typeof (await bus.publisher.publish({ type: 'any.type', data: null }))).toBe('string');
+      await refusal(() => bus.publisher.publishMany([{ type: 'any.type' as string, data: 1 }, { type: 'any.type' } as never]));
+      expect(typeof (await bus.publisher.publish({ type: 'any.type' as string, data: null }))).toBe('string');
     } finally {
       await bus.close();
     }
@@ -256,14 +314,21 @@ describe('event types named like Object.prototype members (issue 10, hole 9)', (
     }
   });
 
-  it('a catalog helper given an own __proto__ field keeps it as data, not as the prototype', async () => {
-    const bus = await createTestSystem({ allowUnknownTypes: true });
+  it('a catalog helper given an own __proto__ field neither pollutes the payload nor takes it', async () => {
+    const bus = await createTestSystem({ validate: false });
     try {
       const published = waitForEvent(bus, EventType.CONTRACT_ACTIVATED, { hook: 'published' });
       await bus.publisher.publishContractActivated(JSON.parse('{"contractId":"c","__proto__":{"polluted":true}}'));
       const event = await published;
       expect(Object.getPrototypeOf(event.data)).toBe(Object.prototype);
       expect((event.data as Record<string, unknown>).polluted).toBeUndefined();
+    } finally {
+      await bus.close();
+    }
+    const validating = await createTestSystem();
+    try {
+      const e = await refusal(() => validating.publisher.publishContractActivated(JSON.parse('{"contractId":"c","__proto__":{"polluted":true}}')));
+      expect(e.issues.map((i) => i.path)).toEqual(['__proto__']);
     } finally {
       await bus.close();
     }
