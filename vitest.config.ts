@@ -16,6 +16,12 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // Type tests (test/types/*.test-d.ts): `@ts-expect-error` cases and expectTypeOf, checked by tsc.
+    typecheck: {
+      enabled: true,
+      include: ['test/types/**/*.test-d.ts'],
+      tsconfig: './test/types/tsconfig.json',
+    },
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',

@@ -155,7 +155,14 @@ function fromEnv(raw: string, kind: Kind): unknown {
 /** Describes a rejected value without ever echoing a secret. */
 function shown(key: keyof EventBusConfig, value: unknown): string {
   if (key === 'redisPassword' || key === 'redisUrl') return '(hidden)';
-  return JSON.stringify(value);
+  let text: string;
+  try {
+    text = typeof value === 'bigint' ? `${value}n` : (JSON.stringify(value) ?? String(value));
+  } catch {
+    text = Object.prototype.toString.call(value);
+  }
+  // A URL with credentials pasted into the wrong variable: show it without them.
+  return text.replace(/\/\/[^/@\s"]*@/g, '//(credentials hidden)@');
 }
 
 /** One setting from `override` (code) or `env`, validated; `undefined` when neither gives it. */
@@ -227,7 +234,7 @@ export function loadConfig(
 ): EventBusConfig {
   const out: Record<string, unknown> = { ...DEFAULT_CONFIG };
   for (const key of Object.keys(overrides)) {
-    if (!(key in CONFIG_VARIABLES)) {
+    if (!Object.hasOwn(CONFIG_VARIABLES, key)) {
       throw new ConfigError(
         `config.${key}`,
         `unknown setting; known settings are ${Object.keys(CONFIG_VARIABLES).join(', ')}`,
@@ -235,7 +242,7 @@ export function loadConfig(
     }
   }
   for (const key of Object.keys(CONFIG_VARIABLES) as (keyof EventBusConfig)[]) {
-    const value = settingValue(key, env, overrides[key]);
+    const value = settingValue(key, env, Object.hasOwn(overrides, key) ? overrides[key] : undefined);
     if (value !== undefined) out[key] = value;
   }
   const config = out as unknown as EventBusConfig;

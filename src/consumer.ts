@@ -8,8 +8,9 @@ import { Batcher } from './batcher.js';
 import { DeliveryLoop, type InFlight } from './delivery-loop.js';
 import { ClosedError, EventValidationError, toError } from './errors.js';
 import { deadLetterDelivery, decideRetry, defaultBackoff } from './retry-policy.js';
-import type { EventData, EventType } from './events/catalog.js';
 import { decodeEnvelope, type EventEnvelope } from './events/envelope.js';
+import { eventTypeName } from './events/registry.js';
+import type { CheckedEventRef, EventRef, HandlerData } from './events/types.js';
 
 /** What a handler gets besides the event. */
 export interface HandlerContext {
@@ -188,11 +189,23 @@ export class Consumer {
    * Registers a handler for an event type (`'*'` for every type). Several handlers of one type
    * run in registration order; if one throws, the attempt fails and a retry runs them all again.
    *
+   * `type` is a catalog type, a `defineEvent` definition or its `.type`, a name declared in
+   * `EventTypeRegistry`, or a `string` known only at run time; `event.data` is typed by it (the
+   * schema's output, extra fields of other producers included). A misspelled literal is a
+   * compile error.
+   *
    * @returns this consumer, for chaining.
+   * @example
+   * ```ts
+   * consumer.registerHandler(EventType.NEGOTIATION_STARTED, (event) => event.data.vendorId);
+   * consumer.registerHandler(InvoicePaid, (event) => event.data.amount); // InvoicePaid = defineEvent(...)
+   * ```
    */
-  registerHandler<T extends EventType>(type: T, handler: EventHandler<EventData<T>>): this;
-  registerHandler(type: string, handler: EventHandler): this;
-  registerHandler(type: string, handler: EventHandler<never>): this {
+  registerHandler<const R extends EventRef>(type: CheckedEventRef<R>, handler: EventHandler<HandlerData<R>>): this {
+    return this.addHandler(eventTypeName(type), handler as EventHandler);
+  }
+
+  private addHandler(type: unknown, handler: EventHandler): this {
     if (typeof type !== 'string' || type.length === 0) {
       throw new EventValidationError(undefined, [{ path: 'type', message: 'must be an event type or "*"' }]);
     }

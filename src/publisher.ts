@@ -4,10 +4,12 @@ import type { SystemContext } from './context.js';
 import type { OutgoingMessage, SignalOptions } from './contracts/transport.js';
 import { EventValidationError, TransportError, type ValidationIssue } from './errors.js';
 import { boundedStoreCall } from './outbox.js';
-import { EventType, type EventDataInput } from './events/catalog.js';
+import { EventType, eventSchemas, type EventDataInput } from './events/catalog.js';
+import { encodeJson } from './events/json.js';
+import { eventTypeName } from './events/registry.js';
+import type { CheckedEventRef, EventRef, NamedFields, PublishData } from './events/types.js';
 import {
   ENVELOPE_VERSION,
-  encodeEnvelope,
   isEventPriority,
   newEventId,
   priorityRank,
@@ -33,17 +35,29 @@ export interface EnvelopeOptions {
   metadata?: Record<string, unknown>;
 }
 
-/** An event to publish. */
-export interface PublishInput<TData = unknown> extends EnvelopeOptions {
-  /** A catalog type (`EventType.*`) or a type registered with `defineEvent`. */
-  type: string;
+/**
+ * An event to publish, typed by its event type: `data` must match the type's schema (its named
+ * fields; a misspelled type or field is a compile error).
+ *
+ * `type` is a catalog type (`EventType.*`), a definition made by `defineEvent` or its `.type`, a
+ * name declared in {@link EventTypeRegistry}, or a `string` known only at run time (then `data`
+ * is `unknown` and only the run-time validation checks it).
+ *
+ * @typeParam R - the event type reference; inferred from `type`.
+ */
+export type PublishInput<R extends EventRef = string> = EnvelopeOptions & {
+  /** The event type: a catalog type, a `defineEvent` definition or its `.type`, or a name. */
+  type: CheckedEventRef<R>;
   /** The payload; validated against the type's schema. */
-  data: TData;
+  data: PublishData<R>;
   /** Use this id instead of a generated UUIDv7 (idempotent re-publishing). */
   id?: string;
   /** When the event happened. @default now */
   occurredAt?: Date | string;
-}
+};
+
+/** What the publisher reads of an input before it knows it is well formed. */
+type RawInput = EnvelopeOptions & { type?: unknown; data?: unknown; id?: unknown; occurredAt?: unknown };
 
 /** Options of `publish` and `publishMany`. */
 export interface PublishOptions extends SignalOptions {
@@ -62,8 +76,12 @@ export type PascalCase<S extends string> = S extends `${infer H}_${infer T}`
   ? `${Capitalize<Lowercase<H>>}${PascalCase<T>}`
   : Capitalize<Lowercase<S>>;
 
-/** The input of a catalog helper such as `publishRequestCreated`: the payload fields plus envelope fields. */
-export type HelperInput<T extends EventType> = EventDataInput<T> & EnvelopeOptions;
+/**
+ * The input of a catalog helper such as `publishRequestCreated`: the payload's named fields plus
+ * envelope fields. Any other field is refused (at compile time, and at run time with an
+ * `EventValidationError` naming it), so a misspelled field never lands in the payload.
+ */
+export type HelperInput<T extends EventType> = NamedFields<EventDataInput<T>> & EnvelopeOptions;
 
 /**
  * One helper per catalog type: `publish` + the PascalCase type key, e.g.
@@ -112,7 +130,7 @@ export class Publisher {
     for (const [key, type] of Object.entries(EventType)) {
       const name = `publish${pascal(key)}`;
       (this as unknown as Record<string, unknown>)[name] = (input: Record<string, unknown>, options?: PublishOptions) =>
-        this.publish(this.fromHelper(type, input), options);
+        this.publishRaw([this.fromHelper(type, input)], options, false).then(([id]) => id as string);
     }
   }
 
@@ -133,8 +151,8 @@ export class Publisher {
    * });
    * ```
    */
-  async publish(input: PublishInput, options?: PublishOptions): Promise<string> {
-    const [id] = await this.publishMany([input], options);
+  async publish<const R extends EventRef>(input: PublishInput<R>, options?: PublishOptions): Promise<string> {
+    const [id] = await this.publishRaw([input as RawInput], options, false);
     return id as string;
   }
 
@@ -142,10 +160,19 @@ export class Publisher {
    * Publishes several events in one round trip to the store and one to the transport. All are
    * validated first: if any is invalid, none is stored or published.
    *
+   * Each input is typed by its own `type`, as in {@link Publisher.publish}.
+   *
    * @returns the event ids, in input order.
    * @throws {@link EventValidationError} naming the failing event by index (`[2].data.amount`).
    */
-  async publishMany(inputs: readonly PublishInput[], options?: PublishOptions): Promise<string[]> {
+  async publishMany<const R extends readonly EventRef[]>(
+    inputs: { readonly [I in keyof R]: PublishInput<R[I]> },
+    options?: PublishOptions,
+  ): Promise<string[]> {
+    return this.publishRaw(inputs as unknown as readonly RawInput[], options, true);
+  }
+
+  private async publishRaw(inputs: readonly RawInput[], options: PublishOptions | undefined, many: boolean): Promise<string[]> {
     const { ctx } = this;
     if (!Array.isArray(inputs)) {
       throw new EventValidationError(undefined, [{ path: '', message: 'publishMany expects an array of events' }]);
@@ -155,8 +182,10 @@ export class Publisher {
     const envelopes: EventEnvelope[] = new Array(inputs.length);
     const messages: OutgoingMessage[] = new Array(inputs.length);
     for (let i = 0; i < inputs.length; i++) {
-      const env = this.envelope(inputs[i] as PublishInput, now, inputs.length > 1 ? `[${i}].` : '');
-      const body = encodeEnvelope(env);
+      const prefix = many && inputs.length > 1 ? `[${i}].` : '';
+      const env = this.envelope(inputs[i] as RawInput, now, prefix);
+      // Circular data, a BigInt or a throwing toJSON: an EventValidationError naming the field.
+      const body = encodeJson(env, env.type, prefix);
       // UTF-16 length x3 bounds the UTF-8 size, so most events skip the byte count.
       if (body.length * 3 > ctx.config.maxEventBytes) {
         const bytes = Buffer.byteLength(body);
@@ -222,41 +251,65 @@ export class Publisher {
     return ids;
   }
 
-  private fromHelper(type: string, input: Record<string, unknown>): PublishInput {
+  private fromHelper(type: EventType, input: Record<string, unknown>): RawInput {
     if (typeof input !== 'object' || input === null) {
       throw new EventValidationError(type, [{ path: '', message: 'expected an object of payload and envelope fields' }]);
     }
-    const data: Record<string, unknown> = {};
-    const out: Record<string, unknown> = { type, data };
+    const fields: [string, unknown][] = [];
+    const out: Record<string, unknown> = { type };
     for (const [k, v] of Object.entries(input)) {
       if ((ENVELOPE_KEYS as readonly string[]).includes(k)) out[k] = v;
-      else data[k] = v;
+      else fields.push([k, v]);
     }
-    return out as unknown as PublishInput;
+    if (this.ctx.validate) {
+      // A helper mixes payload and envelope fields: a misspelled one (budgetMaxx, correlationID)
+      // would land in the payload silently, so only the schema's named fields are taken.
+      const known = Object.keys(eventSchemas[type].shape);
+      const unknown = fields.map(([k]) => k).filter((k) => !known.includes(k));
+      if (unknown.length > 0) {
+        throw new EventValidationError(
+          type,
+          unknown.map((k) => ({
+            path: k,
+            message: `unknown field; '${type}' has ${known.join(', ')}, and the envelope fields ${ENVELOPE_KEYS.join(', ')} (publish({ type, data }) keeps extra payload fields)`,
+          })),
+        );
+      }
+    }
+    // fromEntries defines own properties: a `__proto__` field stays a field, never the prototype.
+    out.data = Object.fromEntries(fields);
+    return out as RawInput;
   }
 
-  private envelope(input: PublishInput, now: string, prefix: string): EventEnvelope {
+  private envelope(input: RawInput, now: string, prefix: string): EventEnvelope {
     const { ctx } = this;
     if (typeof input !== 'object' || input === null) {
-      throw new EventValidationError(undefined, [{ path: prefix || '', message: 'expected an event object' }]);
+      throw new EventValidationError(undefined, [{ path: prefix.replace(/\.$/, ''), message: 'expected an event object' }]);
     }
     const issues: ValidationIssue[] = [];
-    if (typeof input.type !== 'string' || input.type.length === 0) {
-      throw new EventValidationError(undefined, [{ path: `${prefix}type`, message: 'must be a non-empty string' }]);
+    const type = eventTypeName(input.type);
+    if (typeof type !== 'string' || type.length === 0) {
+      throw new EventValidationError(undefined, [
+        { path: `${prefix}type`, message: 'must be a non-empty string or a definition made by defineEvent' },
+      ]);
     }
     let data: unknown = input.data;
     if (ctx.validate) {
       try {
-        data = ctx.registry.validate(input.type, input.data);
+        data = ctx.registry.validate(type, input.data);
       } catch (err) {
         if (err instanceof EventValidationError && prefix) {
           throw new EventValidationError(
-            input.type,
+            type,
             err.issues.map((i) => ({ ...i, path: `${prefix}${i.path}` })),
           );
         }
         throw err;
       }
+    }
+    if (data === undefined) {
+      // JSON has no undefined: the event would arrive without `data` and be dead-lettered.
+      issues.push({ path: `${prefix}data`, message: 'is required (use null for an event without a payload)' });
     }
     const priority = input.priority ?? 'normal';
     if (!isEventPriority(priority)) {
@@ -275,16 +328,17 @@ export class Publisher {
     }
     let occurredAt = now;
     if (input.occurredAt !== undefined) {
-      const d = input.occurredAt instanceof Date ? input.occurredAt : new Date(input.occurredAt);
+      const at = input.occurredAt;
+      const d = at instanceof Date ? at : typeof at === 'string' || typeof at === 'number' ? new Date(at) : new Date(NaN);
       if (Number.isNaN(d.getTime())) issues.push({ path: `${prefix}occurredAt`, message: 'must be a valid date' });
       else occurredAt = d.toISOString();
     }
-    if (issues.length > 0) throw new EventValidationError(input.type, issues);
+    if (issues.length > 0) throw new EventValidationError(type, issues);
 
-    const id = input.id ?? newEventId();
+    const id = (input.id as string | undefined) ?? newEventId();
     const env: EventEnvelope = {
       id,
-      type: input.type,
+      type,
       data,
       priority,
       correlationId: input.correlationId ?? id,

@@ -1,5 +1,6 @@
 import { v7 as uuidv7 } from 'uuid';
-import { DecodeError } from '../errors.js';
+import { DecodeError, type EventValidationError } from '../errors.js';
+import { encodeJson } from './json.js';
 
 /**
  * Event priorities. A consumer or queue with a backlog is served highest priority first.
@@ -49,7 +50,7 @@ export function clampRank(rank: number | undefined): number {
 
 /** True when `value` is one of the {@link EventPriority} values. */
 export function isEventPriority(value: unknown): value is EventPriority {
-  return typeof value === 'string' && value in PRIORITY_RANK;
+  return typeof value === 'string' && Object.hasOwn(PRIORITY_RANK, value);
 }
 
 /** The version of the envelope format this library writes. */
@@ -94,9 +95,12 @@ export function newEventId(): string {
 
 /**
  * Encodes an envelope to its wire form (JSON). The inverse of {@link decodeEnvelope}.
+ *
+ * @throws {@link EventValidationError} naming the field when the data or metadata cannot be JSON
+ *   (`data.a.b: circular reference`, `data.n: BigInt is not JSON`).
  */
 export function encodeEnvelope(envelope: EventEnvelope): string {
-  return JSON.stringify(envelope);
+  return encodeJson(envelope, typeof envelope?.type === 'string' ? envelope.type : undefined);
 }
 
 function field(o: Record<string, unknown>, key: string, kind: 'string' | 'number', required: boolean): void {

@@ -1,6 +1,9 @@
 import type { z } from 'zod';
 import { EventValidationError, type ValidationIssue } from '../errors.js';
 import { eventSchemas } from './catalog.js';
+import type { TypedEventName } from './types.js';
+
+export type * from './types.js';
 
 /** A custom event type and its payload schema, made by {@link defineEvent}. */
 export interface EventDefinition<TType extends string = string, TSchema extends z.ZodType = z.ZodType> {
@@ -12,27 +15,44 @@ export interface EventDefinition<TType extends string = string, TSchema extends 
 
 const TYPE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
 
+/** What {@link defineEvent} returns: a definition whose `type` carries the schema for the compiler. */
+export type DefinedEvent<TType extends string = string, TSchema extends z.ZodType = z.ZodType> = EventDefinition<TypedEventName<TType, TSchema>, TSchema>;
+
 /**
  * Declares a custom event type with a zod payload schema. The definition is registered process
  * wide, so every event system in the process validates the type; pass it to
  * `createEventSystem({ events })` instead when you want it for one system only.
+ *
+ * The definition (or its `.type`) is typed in `publish`, `publishMany`, `registerHandler` and
+ * `waitForEvent`: the data must match the schema's input, and handlers get its output.
  *
  * @throws {@link EventValidationError} when the type name is empty, too long (over 200
  *   characters) or uses characters other than letters, digits and `. _ : -`.
  * @example
  * ```ts
  * const InvoicePaid = defineEvent('invoice.paid', z.object({ invoiceId: z.string(), amount: z.number() }));
- * await bus.publisher.publish({ type: InvoicePaid.type, data: { invoiceId: 'i-1', amount: 10 } });
+ * await bus.publisher.publish({ type: InvoicePaid, data: { invoiceId: 'i-1', amount: 10 } });
+ * bus.consumer('billing').registerHandler(InvoicePaid, (event) => event.data.amount);
  * ```
  */
-export function defineEvent<TType extends string, TSchema extends z.ZodType>(
-  type: TType,
-  schema: TSchema,
-): EventDefinition<TType, TSchema> {
+export function defineEvent<const TType extends string, TSchema extends z.ZodType>(type: TType, schema: TSchema): DefinedEvent<TType, TSchema> {
   assertTypeName(type);
-  const def = Object.freeze({ type, schema });
+  const def = Object.freeze({ type, schema }) as DefinedEvent<TType, TSchema>;
   globalDefinitions.set(type, def);
   return def;
+}
+
+/**
+ * The type name of an event type reference: the name itself, or a definition's `type`. Anything
+ * else is returned as it is (the caller's validation refuses it).
+ *
+ * @internal
+ */
+export function eventTypeName(ref: unknown): unknown {
+  if (typeof ref === 'object' && ref !== null && typeof (ref as { type?: unknown }).type === 'string' && 'schema' in ref) {
+    return (ref as EventDefinition).type;
+  }
+  return ref;
 }
 
 function assertTypeName(type: string): void {
@@ -76,9 +96,10 @@ export class EventRegistry {
 
   /** The schema of `type`, or undefined when the type is unknown. */
   schemaOf(type: string): z.ZodType | undefined {
+    // Own properties only: 'toString' or '__proto__' must not find Object.prototype members.
     return (
       this.local.get(type)?.schema ??
-      (eventSchemas as Record<string, z.ZodType>)[type] ??
+      (Object.hasOwn(eventSchemas, type) ? (eventSchemas as Record<string, z.ZodType>)[type] : undefined) ??
       globalDefinitions.get(type)?.schema
     );
   }

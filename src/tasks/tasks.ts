@@ -9,6 +9,7 @@ import {
   type ValidationIssue,
 } from '../errors.js';
 import { isEventPriority, newEventId, priorityRank, type EventPriority } from '../events/envelope.js';
+import { encodeJson } from '../events/json.js';
 import { zodIssues } from '../events/registry.js';
 import { TASK_MESSAGE_VERSION, FINAL_TASK_STATES, type TaskInfo, type TaskMessage, type TaskState } from './message.js';
 import { TaskEventType, type TaskRuntime } from './runtime.js';
@@ -326,7 +327,7 @@ export class TaskRegistry {
       };
       if (eta) msg.eta = eta;
       if (options.maxRetries !== undefined) msg.maxRetries = options.maxRetries;
-      const body = JSON.stringify(msg);
+      const body = encodeJson(msg, name, many ? `[${i}].` : '');
       if (body.length * 3 > ctx.config.maxEventBytes && Buffer.byteLength(body) > ctx.config.maxEventBytes) {
         throw new EventValidationError(name, [
           { path: many ? `[${i}].args` : 'args', message: `the encoded task is larger than ${ctx.config.maxEventBytes} bytes (maxEventBytes)` },

@@ -7,8 +7,11 @@ import {
   sleep,
   type BusHooks,
   type EventEnvelope,
+  type CheckedEventRef,
+  type EventRef,
   type EventSystem,
   type EventSystemOptions,
+  type HandlerData,
 } from '@procur/event-bus';
 
 /**
@@ -39,33 +42,39 @@ export async function createTestSystem(options: EventSystemOptions = {}): Promis
   });
 }
 
-/** Options of {@link waitForEvent}. */
-export interface WaitForEventOptions {
+/** Options of {@link waitForEvent}. @typeParam TData - the payload type of the awaited event. */
+export interface WaitForEventOptions<TData = unknown> {
   /** Which hook to watch: the event was published, or a handler finished it. @default 'handled' */
   hook?: 'published' | 'handled' | 'dead-lettered';
   /** Only an event for which this returns true. */
-  predicate?: (event: EventEnvelope) => boolean;
+  predicate?: (event: EventEnvelope<TData>) => boolean;
   /** Reject with `TimeoutError` after this many ms. @default 5000 */
   timeoutMs?: number;
 }
 
 /**
  * Resolves with the first event of `type` that passes the hook (`'handled'` by default) from now
- * on. Subscribe before you publish.
+ * on. Subscribe before you publish. `type` is a catalog type, a `defineEvent` definition or its
+ * `.type`, or a name; the event's `data` is typed by it.
  *
  * @throws `TimeoutError` when none comes within `timeoutMs`.
  */
-export function waitForEvent(bus: EventSystem, type: string, options: WaitForEventOptions = {}): Promise<EventEnvelope> {
+export function waitForEvent<const R extends EventRef>(
+  bus: EventSystem,
+  ref: CheckedEventRef<R>,
+  options: WaitForEventOptions<HandlerData<R>> = {},
+): Promise<EventEnvelope<HandlerData<R>>> {
+  const type = typeof ref === 'object' && ref !== null ? (ref as { type: string }).type : (ref as string);
   const hook = options.hook ?? 'handled';
   const timeoutMs = options.timeoutMs ?? 5000;
   return new Promise((resolve, reject) => {
     const off = bus.on(hook, (payload: BusHooks['published'] | BusHooks['handled'] | BusHooks['dead-lettered']) => {
       const event = payload.event;
       if (!event || event.type !== type) return;
-      if (options.predicate && !options.predicate(event)) return;
+      if (options.predicate && !options.predicate(event as EventEnvelope<HandlerData<R>>)) return;
       clearTimeout(timer);
       off();
-      resolve(event);
+      resolve(event as EventEnvelope<HandlerData<R>>);
     });
     const timer = setTimeout(() => {
       off();
