@@ -73,12 +73,13 @@ export class TaskStates {
 
   /**
    * Records `info` (a `PENDING` state) only if the task has no state yet: the set-if-absent that
-   * makes a task id an idempotency key across processes. Returns the stored text when this call
-   * created the record, `undefined` when the task already exists.
+   * makes a task id an idempotency key across processes. The record is kept `ttlMs` (until the
+   * next state replaces it). Returns the stored text when this call created the record,
+   * `undefined` when the task already exists.
    */
-  async claim(info: TaskInfo): Promise<string | undefined> {
+  async claim(info: TaskInfo, ttlMs = this.ctx.config.taskResultTtlMs): Promise<string | undefined> {
     const text = JSON.stringify(info);
-    const created = await this.ctx.transport.kvSet(this.keys.state(info.id), text, { ifAbsent: true, ttlMs: this.ctx.config.taskResultTtlMs });
+    const created = await this.ctx.transport.kvSet(this.keys.state(info.id), text, { ifAbsent: true, ttlMs });
     if (!created) return undefined;
     if (this.announceTransient) void this.write(info, { persist: false }).catch(() => {});
     return text;

@@ -343,7 +343,8 @@ export class TaskRegistry {
       // across processes); a later send of the same id gets that task's handle and sends nothing.
       const id = options.taskId;
       const pending: TaskInfo = { id, name, queue: queue as string, state: 'PENDING', attempt: 0, correlationId: options.correlationId ?? id, args: parsed[0] ?? null, updatedAt: createdAt };
-      claimed = await this.runtime.states.claim(pending);
+      // Kept until the task's ETA plus the result TTL, so a long countdown does not forget the id.
+      claimed = await this.runtime.states.claim(pending, delayMs + ctx.config.taskResultTtlMs);
       if (claimed === undefined) {
         const existing = await this.runtime.states.read(id);
         return [new TaskResult<TResult>(this.runtime, id, existing?.name ?? name, existing?.queue ?? (queue as string))];

@@ -124,8 +124,9 @@ interface Running {
 /**
  * Runs tasks from queues with a concurrency per queue. Retries with exponential backoff (the
  * retry policy event consumers use too) by delayed redelivery, then the dead letter queue;
- * honours revokes from any process, timeouts and shared rate limits; reports heartbeats. A worker that dies mid-task loses
- * nothing: after `claimIdleMs` another worker claims its tasks and runs them again.
+ * honours revokes from any process, timeouts and shared rate limits; reports heartbeats. A
+ * worker that dies mid-task loses nothing: after `claimIdleMs` another worker claims its tasks
+ * and runs them again.
  */
 export class Worker {
   /** The worker id. */
