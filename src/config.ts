@@ -170,13 +170,14 @@ function settingValue<K extends keyof EventBusConfig>(
   key: K,
   env: Record<string, string | undefined>,
   override: EventBusConfig[K] | undefined,
+  overrideName = `config.${key}`,
 ): EventBusConfig[K] | undefined {
   const spec = CONFIG_VARIABLES[key];
   let value: unknown;
   let origin: string;
   if (override !== undefined) {
     value = override;
-    origin = `config.${key}`;
+    origin = overrideName;
   } else {
     const raw = env[spec.env];
     if (raw === undefined || raw.trim() === '') return undefined;
@@ -199,7 +200,8 @@ function settingValue<K extends keyof EventBusConfig>(
  * @param key - the camelCase setting.
  * @param env - the environment to read. @default process.env
  * @param override - a value given in code (wins over the environment).
- * @throws {@link ConfigError} naming the variable (or `config.<key>`) when the value is invalid.
+ * @param overrideName - how errors name `override` (e.g. the adapter option it came from). @default `config.<key>`
+ * @throws {@link ConfigError} naming the variable (or `overrideName`) when the value is invalid.
  * @example
  * ```ts
  * const timeoutMs = loadSetting('storeTimeoutMs'); // PROCUR_EVENT_STORE_TIMEOUT_MS, else 10000
@@ -209,8 +211,9 @@ export function loadSetting<K extends keyof EventBusConfig>(
   key: K,
   env: Record<string, string | undefined> = process.env,
   override?: EventBusConfig[K],
+  overrideName?: string,
 ): EventBusConfig[K] {
-  return settingValue(key, env, override) ?? DEFAULT_CONFIG[key];
+  return settingValue(key, env, override, overrideName) ?? DEFAULT_CONFIG[key];
 }
 
 /**

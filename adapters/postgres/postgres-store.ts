@@ -226,7 +226,7 @@ export function postgresStore(options: PostgresStoreOptions = {}): EventStore {
   const userPool = options.pool;
   let hint = "Check the pool's connection settings.";
   let dialect: PostgresDialect;
-  const timeoutMs = loadSetting('storeTimeoutMs', process.env, options.timeoutMs);
+  const timeoutMs = loadSetting('storeTimeoutMs', process.env, options.timeoutMs, 'postgresStore({ timeoutMs })');
   if (userPool) {
     // The user's pool stays open when the store closes.
     dialect = new PostgresDialect({ pool: guardedPool(() => userPool.connect(), async () => undefined) });

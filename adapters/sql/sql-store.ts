@@ -226,7 +226,7 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
   const enc = strategy.encodeText ?? same;
   const dec = strategy.decodeText ?? same;
   const encOpt = (v: string | undefined): string | null => (v === undefined ? null : enc(v));
-  const timeoutMs = loadSetting('storeTimeoutMs', process.env, options.timeoutMs);
+  const timeoutMs = loadSetting('storeTimeoutMs', process.env, options.timeoutMs, 'timeoutMs');
   const name = strategy.name;
   const what = `${name} store`;
   const life = new Lifecycle(what);

@@ -207,7 +207,7 @@ export function sqliteStore(options: SqliteStoreOptions): EventStore {
     throw new ConfigError('filename', "is required (a file path, or ':memory:')");
   }
   const memory = database ? database.memory === true : filename === ':memory:' || filename!.startsWith('file::memory:');
-  const timeoutMs = loadSetting('storeTimeoutMs', process.env, options.timeoutMs);
+  const timeoutMs = loadSetting('storeTimeoutMs', process.env, options.timeoutMs, 'sqliteStore({ timeoutMs })');
   const busyTimeoutMs = options.busyTimeoutMs ?? Math.min(DEFAULT_SQLITE_BUSY_TIMEOUT_MS, timeoutMs);
   const dialect = new SqliteDialect({
     database: database

@@ -244,6 +244,9 @@ describeStore(
           expect(() => sqliteStore({ filename: currentFile })).toThrow(
             expect.objectContaining({ code: 'ERR_CONFIG', message: expect.stringContaining('PROCUR_EVENT_STORE_TIMEOUT_MS') }),
           );
+          expect(() => sqliteStore({ filename: currentFile, timeoutMs: 0 })).toThrow(
+            expect.objectContaining({ code: 'ERR_CONFIG', message: expect.stringContaining('sqliteStore({ timeoutMs })') }),
+          );
         } finally {
           if (saved === undefined) delete process.env.PROCUR_EVENT_STORE_TIMEOUT_MS;
           else process.env.PROCUR_EVENT_STORE_TIMEOUT_MS = saved;

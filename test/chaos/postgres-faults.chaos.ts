@@ -122,6 +122,9 @@ describe.skipIf(why !== undefined && !required)('chaos: PostgreSQL stopped and f
 
       const rounds: { fault: string; rejected: number; acceptedDuring: number }[] = [];
       for (const fault of ['stop', 'freeze', 'stop', 'freeze'] as const) {
+        // A few seconds of steady load before each fault.
+        const steady = accepted().length;
+        await waitUntil(() => accepted().length >= steady + 500 || crashed().length > 0, 60_000, `steady load before the ${fault}`);
         const rejectedBefore = rejections().length;
         const acceptedBefore = accepted().length;
         if (fault === 'stop') {
@@ -178,6 +181,8 @@ describe.skipIf(why !== undefined && !required)('chaos: PostgreSQL stopped and f
         rejectedEvents: rejectedIds.length,
         rejectedButDelivered: rejectedIds.filter((id) => handled.has(id)).length,
         untypedRejections: untyped.length,
+        // The consumers met the faults too: their processing records could not be written.
+        consumerStoreWarnings: consumers.reduce((n, c) => n + (c.stderr.join('').match(/could not record processing/g)?.length ?? 0), 0),
         rounds,
       };
       console.log(`[chaos:postgres] ${JSON.stringify(summary)}`);
