@@ -44,7 +44,11 @@ export interface ConsumerOptions {
   maxRetries?: number;
   /** Retry spacing. @default exponential from config.retryBackoffMs to config.retryBackoffMaxMs */
   backoff?: BackoffOptions;
-  /** Where a group that does not exist yet starts reading. @default 'end' */
+  /**
+   * Where a group that does not exist yet starts reading: `'beginning'` of what the stream keeps
+   * (events published before the first start are delivered) or `'end'` (only newer ones).
+   * @default 'beginning'
+   */
   startAt?: 'beginning' | 'end';
   /**
    * Handle each event at most once per group, even when it is delivered again (a retry after a
@@ -164,7 +168,7 @@ export class Consumer {
       delayMs: ctx.config.retryBackoffMs,
       maxDelayMs: ctx.config.retryBackoffMaxMs,
     };
-    this.startAt = options.startAt ?? 'end';
+    this.startAt = options.startAt ?? 'beginning';
     this.idempotent = options.idempotent ?? false;
     if (this.idempotent && !ctx.config.eventSourcingEnabled) {
       throw new EventValidationError(undefined, [

@@ -554,7 +554,7 @@ class RedisStreamsTransport implements RedisTransport {
 
   async ensureGroup(stream: string, group: string, options?: SignalOptions & { startAt?: 'beginning' | 'end' }): Promise<void> {
     this.life.assertOpen();
-    await this.createGroup(stream, group, options?.startAt ?? 'end', options?.signal);
+    await this.createGroup(stream, group, options?.startAt ?? 'beginning', options?.signal);
   }
 
   async redeliver(
