@@ -13,6 +13,7 @@ import {
   TRANSPORT_DEFAULTS,
   TransportError,
   clampRank,
+  consoleLogger,
   countOption,
   isEventBusError,
   runAll,
@@ -22,6 +23,7 @@ import {
   type DeadLetterInput,
   type Delivery,
   type KvSetOptions,
+  type Logger,
   type ListDeadLettersOptions,
   type NackOptions,
   type OutgoingMessage,
@@ -59,6 +61,7 @@ import {
   READ,
   READ_GUARD,
   REDELIVER,
+  REPAIR,
   TOUCH,
   TRIM,
   type LuaScript,
@@ -114,6 +117,12 @@ export interface RedisTransportOptions extends Omit<Partial<RedisOptions>, 'keyP
    * entries; `0` leaves such streams alone. @default DEFAULT_UNGROUPED_MAX_LEN (10000)
    */
   ungroupedMaxLen?: number;
+  /**
+   * Where the transport reports what it dropped or moved aside: keys of this system that hold
+   * the wrong type, values it cannot use (see `docs/redis.md`, "Hostile contents").
+   * @default consoleLogger
+   */
+  logger?: Logger;
 }
 
 /** The Redis transport: the {@link Transport} contract plus Redis-only maintenance. */
@@ -185,6 +194,22 @@ function messageOf(err: unknown): string {
 
 function isNoGroup(err: unknown): boolean {
   return messageOf(err).includes('NOGROUP');
+}
+
+/** A command met a key of this system that holds another type (replaced by another program or a bug). */
+function isWrongType(err: unknown): boolean {
+  return messageOf(err).includes('WRONGTYPE');
+}
+
+/** The key types a call expects, for {@link REPAIR} after a WRONGTYPE error. */
+interface KeyTypes {
+  readonly keys: readonly string[];
+  /** Per key: 'stream', 'zset' or 'string'. */
+  readonly types: readonly string[];
+  /** The group to re-create on a dropped source stream ('' = none). */
+  readonly group: string;
+  /** How many of the first keys are sources of `group` (re-created when dropped). */
+  readonly sources: number;
 }
 
 /**
@@ -298,6 +323,7 @@ class RedisStreamsTransport implements RedisTransport {
   private readonly trimTimer: ReturnType<typeof setInterval> | undefined;
   private trimming = false;
   private readonly ungroupedMaxLen: number;
+  private readonly logger: Logger;
 
   constructor(options: RedisTransportOptions) {
     const {
@@ -309,8 +335,10 @@ class RedisStreamsTransport implements RedisTransport {
       operationTimeoutMs,
       trimIntervalMs,
       ungroupedMaxLen,
+      logger,
       ...redisOptions
     } = options;
+    this.logger = logger ?? consoleLogger;
     this.ungroupedMaxLen = ungroupedMaxLen !== undefined && ungroupedMaxLen >= 0 ? Math.floor(ungroupedMaxLen) : DEFAULT_UNGROUPED_MAX_LEN;
     this.keys = new KeyLayout(keyPrefix ?? DEFAULT_KEY_PREFIX);
     this.maxLen = maxLen !== undefined && maxLen > 0 ? Math.floor(maxLen) : 0;
@@ -431,7 +459,7 @@ class RedisStreamsTransport implements RedisTransport {
   private async command<T>(
     what: string,
     fn: (c: RedisClient) => Promise<T>,
-    opts: { signal?: AbortSignal | undefined; timeoutMs?: number; readyMs?: number; total?: boolean } = {},
+    opts: { signal?: AbortSignal | undefined; timeoutMs?: number; readyMs?: number; total?: boolean; repair?: KeyTypes } = {},
   ): Promise<T> {
     this.life.assertOpen();
     const { signal } = opts;
@@ -441,17 +469,53 @@ class RedisStreamsTransport implements RedisTransport {
     try {
       await whenReady(this.main, start + (opts.readyMs ?? timeoutMs), this.unreachable(this.main), this.life.signal, signal);
       const deadline = opts.total ? Math.max(start + timeoutMs, Date.now() + 1) : Date.now() + timeoutMs;
-      return await bounded(
-        fn(this.main),
-        deadline,
-        () => new TransportError(`[event-bus:redis] Redis at ${this.where} did not answer ${what} within ${timeoutMs} ms.`),
-        signal,
-      );
+      const run = (): Promise<T> =>
+        bounded(
+          fn(this.main),
+          deadline,
+          () => new TransportError(`[event-bus:redis] Redis at ${this.where} did not answer ${what} within ${timeoutMs} ms.`),
+          signal,
+        );
+      try {
+        return await run();
+      } catch (err) {
+        // A key of ours holds another type: drop it (logged) and run the call once more.
+        if (!opts.repair || !isWrongType(err) || !(await this.repair(what, opts.repair))) throw err;
+        return await run();
+      }
     } catch (err) {
       if (signal?.aborted && err === signal.reason) throw err;
       if (this.life.closed && !isEventBusError(err)) throw new ClosedError('redis transport');
       throw this.wrap(what, err);
     }
+  }
+
+  /**
+   * Drops the keys of `spec` that hold the wrong type (see {@link REPAIR}) and logs each one.
+   * Returns whether it dropped any (else the WRONGTYPE came from elsewhere and stands).
+   */
+  private async repair(what: string, spec: KeyTypes): Promise<boolean> {
+    const args: (string | number)[] = [spec.group];
+    spec.keys.forEach((_, i) => args.push(spec.types[i]!, i < spec.sources && spec.group !== '' ? 1 : 0));
+    const dropped = (await this.eval(this.main, REPAIR, spec.keys, args)) as string[];
+    for (let i = 0; i + 1 < dropped.length; i += 2) {
+      this.logger.error(
+        `[event-bus:redis] ${what}: dropped the key '${dropped[i]}', which held a ${dropped[i + 1]} where the transport keeps a ${spec.types[spec.keys.indexOf(dropped[i]!)]}; it was written by another program or a bug, and its content is lost.`,
+        { key: dropped[i], found: dropped[i + 1] },
+      );
+    }
+    return dropped.length > 0;
+  }
+
+  /** The key types of the READ script's KEYS (also those of NACK/REDELIVER and CLAIM, which are prefixes or subsets). */
+  private readTypes(stream: string, group: string): KeyTypes {
+    const keys = this.groupKeys(stream, group).read;
+    return { keys, types: [...Array<string>(8).fill('stream'), 'zset', 'zset', 'stream'], group, sources: 8 };
+  }
+
+  /** The key types of the NACK / REDELIVER KEYS: 8 sources, retry zset, wake stream. */
+  private retryTypes(keys: readonly string[], group: string): KeyTypes {
+    return { keys, types: [...Array<string>(8).fill('stream'), 'zset', 'stream'], group, sources: 8 };
   }
 
   /** EVALSHA, falling back to EVAL when Redis does not know the script (first use, restart). */
@@ -477,7 +541,10 @@ class RedisStreamsTransport implements RedisTransport {
 
   private async createGroup(stream: string, group: string, startAt: 'beginning' | 'end', signal?: AbortSignal): Promise<void> {
     const keys = [...this.keys.sources(stream, group), this.keys.delayed(stream)];
-    await this.command('ensureGroup', (c) => this.eval(c, ENSURE_GROUP, keys, [group, startAt === 'beginning' ? '0' : '$', this.maxLen]), { signal });
+    await this.command('ensureGroup', (c) => this.eval(c, ENSURE_GROUP, keys, [group, startAt === 'beginning' ? '0' : '$', this.maxLen]), {
+      signal,
+      repair: { keys, types: [...Array<string>(8).fill('stream'), 'zset'], group, sources: 8 },
+    });
     this.groups.add(this.groupKey(stream, group));
   }
 
@@ -547,7 +614,12 @@ class RedisStreamsTransport implements RedisTransport {
       'publish',
       // One write of all chunks: ioredis sends them back to back on one connection (one round trip).
       (c) => Promise.all(chunks.map(({ script, args }) => this.eval(c, script, keys, args))),
-      { signal: options?.signal, timeoutMs: this.publishTimeoutMs, total: true },
+      {
+        signal: options?.signal,
+        timeoutMs: this.publishTimeoutMs,
+        total: true,
+        repair: { keys, types: ['stream', 'stream', 'stream', 'stream', 'zset', 'stream'], group: '', sources: 0 },
+      },
     );
     return (results as string[][]).flat();
   }
@@ -571,7 +643,7 @@ class RedisStreamsTransport implements RedisTransport {
       const attempt = m.attempt !== undefined && m.attempt >= 1 ? Math.floor(m.attempt) : 1;
       args.push(clampRank(m.priority), delay, m.body, attempt, delay > 0 ? newUid() : '');
     }
-    const run = () => this.command('redeliver', (c) => this.eval(c, REDELIVER, keys, args), { signal: options?.signal });
+    const run = () => this.command('redeliver', (c) => this.eval(c, REDELIVER, keys, args), { signal: options?.signal, repair: this.retryTypes(keys, group) });
     try {
       return (await run()) as string[];
     } catch (err) {
@@ -633,7 +705,7 @@ class RedisStreamsTransport implements RedisTransport {
             if (!messageOf(err).includes('NOSCRIPT')) throw err;
             return this.eval(c, READ, readKeys, readArgs);
           },
-          { readyMs: Math.max(250, deadline - Date.now()) },
+          { readyMs: Math.max(250, deadline - Date.now()), repair: this.readTypes(stream, group) },
         )) as [unknown[], number?, string[]?];
         acks = undefined;
         const [flat, waitHint, lastIds] = res;
@@ -659,6 +731,11 @@ class RedisStreamsTransport implements RedisTransport {
         if (this.life.closed || signal?.aborted) return [];
         if (isNoGroup(err) && recoveries++ < 3) {
           needsGroup = true;
+          continue;
+        }
+        // The blocking wait met a key of the wrong type (the reads repair their own).
+        if (isWrongType(err) && recoveries++ < 3) {
+          await this.repair('receive', this.readTypes(stream, group)).catch(() => false);
           continue;
         }
         if (!isTransient(err)) throw this.wrap('receive', err);
@@ -721,9 +798,11 @@ class RedisStreamsTransport implements RedisTransport {
           // First use on this Redis (or after a restart): EVAL loads it for the next time.
           diverted = (await this.eval(c, READ_GUARD, keys.read, args)) !== 0;
         }
-        return { diverted, read: r[1] ?? [new Error('no reply'), null] };
+        const read = r[1] ?? [new Error('no reply'), null];
+        if (read[0] && isWrongType(read[0])) throw read[0];
+        return { diverted, read };
       },
-      { readyMs: Math.max(250, deadline - Date.now()) },
+      { readyMs: Math.max(250, deadline - Date.now()), repair: this.readTypes(stream, group) },
     );
     const [readErr, reply] = results.read;
     if (readErr) {
@@ -751,7 +830,7 @@ class RedisStreamsTransport implements RedisTransport {
     await this.command('receive', async (c) => {
       // Sent back to back on one connection, so they run (and re-queue) in order.
       await Promise.all(ids.map((id) => this.eval(c, NACK, keys, [group, source, id, 0, 0, newUid()])));
-    });
+    }, { repair: this.retryTypes(keys, group) });
   }
 
   /**
@@ -813,7 +892,7 @@ class RedisStreamsTransport implements RedisTransport {
         const n = queueAcks(p, group, sources, bySource);
         checkAcks(((await p.exec()) ?? []).slice(0, n));
       },
-      { signal: options?.signal },
+      { signal: options?.signal, repair: { keys: sources, types: Array<string>(8).fill('stream'), group, sources: 8 } },
     );
   }
 
@@ -829,7 +908,7 @@ class RedisStreamsTransport implements RedisTransport {
     await this.command(
       'nack',
       (c) => this.eval(c, NACK, keys, [group, d.source + 1, d.entryId, delay, options?.countAttempt === false ? 0 : 1, newUid()]),
-      { signal: options?.signal },
+      { signal: options?.signal, repair: this.retryTypes(keys, group) },
     );
   }
 
@@ -844,8 +923,10 @@ class RedisStreamsTransport implements RedisTransport {
     }
     let flat: unknown[];
     try {
-      flat = (await this.command('claimStale', (c) => this.eval(c, CLAIM, this.keys.sources(stream, group), [group, consumer, minIdle, max]), {
+      const sources = this.keys.sources(stream, group);
+      flat = (await this.command('claimStale', (c) => this.eval(c, CLAIM, sources, [group, consumer, minIdle, max]), {
         signal: options.signal,
+        repair: { keys: sources, types: Array<string>(8).fill('stream'), group, sources: 8 },
       })) as unknown[];
     } catch (err) {
       if (!isNoGroup(err)) throw err;
@@ -902,7 +983,10 @@ class RedisStreamsTransport implements RedisTransport {
       String(delivery.deliveryId),
     ];
     const keys = [...this.keys.sources(stream, group), this.keys.dlq(input.dlq)];
-    const id = await this.command('deadLetter', (c) => this.eval(c, DEAD_LETTER, keys, args), { signal: options?.signal });
+    const id = await this.command('deadLetter', (c) => this.eval(c, DEAD_LETTER, keys, args), {
+      signal: options?.signal,
+      repair: { keys, types: Array<string>(9).fill('stream'), group, sources: 8 },
+    });
     return typeof id === 'string' ? id : undefined;
   }
 
@@ -1102,8 +1186,12 @@ class RedisStreamsTransport implements RedisTransport {
     const { groups } = await this.groupsOf(stream, options?.signal);
     const names = [...groups.keys()];
     const keys = [...this.keys.mains(stream), this.keys.delayed(stream)];
-    for (const g of names) keys.push(this.keys.retryDue(stream, g), ...[0, 1, 2, 3].map((r) => this.keys.retry(stream, g, r)));
-    return Number(await this.command('purge', (c) => this.eval(c, PURGE, keys, names), { signal: options?.signal }));
+    const types = ['stream', 'stream', 'stream', 'stream', 'zset'];
+    for (const g of names) {
+      keys.push(this.keys.retryDue(stream, g), ...[0, 1, 2, 3].map((r) => this.keys.retry(stream, g, r)));
+      types.push('zset', 'stream', 'stream', 'stream', 'stream');
+    }
+    return Number(await this.command('purge', (c) => this.eval(c, PURGE, keys, names), { signal: options?.signal, repair: { keys, types, group: '', sources: 0 } }));
   }
 
   async trim(stream: string, options?: SignalOptions): Promise<number> {
@@ -1130,7 +1218,18 @@ class RedisStreamsTransport implements RedisTransport {
 
   async kvGet(key: string, options?: SignalOptions): Promise<string | null> {
     this.life.assertOpen();
-    const v = await this.command('kvGet', (c) => c.get(this.keys.kv(key)), { signal: options?.signal });
+    const k = this.keys.kv(key);
+    const v = await this.command(
+      'kvGet',
+      (c) =>
+        c.get(k).catch((err: unknown) => {
+          if (!isWrongType(err)) throw err;
+          // Another type under a key-value name holds no value: read as absent (kvSet overwrites it).
+          this.logger.error(`[event-bus:redis] kvGet: the key '${k}' holds no value (another type was written there); read as absent.`, { key: k });
+          return null;
+        }),
+      { signal: options?.signal },
+    );
     return v ?? null;
   }
 
@@ -1141,13 +1240,23 @@ class RedisStreamsTransport implements RedisTransport {
     const signal = options?.signal;
     if (options?.ifEquals !== undefined) {
       const args = [value, ttl ?? '', options.ifAbsent ? 1 : 0, 1, options.ifEquals];
-      return Number(await this.command('kvSet', (c) => this.eval(c, KV_SET, [k], args), { signal })) === 1;
+      const wrote = Number(await this.command('kvSet', (c) => this.eval(c, KV_SET, [k], args), { signal }));
+      if (wrote === 2) this.logger.error(`[event-bus:redis] kvSet: overwrote the key '${k}', which held another type (no value).`, { key: k });
+      return wrote >= 1;
     }
     const args: (string | number)[] = [k, value];
     if (ttl !== undefined) args.push('PX', ttl);
     if (options?.ifAbsent) args.push('NX');
     const res = await this.command('kvSet', (c) => c.call('SET', args), { signal });
-    return res === 'OK';
+    if (res === 'OK') return true;
+    if (!options?.ifAbsent) return false;
+    // SET NX also refuses a key of another type, which holds no value: a lock that could never be
+    // taken again. Only then does the compare-and-set script write over it (and say so).
+    const type = await this.command('kvSet', (c) => c.type(k), { signal });
+    if (type === 'none' || type === 'string') return false;
+    const wrote = Number(await this.command('kvSet', (c) => this.eval(c, KV_SET, [k], [value, ttl ?? '', 1, 0, '']), { signal }));
+    if (wrote === 2) this.logger.error(`[event-bus:redis] kvSet: overwrote the key '${k}', which held another type (no value).`, { key: k });
+    return wrote >= 1;
   }
 
   async kvSetMany(entries: ReadonlyArray<{ key: string; value: string }>, options?: SignalOptions & { ttlMs?: number }): Promise<void> {
@@ -1187,7 +1296,10 @@ class RedisStreamsTransport implements RedisTransport {
     const by = options?.by ?? 1;
     if (!Number.isSafeInteger(by)) throw new TransportError(`[event-bus:redis] kvIncr '${key}': 'by' must be a whole number, got ${String(by)}.`);
     const ttl = options?.ttlMs !== undefined ? Math.max(1, Math.ceil(options.ttlMs)) : '';
-    return Number(await this.command('kvIncr', (c) => this.eval(c, KV_INCR, [this.keys.kv(key)], [by, ttl]), { signal: options?.signal }));
+    const k = this.keys.kv(key);
+    const [value, dropped] = (await this.command('kvIncr', (c) => this.eval(c, KV_INCR, [k], [by, ttl]), { signal: options?.signal })) as [number, number];
+    if (Number(dropped) === 1) this.logger.error(`[event-bus:redis] kvIncr: the key '${k}' held no counter (not an integer, or another type); counted from 0.`, { key: k });
+    return Number(value);
   }
 
   async kvScan(prefix: string, options?: SignalOptions): Promise<Array<{ key: string; value: string }>> {

@@ -52,12 +52,23 @@ local function safe_attempt(v)
   if n == nil or n ~= n or n < 1 or n > 1e12 then return 1 end
   return math.floor(n)
 end
+-- Splits a scheduled entry; nil when it is not one (written by another program or a bug).
 local function split_member(m)
+  if type(m) ~= 'string' then return nil end
   local a = string.find(m, '|', 1, true)
+  if a == nil then return nil end
   local b = string.find(m, '|', a + 1, true)
+  if b == nil then return nil end
   local c = string.find(m, '|', b + 1, true)
+  if c == nil then return nil end
   local d = string.find(m, '|', c + 1, true)
-  return clamp_rank(string.sub(m, a + 1, b - 1)), string.sub(m, b + 1, c - 1), string.sub(m, c + 1, d - 1), string.sub(m, d + 1)
+  if d == nil then return nil end
+  local pub = string.sub(m, b + 1, c - 1)
+  if string.match(pub, '^%d+$') == nil then pub = nil end
+  return clamp_rank(string.sub(m, a + 1, b - 1)), pub, string.sub(m, c + 1, d - 1), string.sub(m, d + 1)
+end
+local function warn(text)
+  redis.log(redis.LOG_WARNING, '[event-bus:redis] ' .. text)
 end
 local function id_parts(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
@@ -91,7 +102,13 @@ local function promote_delayed(zkey, limit, maxlen, now)
   local due = redis.call('ZRANGEBYSCORE', zkey, '-inf', now, 'LIMIT', 0, limit)
   for _, m in ipairs(due) do
     local rank, pub, attempt, body = split_member(m)
-    xadd(KEYS[1 + rank], maxlen, 'body', body, 'publishedAt', pub)
+    if rank == nil then
+      -- Not a scheduled entry: delivered as it is (normal rank), so the consumer dead-letters it.
+      warn('moved a malformed member of ' .. zkey .. ' to the normal-priority stream')
+      xadd(KEYS[2], maxlen, 'body', m, 'publishedAt', now)
+    else
+      xadd(KEYS[1 + rank], maxlen, 'body', body, 'publishedAt', pub or now)
+    end
     redis.call('ZREM', zkey, m)
   end
 end
@@ -103,7 +120,12 @@ local function promote_due(limit, maxlen)
   local due = redis.call('ZRANGEBYSCORE', KEYS[10], '-inf', now, 'LIMIT', 0, limit)
   for _, m in ipairs(due) do
     local rank, pub, attempt, body = split_member(m)
-    redis.call('XADD', KEYS[5 + rank], '*', 'body', body, 'priority', rank, 'publishedAt', pub, 'attempt', attempt)
+    if rank == nil then
+      warn('moved a malformed member of ' .. KEYS[10] .. ' to the retry stream of its group')
+      redis.call('XADD', KEYS[6], '*', 'body', m, 'priority', 1, 'publishedAt', now, 'attempt', 1)
+    else
+      redis.call('XADD', KEYS[5 + rank], '*', 'body', body, 'priority', rank, 'publishedAt', pub or now, 'attempt', safe_attempt(attempt))
+    end
     redis.call('ZREM', KEYS[10], m)
   end
   return now
@@ -594,6 +616,35 @@ return removed
 `,
 );
 
+/**
+ * Drops keys of the wrong type (a key of this system replaced by another program or a bug, which
+ * makes every command on it fail with WRONGTYPE), and re-creates the consumer group on a dropped
+ * stream that needs it. Called after a WRONGTYPE error, so the hot paths pay nothing for it.
+ * KEYS: the keys to check. ARGV: group ('' = none), then per key: expected type (`stream`,
+ * `zset`, `string`) and whether to re-create the group on it (1/0). Returns flat `key, type, ...`
+ * of what it dropped.
+ */
+export const REPAIR = script(
+  'repair',
+  `
+local dropped = {}
+for i, key in ipairs(KEYS) do
+  local want = ARGV[2 * i]
+  local t = redis.call('TYPE', key)['ok']
+  if t ~= 'none' and t ~= want then
+    redis.call('DEL', key)
+    warn('dropped ' .. key .. ': a ' .. t .. ' where a ' .. want .. ' belongs')
+    dropped[#dropped + 1] = key
+    dropped[#dropped + 1] = t
+    if ARGV[1] ~= '' and ARGV[2 * i + 1] == '1' then
+      redis.call('XGROUP', 'CREATE', key, ARGV[1], '0', 'MKSTREAM')
+    end
+  end
+end
+return dropped
+`,
+);
+
 /** Deletes a DLQ stream and returns how many entries it held. KEYS: DLQ stream. */
 export const PURGE_DLQ = script(
   'purgeDeadLetters',
@@ -606,12 +657,15 @@ return n
 
 /**
  * Compare-and-set of a key-value entry. KEYS: the key. ARGV: value, ttl ms ('' = none),
- * ifAbsent (1/0), has ifEquals (1/0), expected value. Returns 1 when it wrote.
+ * ifAbsent (1/0), has ifEquals (1/0), expected value. Returns 1 when it wrote, 2 when it wrote
+ * over a key of another type (not a value: counted as absent), 0 when it did not write.
  */
 export const KV_SET = script(
   'kvSet',
   `
-local cur = redis.call('GET', KEYS[1])
+local cur = redis.pcall('GET', KEYS[1])
+local unusable = failed(cur)
+if unusable then cur = false end
 if ARGV[3] == '1' and cur then return 0 end
 if ARGV[4] == '1' and cur ~= ARGV[5] then return 0 end
 if ARGV[2] ~= '' then
@@ -619,29 +673,43 @@ if ARGV[2] ~= '' then
 else
   redis.call('SET', KEYS[1], ARGV[1])
 end
+if unusable then
+  warn('overwrote ' .. KEYS[1] .. ', which held no value (another type)')
+  return 2
+end
 return 1
 `,
 );
 
-/** Deletes a key only when it holds ARGV[1]. KEYS: the key. Returns 1 when it deleted. */
+/** Deletes a key only when it holds ARGV[1] (never a key of another type). KEYS: the key. Returns 1 when it deleted. */
 export const KV_DELETE_IF = script(
   'kvDelete',
   `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+local cur = redis.pcall('GET', KEYS[1])
+if not failed(cur) and cur == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 `,
 );
 
 /**
- * Atomic counter: INCRBY, and PEXPIRE only when the key did not exist before. KEYS: the key.
- * ARGV: by, ttl ms ('' = none). Returns the new value.
+ * Atomic counter: INCRBY, and PEXPIRE only when the key did not exist before. A key that holds no
+ * integer (or another type) is dropped and counted from 0. KEYS: the key. ARGV: by, ttl ms
+ * ('' = none). Returns `{ new value, 1 when an unusable value was dropped else 0 }`.
  */
 export const KV_INCR = script(
   'kvIncr',
   `
 local existed = redis.call('EXISTS', KEYS[1])
-local v = redis.call('INCRBY', KEYS[1], ARGV[1])
+local dropped = 0
+local v = redis.pcall('INCRBY', KEYS[1], ARGV[1])
+if failed(v) then
+  warn('dropped ' .. KEYS[1] .. ', which held no counter: ' .. v.err)
+  redis.call('DEL', KEYS[1])
+  existed = 0
+  dropped = 1
+  v = redis.call('INCRBY', KEYS[1], ARGV[1])
+end
 if existed == 0 and ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return v
+return { v, dropped }
 `,
 );
