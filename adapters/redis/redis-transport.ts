@@ -572,7 +572,9 @@ class RedisStreamsTransport implements RedisTransport {
     const f = fieldMap(fields);
     const body = f.body !== undefined ? f.body : JSON.stringify(f);
     const priority = source < RANKS ? source : clampRank(Number(f.priority));
-    const stored = Number(f.attempt);
+    // Only the library's retry streams carry an attempt; on a shared stream a field named
+    // `attempt` was written by another program and is ignored (docs/wire-format.md).
+    const stored = source >= RANKS ? Number(f.attempt) : 1;
     const base = Number.isFinite(stored) && stored >= 1 ? Math.floor(stored) : 1;
     const published = Number(f.publishedAt);
     return {

@@ -338,7 +338,11 @@ if not e[1] then return -1 end
 local f = fieldmap(e[1][2])
 local rank = src - 1
 if src > 4 then rank = clamp_rank(f['priority']) end
-local attempt = safe_attempt(f['attempt']) + deliveries - 1 + tonumber(ARGV[5])
+-- Only the library's own retry entries carry an attempt; on a shared stream another program's
+-- fields (an 'attempt' among them) are ignored (docs/wire-format.md).
+local stored = 1
+if src > 4 then stored = safe_attempt(f['attempt']) end
+local attempt = stored + deliveries - 1 + tonumber(ARGV[5])
 local pub = f['publishedAt']
 if type(pub) ~= 'string' or string.match(pub, '^%d+$') == nil then pub = id_ms(id) end
 local body = body_of(f)
