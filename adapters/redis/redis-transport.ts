@@ -12,6 +12,7 @@ import {
   Lifecycle,
   TRANSPORT_DEFAULTS,
   TransportError,
+  ConfigError,
   clampRank,
   consoleLogger,
   countOption,
@@ -38,10 +39,12 @@ import {
 import {
   bounded,
   closeConnection,
+  hasConsumerGroups,
   isCluster,
   loadIoredis,
   planConnection,
   scrub,
+  wantedDb,
   whenReady,
   type RedisClient,
 } from './connection.js';
@@ -80,7 +83,9 @@ export const DEFAULT_TRIM_INTERVAL_MS = 60_000;
 /** Options of {@link redisTransport}. Every other key is an ioredis option for connections it opens. */
 export interface RedisTransportOptions extends Omit<Partial<RedisOptions>, 'keyPrefix'> {
   /**
-   * `redis://[[user]:password@]host[:port][/db]`, `rediss://...` (TLS) or `unix://...`. When
+   * `redis://[[user]:password@]host[:port][/db]`, `rediss://...` (TLS), `unix:///path/to/redis.sock`
+   * or an absolute socket path; another form throws `ConfigError`, and a `db` the server does
+   * not have fails the first call with `TransportError`. When
    * neither `url`, `client` nor `host`/`port`/`path` is given, the `PROCUR_EVENT_REDIS_*` settings
    * are read (`loadConfig(process.env)`).
    */
@@ -88,7 +93,8 @@ export interface RedisTransportOptions extends Omit<Partial<RedisOptions>, 'keyP
   /**
    * An ioredis client (or Cluster client) to use instead of opening one. It stays open on
    * `close()`; the extra connections the transport opens for blocking reads and pub/sub
-   * (duplicates of it) are closed. Do not set ioredis's own `keyPrefix` on it.
+   * (duplicates of it) are closed. Do not set ioredis's own `keyPrefix` on it. A client without
+   * consumer groups (an in-memory mock) throws `ConfigError`: use `memoryTransport()` instead.
    */
   client?: Redis | Cluster;
   /**
@@ -324,6 +330,8 @@ class RedisStreamsTransport implements RedisTransport {
   private trimming = false;
   private readonly ungroupedMaxLen: number;
   private readonly logger: Logger;
+  /** The check that the connection uses the database it asked for (once; see `checkDb`). */
+  private dbCheck: Promise<void> | undefined | null;
 
   constructor(options: RedisTransportOptions) {
     const {
@@ -345,6 +353,12 @@ class RedisStreamsTransport implements RedisTransport {
     this.publishTimeoutMs = publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS;
     this.operationTimeoutMs = operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS;
     if (client) {
+      if (!hasConsumerGroups(client)) {
+        throw new ConfigError(
+          'client',
+          "[event-bus:redis] the client passed in has no Redis Streams consumer groups (XGROUP, XREADGROUP, XAUTOCLAIM are missing: an in-memory mock such as ioredis-mock?). The Redis transport needs an ioredis client of a real Redis >= 7.0; for unit tests use memoryTransport() from '@procur/event-bus' instead.",
+        );
+      }
       this.main = client;
       this.ownsMain = false;
       const o = (isCluster(client) ? {} : client.options) as Partial<RedisOptions>;
@@ -468,6 +482,7 @@ class RedisStreamsTransport implements RedisTransport {
     const start = Date.now();
     try {
       await whenReady(this.main, start + (opts.readyMs ?? timeoutMs), this.unreachable(this.main), this.life.signal, signal);
+      if (this.dbCheck !== null) await this.checkDb();
       const deadline = opts.total ? Math.max(start + timeoutMs, Date.now() + 1) : Date.now() + timeoutMs;
       const run = (): Promise<T> =>
         bounded(
@@ -516,6 +531,40 @@ class RedisStreamsTransport implements RedisTransport {
   /** The key types of the NACK / REDELIVER KEYS: 8 sources, retry zset, wake stream. */
   private retryTypes(keys: readonly string[], group: string): KeyTypes {
     return { keys, types: [...Array<string>(8).fill('stream'), 'zset', 'stream'], group, sources: 8 };
+  }
+
+  /**
+   * ioredis only emits an error when the SELECT of its `db` fails (a database the server does not
+   * have) and then runs every command in database 0. So before the first command, ask Redis which
+   * database the connection uses; a mismatch fails this and every later call with
+   * `TransportError` naming the database. Passes at once when no database (0) was asked for.
+   */
+  private async checkDb(): Promise<void> {
+    const db = wantedDb(this.main);
+    if (db === 0) {
+      this.dbCheck = null;
+      return;
+    }
+    this.dbCheck ??= (async () => {
+      let info: string;
+      try {
+        info = String(await this.main.call('CLIENT', 'INFO'));
+      } catch (err) {
+        this.dbCheck = undefined; // a lost connection: ask again next time
+        throw err;
+      }
+      const using = /(?:^|\s)db=(\d+)/.exec(info)?.[1];
+      if (using === undefined || Number(using) === db) {
+        this.dbCheck = null;
+        return;
+      }
+      const last = this.lastErrors.get(this.main);
+      const why = last && /DB index|SELECT/i.test(last.message) ? ` (${scrub(last.message, this.secrets)})` : '';
+      throw new TransportError(
+        `[event-bus:redis] Redis at ${this.where} has no database ${db}: selecting it failed${why}, and keys would land in database ${using}. Use a database the server has (redis.conf 'databases', 16 by default) in ${this.hint}.`,
+      );
+    })();
+    await this.dbCheck;
   }
 
   /** EVALSHA, falling back to EVAL when Redis does not know the script (first use, restart). */
@@ -1459,7 +1508,8 @@ class RedisStreamsTransport implements RedisTransport {
  * ```
  *
  * @throws `MissingPeerError` (code `ERR_MISSING_PEER`) when `ioredis` is not installed;
- *   `ConfigError` for an invalid `keyPrefix` or `PROCUR_EVENT_REDIS_*` setting.
+ *   `ConfigError` for an invalid `keyPrefix`, `url` (another scheme) or `PROCUR_EVENT_REDIS_*`
+ *   setting, or a `client` without consumer groups.
  */
 export function redisTransport(options: RedisTransportOptions = {}): RedisTransport {
   return new RedisStreamsTransport(options);
