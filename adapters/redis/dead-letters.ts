@@ -18,11 +18,16 @@ import {
 import type { RedisCommands } from './commands.js';
 import { decodeDeliveryId, isEntryId } from './keys.js';
 import { DEAD_LETTER, PURGE_DLQ } from './scripts.js';
-import { fieldMap } from './shared.js';
+import { fieldMap, type KeyTypes } from './shared.js';
 
 /** The dead-letter verbs of the Redis transport. */
 export class RedisDeadLetters {
   constructor(private readonly ctx: RedisCommands) {}
+
+  /** A DLQ key of another type is dropped (logged) by the call that meets it, like every key of ours. */
+  private dlqTypes(dlq: string): KeyTypes {
+    return { keys: [this.ctx.keys.dlq(dlq)], types: ['stream'], group: '', sources: 0 };
+  }
 
 
   async deadLetter(
@@ -94,6 +99,7 @@ export class RedisDeadLetters {
     }
     const rows = (await this.ctx.command('listDeadLetters', (c) => c.call('XRANGE', [this.ctx.keys.dlq(dlq), after === undefined ? '-' : `(${after}`, '+', 'COUNT', limit]), {
       signal: options?.signal,
+      repair: this.dlqTypes(dlq),
     })) as [string, unknown][];
     return rows.map(([id, fields]) => this.toDeadLetter(id, fields));
   }
@@ -104,7 +110,7 @@ export class RedisDeadLetters {
       if (options?.signal?.aborted) throw options.signal.reason;
       return undefined;
     }
-    const rows = (await this.ctx.command('getDeadLetter', (c) => c.call('XRANGE', [this.ctx.keys.dlq(dlq), id, id]), { signal: options?.signal })) as [string, unknown][];
+    const rows = (await this.ctx.command('getDeadLetter', (c) => c.call('XRANGE', [this.ctx.keys.dlq(dlq), id, id]), { signal: options?.signal, repair: this.dlqTypes(dlq) })) as [string, unknown][];
     const row = rows[0];
     return row ? this.toDeadLetter(row[0], row[1]) : undefined;
   }
@@ -116,16 +122,16 @@ export class RedisDeadLetters {
       if (options?.signal?.aborted) throw options.signal.reason;
       return 0;
     }
-    return Number(await this.ctx.command('deleteDeadLetters', (c) => c.call('XDEL', [this.ctx.keys.dlq(dlq), ...valid]), { signal: options?.signal }));
+    return Number(await this.ctx.command('deleteDeadLetters', (c) => c.call('XDEL', [this.ctx.keys.dlq(dlq), ...valid]), { signal: options?.signal, repair: this.dlqTypes(dlq) }));
   }
 
   async countDeadLetters(dlq: string, options?: SignalOptions): Promise<number> {
     this.ctx.life.assertOpen();
-    return Number(await this.ctx.command('countDeadLetters', (c) => c.call('XLEN', [this.ctx.keys.dlq(dlq)]), { signal: options?.signal }));
+    return Number(await this.ctx.command('countDeadLetters', (c) => c.call('XLEN', [this.ctx.keys.dlq(dlq)]), { signal: options?.signal, repair: this.dlqTypes(dlq) }));
   }
 
   async purgeDeadLetters(dlq: string, options?: SignalOptions): Promise<number> {
     this.ctx.life.assertOpen();
-    return Number(await this.ctx.command('purgeDeadLetters', (c) => this.ctx.eval(c, PURGE_DLQ, [this.ctx.keys.dlq(dlq)], []), { signal: options?.signal }));
+    return Number(await this.ctx.command('purgeDeadLetters', (c) => this.ctx.eval(c, PURGE_DLQ, [this.ctx.keys.dlq(dlq)], []), { signal: options?.signal, repair: this.dlqTypes(dlq) }));
   }
 }

@@ -149,6 +149,12 @@ describe.skipIf(!reachable && !REDIS_REQUIRED)('Redis transport: hostile key con
     const id = await transport.deadLetter(stream, group, d!, { dlq: 'dlq', error: 'boom', attempts: 1 });
     expect(typeof id).toBe('string');
     expect((await transport.listDeadLetters('dlq')).map((e) => e.body)).toEqual(['bad']);
+    // Reading a DLQ key of another type (the dashboard polls it) drops it too.
+    await admin.del(k().dlq('other'));
+    await admin.set(k().dlq('other'), 'x');
+    expect(await transport.countDeadLetters('other')).toBe(0);
+    await admin.hset(k().dlq('other'), 'a', 'b');
+    expect(await transport.listDeadLetters('other')).toEqual([]);
   });
 
   // ---- key-value -----------------------------------------------------------------------------
