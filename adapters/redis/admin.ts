@@ -35,7 +35,6 @@ export class RedisAdmin {
     if (this.trimTimer !== undefined) clearInterval(this.trimTimer);
   }
 
-
   /** Group records of XINFO GROUPS on the four rank streams, by group name. */
   private async groupsOf(stream: string, signal?: AbortSignal): Promise<{ lengths: number[]; delayed: number; groups: Map<string, Record<string, unknown>[]> }> {
     const mains = this.ctx.keys.mains(stream);

@@ -70,7 +70,6 @@ export class RedisCommands {
     this.watch(this.main);
   }
 
-
   /** Records connection errors (for messages) and keeps ioredis from printing them unhandled. */
   watch(client: RedisClient): void {
     // Every command waiting for a (re)connection listens for 'ready'/'end' until it gives up:

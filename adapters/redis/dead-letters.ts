@@ -29,7 +29,6 @@ export class RedisDeadLetters {
     return { keys: [this.ctx.keys.dlq(dlq)], types: ['stream'], group: '', sources: 0 };
   }
 
-
   async deadLetter(
     stream: string,
     group: string,

@@ -19,7 +19,6 @@ const SCAN_COUNT = 500;
 export class RedisKeyValue {
   constructor(private readonly ctx: RedisCommands) {}
 
-
   async kvGet(key: string, options?: SignalOptions): Promise<string | null> {
     this.ctx.life.assertOpen();
     const k = this.ctx.keys.kv(key);

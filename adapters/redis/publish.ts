@@ -28,7 +28,7 @@ export class RedisPublisher {
   /** The cached KEYS of the publish script for a stream. */
   private publishKeys(stream: string): readonly string[] {
     const id = `p\u0000${stream}`;
-    let k = this.keyLists.get(id) ;
+    let k = this.keyLists.get(id);
     if (!k) {
       k = [...this.ctx.keys.mains(stream), this.ctx.keys.delayed(stream), this.ctx.keys.wake(stream)];
       if (this.keyLists.size >= MAX_CACHED_KEY_LISTS) this.keyLists.clear();
@@ -36,7 +36,6 @@ export class RedisPublisher {
     }
     return k;
   }
-
 
   async publish(stream: string, messages: readonly OutgoingMessage[], options?: SignalOptions): Promise<string[]> {
     this.ctx.life.assertOpen();

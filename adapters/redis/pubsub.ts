@@ -29,7 +29,6 @@ export class RedisSignals {
     return this.subscriberClient;
   }
 
-
   async notify(channel: string, message: string, options?: SignalOptions): Promise<void> {
     this.ctx.life.assertOpen();
     await this.ctx.command('notify', (c) => c.publish(this.ctx.keys.channel(channel), message), { signal: options?.signal });

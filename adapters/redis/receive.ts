@@ -172,7 +172,6 @@ export class RedisReceiver {
     await this.groups.createGroup(stream, group, options?.startAt ?? 'beginning', options?.signal);
   }
 
-
   async receive(stream: string, options: ReceiveOptions): Promise<Delivery[]> {
     this.ctx.life.assertOpen();
     const { group, consumer, signal } = options;

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { isEventBusError } from '@procur/event-bus';
 
+/** The fields of a stream entry (`[k, v, k, v, ...]`) as an object; the first of repeated fields wins. */
 export function fieldMap(fields: unknown): Record<string, string> {
   const out = Object.create(null) as Record<string, string>;
   if (!Array.isArray(fields)) return out;
@@ -18,10 +19,12 @@ export function fieldMap(fields: unknown): Record<string, string> {
   return out;
 }
 
+/** The message of an error or any thrown value. */
 export function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** Redis answered NOGROUP: the consumer group does not exist (on some key). */
 export function isNoGroup(err: unknown): boolean {
   return messageOf(err).includes('NOGROUP');
 }
@@ -67,10 +70,10 @@ export function pause(ms: number, ...signals: (AbortSignal | undefined)[]): Prom
   });
 }
 
+/** `text` with the glob characters of SCAN MATCH escaped. */
 export function globEscape(text: string): string {
   return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 }
-
 
 let uidSeq = 0;
 const UID_SALT = randomBytes(4).toString('hex');
