@@ -1,4 +1,39 @@
-import { defineConfig } from 'tsup';
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { defineConfig, type Options } from 'tsup';
+
+type EsbuildPlugin = NonNullable<Options['esbuildPlugins']>[number];
+
+/**
+ * Inlines the Redis transport's `.lua` files at build: `adapters/redis/lua/index.ts` reads them
+ * from disk when run from source; in the bundles it becomes a table of their texts (ESM and CJS
+ * alike), so the package reads no file at run time.
+ */
+const inlineLua: EsbuildPlugin = {
+  name: 'inline-lua',
+  setup(build) {
+    build.onLoad({ filter: /adapters[\\/]redis[\\/]lua[\\/]index\.ts$/ }, (args) => {
+      const dir = dirname(args.path);
+      const sources = Object.fromEntries(
+        readdirSync(dir)
+          .filter((f) => f.endsWith('.lua'))
+          .sort()
+          .map((f) => [f, readFileSync(join(dir, f), 'utf8')]),
+      );
+      return {
+        loader: 'ts',
+        watchFiles: Object.keys(sources).map((f) => join(dir, f)),
+        contents: `const SOURCES: Record<string, string> = ${JSON.stringify(sources)};
+export function luaSource(name: string): string {
+  const source = SOURCES[name];
+  if (source === undefined) throw new Error(\`[event-bus:redis] no Lua script \${name} in the build\`);
+  return source;
+}
+`,
+      };
+    });
+  },
+};
 
 /**
  * One entry per sub-path of the package's `exports` map. Adapters import the core by its
@@ -27,4 +62,5 @@ export default defineConfig({
   splitting: false,
   shims: false,
   external: ['@procur/event-bus', 'ioredis', 'pg', 'better-sqlite3', 'vitest'],
+  esbuildPlugins: [inlineLua],
 });

@@ -45,7 +45,11 @@ export interface ConsumerOptions {
   maxRetries?: number;
   /** Retry spacing. @default exponential from config.retryBackoffMs to config.retryBackoffMaxMs, no jitter (`defaultBackoff`, shared with task workers) */
   backoff?: BackoffOptions;
-  /** Where a group that does not exist yet starts reading. @default 'end' */
+  /**
+   * Where a group that does not exist yet starts reading: `'beginning'` of what the stream keeps
+   * (events published before the first start are delivered) or `'end'` (only newer ones).
+   * @default 'beginning'
+   */
   startAt?: 'beginning' | 'end';
   /**
    * Handle each event at most once per group, even when it is delivered again (a retry after a
@@ -161,7 +165,7 @@ export class Consumer {
       throw new EventValidationError(undefined, [{ path: 'maxRetries', message: 'must be a whole number >= 0' }]);
     }
     this.backoff = options.backoff ?? defaultBackoff(ctx.config);
-    this.startAt = options.startAt ?? 'end';
+    this.startAt = options.startAt ?? 'beginning';
     this.idempotent = options.idempotent ?? false;
     if (this.idempotent && !ctx.config.eventSourcingEnabled) {
       throw new EventValidationError(undefined, [

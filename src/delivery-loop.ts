@@ -111,7 +111,7 @@ export class DeliveryLoop {
   start(): Promise<void> {
     if (this.stopping) return Promise.reject(new ClosedError(`reader of '${this.o.stream}'`));
     this.starting ??= (async () => {
-      await this.o.transport.ensureGroup(this.o.stream, this.o.group, { startAt: this.o.startAt ?? 'end' });
+      await this.o.transport.ensureGroup(this.o.stream, this.o.group, { startAt: this.o.startAt ?? 'beginning' });
       const touchEvery = Math.max(50, Math.floor(this.o.claimIdleMs / 3));
       this.touchTimer = setInterval(() => void this.touchLongRunning(touchEvery), touchEvery);
       this.touchTimer.unref();

@@ -483,7 +483,7 @@ export function memoryTransport(options: MemoryTransportOptions = {}): Transport
         retrying: 0,
         waiters: [],
       };
-      if (options?.startAt === 'beginning') {
+      if (options?.startAt !== 'end') {
         for (const msg of s.log) g.ready[msg.priority]!.push({ msg, attempt: 1 });
       }
       s.groups.set(group, g);

@@ -8,7 +8,7 @@
 
 import { createRequire } from 'node:module';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
-import { ClosedError, MissingPeerError, loadConfig } from '@procur/event-bus';
+import { ClosedError, ConfigError, MissingPeerError, loadConfig } from '@procur/event-bus';
 
 /** A connection the transport talks through: an ioredis client or cluster client. */
 export type RedisClient = Redis | Cluster;
@@ -55,6 +55,63 @@ export function maskUrl(url: string): string {
   } catch {
     return '(unparsable Redis URL)';
   }
+}
+
+/** The URL forms {@link checkRedisUrl} accepts, for messages. */
+export const ACCEPTED_URL_FORMS = "redis://[[user]:password@]host[:port][/db], rediss://... (TLS), unix:///path/to/redis.sock[?db=n] or an absolute socket path";
+
+/**
+ * Checks a Redis URL before ioredis sees it (ioredis takes any text as a host name, so
+ * `http://host` would fail later with `connect ENOENT`) and returns it in the form ioredis reads
+ * (`unix://` becomes the socket path).
+ *
+ * @param setting - the option or variable it came from, named in the error.
+ * @throws `ConfigError` naming the accepted schemes, for another scheme, text that is no URL, or
+ *   a database that is not a whole number. The password is never part of the message.
+ */
+export function checkRedisUrl(url: string, setting: string): string {
+  if (url.startsWith('/')) return url;
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
+  if (scheme === 'unix') {
+    const path = url.slice('unix://'.length);
+    if (!url.toLowerCase().startsWith('unix://') || !path.startsWith('/')) {
+      throw new ConfigError(setting, `[event-bus:redis] a unix socket URL is unix:///absolute/path/to/redis.sock, got ${maskUrl(url)}.`);
+    }
+    return path;
+  }
+  if (scheme !== 'redis' && scheme !== 'rediss') {
+    const shown = scheme ? `a URL with the scheme '${scheme}:'` : 'text that is not a URL';
+    throw new ConfigError(setting, `[event-bus:redis] expected ${ACCEPTED_URL_FORMS}; got ${shown}.`);
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError(setting, `[event-bus:redis] this ${scheme}:// URL cannot be parsed; expected ${ACCEPTED_URL_FORMS}.`);
+  }
+  const db = parsed.pathname.replace(/^\//, '');
+  if (db !== '' && !/^\d{1,5}$/.test(db)) {
+    throw new ConfigError(setting, `[event-bus:redis] the database (the path of ${maskUrl(url)}) must be a whole number such as /0, got '${db}'.`);
+  }
+  return url;
+}
+
+/** The database a connection is meant to use (0 when none is set). */
+export function wantedDb(client: RedisClient): number {
+  if (isCluster(client)) return 0;
+  const db = Number((client.options as Partial<RedisOptions>).db ?? 0);
+  return Number.isInteger(db) && db > 0 ? db : 0;
+}
+
+/**
+ * True when `client` looks able to run the transport: ioredis clients expose a method per Redis
+ * command, and a client without consumer groups (an in-memory mock such as ioredis-mock) lacks
+ * the stream-group commands.
+ */
+export function hasConsumerGroups(client: unknown): boolean {
+  const c = client as Record<string, unknown> | null | undefined;
+  if (!c || typeof c !== 'object') return false;
+  return ['xgroup', 'xreadgroup', 'xautoclaim', 'xack', 'evalsha'].every((m) => typeof c[m] === 'function');
 }
 
 /** How the transport reaches Redis, and how it names that in messages. */
@@ -111,7 +168,7 @@ export function planConnection(url: string | undefined, redisOptions: Partial<Re
   const own = { ...OWN_DEFAULTS, ...redisOptions };
   if (url) {
     return {
-      args: [url, own],
+      args: [checkRedisUrl(url, 'url'), own],
       where: maskUrl(url),
       hint: 'the url option',
       secrets: secretsOf(passwordOfUrl(url), redisOptions.password),
@@ -129,7 +186,7 @@ export function planConnection(url: string | undefined, redisOptions: Partial<Re
   const config = loadConfig(env);
   if (config.redisUrl) {
     return {
-      args: [config.redisUrl, own],
+      args: [checkRedisUrl(config.redisUrl, 'PROCUR_EVENT_REDIS_URL'), own],
       where: maskUrl(config.redisUrl),
       hint: 'PROCUR_EVENT_REDIS_URL',
       secrets: secretsOf(passwordOfUrl(config.redisUrl), config.redisPassword, redisOptions.password),

@@ -224,7 +224,8 @@ export interface Transport {
 
   /**
    * Creates consumer group `group` on `stream` (and the stream) when missing; idempotent. A new
-   * group starts at the end of the stream (`'$'`) unless `startAt: 'beginning'`.
+   * group starts at the beginning of what the stream keeps (`'0'`), so nothing published before it
+   * existed is skipped, unless `startAt: 'end'` (only messages published after it, `'$'`).
    */
   ensureGroup(stream: string, group: string, options?: SignalOptions & { startAt?: 'beginning' | 'end' }): Promise<void>;
 

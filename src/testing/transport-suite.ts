@@ -91,6 +91,10 @@ export const TRANSPORT_SUITE_TESTS = [
   'close wakes a blocked receive with []',
   'calls after close reject with ERR_CLOSED',
   'close is idempotent',
+  // ---- cases added by the redis helper (issue 10); the lead moves them into the restructured suite ----
+  'a new group starts at the beginning of the stream, highest priority first',
+  'startAt end skips the backlog of a new group',
+  // ---- end of the redis helper's cases ----
 ] as const;
 
 /** One of {@link TRANSPORT_SUITE_TESTS}. */
@@ -313,7 +317,8 @@ export function describeTransport(name: string, factory: TransportFactory, optio
       await t().ensureGroup(stream, gDefault);
       await t().publish(stream, [{ body: 'new' }]);
       expect(bodies(await receiveN(t(), stream, gEnd, 'c1', 1))).toEqual(['new']);
-      expect(bodies(await receiveN(t(), stream, gDefault, 'c1', 1))).toEqual(['new']);
+      // No startAt: a new group starts at the beginning too (nothing accepted is skipped).
+      expect(bodies(await receiveN(t(), stream, gDefault, 'c1', 3))).toEqual(['old1', 'old2', 'new']);
       expect(bodies(await receiveN(t(), stream, gBegin, 'c1', 3))).toEqual(['old1', 'old2', 'new']);
       for (const g of [gEnd, gDefault, gBegin]) {
         expect(await t().receive(stream, { group: g, consumer: 'c1', max: 10, blockMs: 50 })).toEqual([]);
@@ -1045,6 +1050,38 @@ export function describeTransport(name: string, factory: TransportFactory, optio
       await Promise.all([transport.close(), transport.close()]);
       await transport.close();
     });
+
+    // ---- cases added by the redis helper (issue 10, hole 2): a new group skips nothing ----------
+    // The lead moves this block into the restructured suite.
+
+    test('a new group starts at the beginning of the stream, highest priority first', async () => {
+      // Published before any group exists (a worker deployed after the API).
+      await t().publish(stream, [
+        { body: 'low-1', priority: 0 },
+        { body: 'normal-1', priority: 1 },
+        { body: 'critical-1', priority: 3 },
+        { body: 'high-1', priority: 2 },
+        { body: 'low-2', priority: 0 },
+        { body: 'critical-2', priority: 3 },
+      ]);
+      const g = group();
+      await t().ensureGroup(stream, g);
+      const got = await receiveN(t(), stream, g, 'c1', 6);
+      expect(bodies(got)).toEqual(['critical-1', 'critical-2', 'high-1', 'normal-1', 'low-1', 'low-2']);
+      expect(got.every((d) => d.attempt === 1)).toBe(true);
+      expect(await t().receive(stream, { group: g, consumer: 'c1', max: 10, blockMs: 50 })).toEqual([]);
+    });
+
+    test('startAt end skips the backlog of a new group', async () => {
+      await t().publish(stream, [{ body: 'before', priority: 3 }, { body: 'before', priority: 0 }]);
+      const g = group();
+      await t().ensureGroup(stream, g, { startAt: 'end' });
+      expect(await t().receive(stream, { group: g, consumer: 'c1', max: 10, blockMs: 50 })).toEqual([]);
+      await t().publish(stream, [{ body: 'after' }]);
+      expect(bodies(await receiveN(t(), stream, g, 'c1', 1))).toEqual(['after']);
+    });
+
+    // ---- end of the redis helper's cases ------------------------------------------------------
 
     options.additionalTests?.(ctx);
   });

@@ -292,7 +292,7 @@ describe('store queries and replay', () => {
     expect(await bus.store.getUnprocessedEvents()).toHaveLength(3);
 
     const replayed: EventEnvelope[] = [];
-    const c = bus.consumer('replayer', { group: 'replay-group' }).registerHandler('*', (e) => {
+    const c = bus.consumer('replayer', { group: 'replay-group', startAt: 'end' }).registerHandler('*', (e) => {
       replayed.push(e);
     });
     await c.start();
