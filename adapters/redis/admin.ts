@@ -13,6 +13,11 @@ import { PURGE_STREAM, PURGE_ZSET, TRIM } from './scripts.js';
 /** Entries one `purge` batch script looks at, at most (one script call never walks more). */
 export const PURGE_BATCH = 1000;
 
+/** Most entries one trim script call removes from one stream (`XTRIM ... LIMIT`). */
+const TRIM_BATCH = 10_000;
+/** Most trim script calls of one `trim()` (TRIM_BATCH x 1,000 entries per stream). */
+const TRIM_MAX_ROUNDS = 1_000;
+
 /** `info`, `purge` and `trim` of the Redis transport, and its trimming timer. */
 export class RedisAdmin {
   private readonly trimTimer: ReturnType<typeof setInterval> | undefined;
@@ -195,9 +200,18 @@ export class RedisAdmin {
 
   async trim(stream: string, options?: SignalOptions): Promise<number> {
     this.ctx.life.assertOpen();
-    return Number(
-      await this.ctx.command('trim', (c) => this.ctx.eval(c, TRIM, this.ctx.keys.mains(stream), [String(this.ungroupedMaxLen)]), { signal: options?.signal }),
-    );
+    const args = [String(this.ungroupedMaxLen), String(TRIM_BATCH)];
+    // Each call removes at most TRIM_BATCH entries per stream (one short script); repeat while
+    // entries go, so trimming keeps up with any publish rate (a bare `XTRIM ~` stops at 10,000).
+    let total = 0;
+    for (let round = 0; round < TRIM_MAX_ROUNDS; round++) {
+      const n = Number(
+        await this.ctx.command('trim', (c) => this.ctx.eval(c, TRIM, this.ctx.keys.mains(stream), args), { signal: options?.signal }),
+      );
+      total += n;
+      if (n === 0 || this.ctx.life.closed) break;
+    }
+    return total;
   }
 
   private async trimUsed(): Promise<void> {

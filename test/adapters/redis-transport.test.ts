@@ -299,6 +299,26 @@ if (!reachable) {
       expect(claimed.map((d) => d.body).sort()).toEqual(slow.slice(301).map((d) => d.body).concat('m300').sort());
     });
 
+    it('trims a backlog of more than 10,000 acked entries in one trim() (bounded script calls)', async () => {
+      const s = 'trim-big';
+      await transport.ensureGroup(s, 'g');
+      const n = 25_000;
+      for (let i = 0; i < n; i += 5000) {
+        await transport.publish(s, Array.from({ length: 5000 }, (_, j) => ({ body: `m${i + j}` })));
+      }
+      let acked = 0;
+      while (acked < n) {
+        const got = await transport.receive(s, { group: 'g', consumer: 'c', max: 1000, blockMs: 100 });
+        await transport.ack(s, 'g', got.map((d) => d.deliveryId));
+        acked += got.length;
+      }
+      // XTRIM ~ without LIMIT stops at 10,000 entries a call; trim() repeats its bounded calls.
+      const trimmed = await transport.trim(s);
+      expect(trimmed).toBeGreaterThan(20_000);
+      expect(trimmed).toBeLessThanOrEqual(n);
+      expect(await transport.trim(s)).toBeLessThan(1000);
+    });
+
     it('publishes a large batch in order with one call', async () => {
       await transport.ensureGroup('big', 'g');
       const n = 2500;
