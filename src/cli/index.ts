@@ -295,7 +295,8 @@ program
   .option('--token <token>', 'bearer token; open the page once as /?token=... (or PROCUR_DASHBOARD_TOKEN)')
   .option('--group <name>', 'consumer group for live task events (one per dashboard)')
   .option('--public <paths>', 'comma-separated paths served without credentials, e.g. /health/events')
-  .action(async (o: { port: string; host: string; auth?: string; token?: string; group?: string; public?: string }) => {
+  .option('--allowed-hosts <names>', 'comma-separated Host names served without credentials besides loopback (e.g. a proxy\'s name); others get 421')
+  .action(async (o: { port: string; host: string; auth?: string; token?: string; group?: string; public?: string; allowedHosts?: string }) => {
     const port = Number(o.port);
     if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new CommanderError(2, 'usage', '--port must be a port number');
     const basic = o.auth ?? process.env.PROCUR_DASHBOARD_AUTH;
@@ -311,6 +312,7 @@ program
         ...(basic ? { auth: basic } : token ? { auth: { token } } : {}),
         ...(o.group ? { liveGroup: o.group } : {}),
         ...(o.public ? { publicPaths: o.public.split(',').map((p) => p.trim()).filter(Boolean) } : {}),
+        ...(o.allowedHosts ? { allowedHosts: o.allowedHosts.split(',').map((h) => h.trim()).filter(Boolean) } : {}),
       });
     } catch (err) {
       await bus.close();

@@ -26,11 +26,9 @@ function attr(s: string): string {
 
 /** Renders the page. @internal */
 export function renderDashboardPage(p: PageParams): string {
-  return PAGE.replace('__TITLE__', attr(p.title))
-    .replace('__TITLE__', attr(p.title))
-    .replace('__BASE__', attr(p.base))
-    .replace('__PRINCIPAL__', attr(p.principal ?? ''))
-    .replace('__NONCE__', attr(p.nonce));
+  const values: Record<string, string> = { TITLE: p.title, BASE: p.base, PRINCIPAL: p.principal ?? '', NONCE: p.nonce };
+  // A replacer function: a replacement string would expand `$&`, `$'`... of the title.
+  return PAGE.replace(/__(TITLE|BASE|PRINCIPAL|NONCE)__/g, (_, key: string) => attr(values[key] ?? ''));
 }
 
 // The script below avoids template literals so this file can hold it in one raw string.
