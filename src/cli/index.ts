@@ -11,6 +11,7 @@
 import { Command, CommanderError } from 'commander';
 import { loadApp, type AppOptions } from './app.js';
 import { progress } from './progress.js';
+import { escapeControl } from '../terminal-text.js';
 import { isEventBusError } from '@procur/event-bus';
 import type { EventSystem } from '@procur/event-bus';
 
@@ -49,9 +50,25 @@ async function withApp<T>(fn: (bus: EventSystem) => Promise<T>): Promise<T> {
   }
 }
 
+/** One value of a human-readable line: its control characters (newlines too) escaped. */
+function t(value: unknown): string {
+  return escapeControl(String(value));
+}
+
+/**
+ * Prints the result. Text that came from events, tasks or errors cannot act on the terminal: the
+ * human form has its control characters escaped (values with {@link t}, so a newline inside one
+ * cannot forge a line), and the JSON form stays valid JSON with C1 and bidirectional controls
+ * escaped too (JSON.stringify escapes only C0).
+ */
 function print(human: string, data: unknown): void {
-  if (opts().json) console.log(JSON.stringify(data, null, 2));
-  else console.log(human);
+  if (opts().json) console.log(escapeControl(JSON.stringify(data, null, 2) ?? 'null', { keepNewlines: true }));
+  else console.log(escapeControl(human, { keepNewlines: true }));
+}
+
+/** A message on stderr, escaped like {@link print}'s output. */
+function warn(message: string): void {
+  console.error(escapeControl(message, { keepNewlines: true }));
 }
 
 /** Runs until SIGINT/SIGTERM, then stops gracefully (a second signal exits at once). */
@@ -66,7 +83,7 @@ function untilSignal(stop: () => Promise<void>): Promise<void> {
       stopping = true;
       console.error(`procur-bus: ${sig}: finishing running tasks (send again to exit at once)`);
       stop().then(resolve, (err: unknown) => {
-        console.error(`procur-bus: stop failed: ${(err as Error).message}`);
+        warn(`procur-bus: stop failed: ${t((err as Error).message)}`);
         process.exitCode = 1;
         resolve();
       });
@@ -94,8 +111,8 @@ program
     }
     const worker = bus.worker({ queues, name: o.name });
     await worker.start();
-    const lines = Object.entries(queues).map(([q, c]) => `  ${q.padEnd(16)} concurrency ${c}`);
-    print(`worker ${worker.id} ready\n${lines.join('\n')}\ntasks: ${bus.tasks.names().join(', ')}`, { id: worker.id, queues, tasks: bus.tasks.names() });
+    const lines = Object.entries(queues).map(([q, c]) => `  ${t(q).padEnd(16)} concurrency ${c}`);
+    print(`worker ${t(worker.id)} ready\n${lines.join('\n')}\ntasks: ${t(bus.tasks.names().join(', '))}`, { id: worker.id, queues, tasks: bus.tasks.names() });
     await untilSignal(async () => {
       await worker.stop({ timeoutMs: 30_000 });
       await bus.close();
@@ -110,7 +127,7 @@ program
     await bus.scheduler.start();
     const entries = await bus.scheduler.list();
     print(
-      `beat running; ${entries.length} entries:\n${entries.map((e) => `  ${e.name.padEnd(28)} -> ${e.task.padEnd(24)} next ${e.nextRunAt}`).join('\n')}`,
+      `beat running; ${entries.length} entries:\n${entries.map((e) => `  ${t(e.name).padEnd(28)} -> ${t(e.task).padEnd(24)} next ${t(e.nextRunAt)}`).join('\n')}`,
       entries,
     );
     await untilSignal(() => bus.close());
@@ -125,14 +142,14 @@ program
         case 'active': {
           const active = await bus.inspect.active();
           const lines = Object.entries(active).flatMap(([w, tasks]) => [
-            `${w}: ${tasks.length} active`,
-            ...tasks.map((t) => `  ${t.id}  ${t.name} (${t.queue}) attempt ${t.attempt} since ${t.startedAt}`),
+            `${t(w)}: ${tasks.length} active`,
+            ...tasks.map((k) => `  ${t(k.id)}  ${t(k.name)} (${t(k.queue)}) attempt ${k.attempt} since ${t(k.startedAt)}`),
           ]);
           return print(lines.length ? lines.join('\n') : 'no worker online', active);
         }
         case 'registered': {
           const reg = await bus.inspect.registered();
-          const lines = Object.entries(reg).map(([w, t]) => `${w}: ${t.join(', ')}`);
+          const lines = Object.entries(reg).map(([w, names]) => `${t(w)}: ${t(names.join(', '))}`);
           return print(lines.length ? lines.join('\n') : 'no worker online', reg);
         }
         case 'stats':
@@ -140,8 +157,8 @@ program
           const workers = await bus.inspect.workers();
           const lines = workers.map(
             (w) =>
-              `${w.online ? 'online ' : 'offline'} ${w.id}  queues ${Object.entries(w.queues).map(([q, c]) => `${q}:${c}`).join(',')}  ` +
-              `active ${w.active} processed ${w.processed} failed ${w.failed} retried ${w.retried}  last seen ${w.lastSeen}`,
+              `${w.online ? 'online ' : 'offline'} ${t(w.id)}  queues ${t(Object.entries(w.queues).map(([q, c]) => `${q}:${c}`).join(','))}  ` +
+              `active ${w.active} processed ${w.processed} failed ${w.failed} retried ${w.retried}  last seen ${t(w.lastSeen)}`,
           );
           return print(lines.length ? lines.join('\n') : 'no workers reported', workers);
         }
@@ -149,7 +166,7 @@ program
           const queues = await bus.inspect.queues();
           const lines = Object.entries(queues).map(([q, i]) => {
             const g = i.groups[0];
-            return `${q.padEnd(16)} waiting ${g ? g.lag : i.length} (by priority low..critical ${(g?.lagByPriority ?? i.lengthByPriority).join('/')})  delayed ${i.delayed}  running ${g?.pending ?? 0}  retrying ${g?.retrying ?? 0}`;
+            return `${t(q).padEnd(16)} waiting ${g ? g.lag : i.length} (by priority low..critical ${(g?.lagByPriority ?? i.lengthByPriority).join('/')})  delayed ${i.delayed}  running ${g?.pending ?? 0}  retrying ${g?.retrying ?? 0}`;
           });
           return print(lines.length ? lines.join('\n') : 'no queues', queues);
         }
@@ -168,7 +185,7 @@ program
       const queues = o.queue ? [o.queue] : Object.keys(await bus.inspect.queues());
       const purged: Record<string, number> = {};
       for (const q of queues) purged[q] = await bus.tasks.purge(q);
-      print(Object.entries(purged).map(([q, n]) => `${q}: purged ${n} tasks`).join('\n') || 'no queues', purged);
+      print(Object.entries(purged).map(([q, n]) => `${t(q)}: purged ${n} tasks`).join('\n') || 'no queues', purged);
     }),
   );
 
@@ -192,7 +209,7 @@ program
       print(
         `${h.healthy ? 'healthy' : 'UNHEALTHY'}: success rate ${h.successRate}%, ${h.pendingEvents} pending, ${h.dlqSize} in the DLQ, ` +
           `${workers}/${h.workers.length} workers online (transport ${h.transport.name}, store ${h.store.name})` +
-          (h.checks.length ? `\n${h.checks.map((c) => `  - [${c.rule}] ${c.message}`).join('\n')}` : ''),
+          (h.checks.length ? `\n${h.checks.map((c) => `  - [${t(c.rule)}] ${t(c.message)}`).join('\n')}` : ''),
         h,
       );
       if (!h.healthy) process.exitCode = 1;
@@ -208,7 +225,7 @@ dlq
     withApp(async (bus) => {
       const entries = await bus.dlq.list({ limit: Number(o.limit) });
       const lines = entries.map(
-        (e) => `${e.id}  ${e.failedAt.toISOString()}  ${(e.event?.type ?? '(undecodable)').padEnd(28)} ${e.attempts} attempts  ${e.error}`,
+        (e) => `${t(e.id)}  ${e.failedAt.toISOString()}  ${t(e.event?.type ?? '(undecodable)').padEnd(28)} ${e.attempts} attempts  ${t(e.error)}`,
       );
       print(lines.length ? lines.join('\n') : 'the dead letter queue is empty', entries);
     }),
@@ -244,14 +261,14 @@ dlq
         print(`replayed ${n} entries`, { replayed: n });
       } else if (id) {
         await bus.dlq.replay(id);
-        print(`replayed ${id}`, { replayed: 1 });
+        print(`replayed ${t(id)}`, { replayed: 1 });
       } else throw new CommanderError(2, 'usage', 'dlq replay needs an id or --all');
     }),
   );
 dlq.command('delete <id>').description('delete one entry; exit 1 when it does not exist').action((id: string) =>
   withApp(async (bus) => {
     const existed = await bus.dlq.delete(id);
-    print(existed ? `deleted ${id}` : `no entry ${id}`, { deleted: existed ? 1 : 0 });
+    print(existed ? `deleted ${t(id)}` : `no entry ${t(id)}`, { deleted: existed ? 1 : 0 });
     if (!existed) process.exitCode = 1;
   }),
 );
@@ -369,10 +386,10 @@ program.parseAsync(process.argv).catch((err: unknown) => {
       process.exitCode = 2;
       return;
     }
-    console.error(`procur-bus: ${err.message}`);
+    warn(`procur-bus: ${t(err.message)}`);
     process.exitCode = 2;
     return;
   }
-  console.error(`procur-bus: ${(err as Error).message}`);
+  warn(`procur-bus: ${t((err as Error).message)}`);
   process.exitCode = isEventBusError(err, 'ERR_CONFIG') ? 2 : 1;
 });
