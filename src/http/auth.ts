@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { ConfigError } from '@procur/event-bus';
+import { ACTION_HEADER } from '../dashboard/shared.js';
 
 /**
  * Credentials of the dashboard: HTTP Basic (`{ username, password }`, or the string
@@ -12,8 +13,7 @@ export type DashboardAuth = { username: string; password: string } | { token: st
 
 /** The cookie that carries a token session. @internal */
 export const SESSION_COOKIE = 'procur_dashboard';
-/** The header every action (POST) must carry: cross-site pages cannot set it without CORS. @internal */
-export const ACTION_HEADER = 'x-procur-dashboard';
+export { ACTION_HEADER } from '../dashboard/shared.js';
 
 /** How a request proved who it is. @internal */
 export interface Authenticator {

@@ -3,7 +3,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { ConfigError, NotFoundError, consoleLogger, isEventBusError, type EventSystem, type Logger } from '@procur/event-bus';
+import { escapeHtml } from '../dashboard/html.js';
 import { renderDashboardPage } from '../dashboard/page.js';
+import { SNAPSHOT_TASKS, TASK_STATES } from '../dashboard/shared.js';
 import { ACTION_HEADER, SESSION_COOKIE, createAuthenticator, crossSiteReason, foreignHostReason, isLoopbackHost, type Authenticator, type DashboardAuth } from './auth.js';
 import { LiveFeed, STATE_OF, TASK_EVENT_TYPES, sameStep, summarizeEvent, type TaskTimelineEntry } from './feed.js';
 import { createMetrics, type BusMetrics, type MetricsOptions } from './metrics.js';
@@ -68,8 +70,6 @@ export interface DashboardHandler extends DashboardRequestHandler {
   /** Stops the live feed, closes open event streams and the metrics. Idempotent. */
   close(): Promise<void>;
 }
-
-const TASK_STATES = ['PENDING', 'RECEIVED', 'STARTED', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED'];
 
 /**
  * The dashboard (Flower's role) as one framework-free handler: the page at `/`, live updates at
@@ -170,7 +170,7 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
           bus.scheduler.list().catch(() => []),
           bus.dlq.size(),
           bus.monitor.getHealthStatus(),
-          feed.tasks({ limit: 500 }),
+          feed.tasks({ limit: SNAPSHOT_TASKS }),
         ]);
         const events = (await bus.store.query({ order: 'desc', limit: 100 })).events.filter((e) => !TASK_EVENT_TYPES.includes(e.type)).map(summarizeEvent);
         sendJson(res, 200, {
@@ -237,7 +237,7 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
     if (!id) {
       if (isAction) throw new HttpError(405, 'GET only');
       const state = url.searchParams.get('state') || undefined;
-      if (state && !TASK_STATES.includes(state.toUpperCase())) throw new HttpError(400, `'state' must be one of ${TASK_STATES.join(', ')}`);
+      if (state && !(TASK_STATES as readonly string[]).includes(state.toUpperCase())) throw new HttpError(400, `'state' must be one of ${TASK_STATES.join(', ')}`);
       sendJson(
         res,
         200,
@@ -435,11 +435,6 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
     await feed.close();
   };
   return handler;
-}
-
-/** Escapes text for HTML. @internal */
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 function dlqView(e: Awaited<ReturnType<EventSystem['dlq']['list']>>[number]) {

@@ -203,6 +203,45 @@ describe.skipIf(!enabled)('dashboard in Chromium', () => {
     expect(await bus.dlq.size()).toBe(1);
   });
 
+  it('shows markup in events, task arguments, errors and the title as text: nothing is parsed as HTML', async () => {
+    const XSS = '<img src=x class=injected onerror="window.__xss=1"><b class=injected>bold</b>';
+    bus = await createTestSystem();
+    bus.tasks.define('render_offer', { queue: 'offers', maxRetries: 0 }, () => {
+      throw new Error(`offer rejected: ${XSS}`);
+    });
+    const worker = bus.worker({ queues: { offers: 1 } });
+    await worker.start();
+    const c = bus.consumer('audit');
+    c.registerHandler(EventType.SYSTEM_WARNING, () => {
+      throw new UnrecoverableError(`cannot audit ${XSS}`);
+    });
+    await c.start();
+    dash = await startDashboard(bus, { port: 0, pollMs: 200, title: `ops ${XSS}` });
+    await open('#/events');
+    await bus.publisher.publish({ type: EventType.SYSTEM_WARNING, data: { message: XSS, component: XSS } });
+    const sent = await bus.tasks.send('render_offer', { html: XSS });
+    await expect(sent.get()).rejects.toThrow('offer rejected');
+    // The event's dead letter and the task's.
+    await until(async () => (await bus!.dlq.size()) === 2);
+    await page.locator('#events-body tr', { hasText: '<img src=x' }).first().waitFor({ timeout: 5000 });
+    await page.locator('a[data-view="tasks"]').click();
+    await page.locator(`tr[data-task-id="${sent.id}"]`, { hasText: '<img src=x' }).waitFor({ timeout: 5000 });
+    await page.locator(`tr[data-task-id="${sent.id}"]`).click();
+    await page.locator('#task-error', { hasText: 'offer rejected: <img src=x' }).waitFor({ timeout: 5000 });
+    expect(await page.locator('#task-args').textContent()).toContain('<img src=x');
+    await page.locator('a[data-view="dlq"]').click();
+    await page.locator('#dlq-body tr', { hasText: 'cannot audit <img src=x' }).waitFor({ timeout: 5000 });
+    await page.locator('#dlq-body tr', { hasText: 'cannot audit' }).locator('button.inspect').click();
+    await page.locator('#dlq-body-text', { hasText: '<img src=x' }).waitFor({ timeout: 5000 });
+    expect(await page.locator('.brand').textContent()).toBe(`ops ${XSS}`);
+    expect(await page.title()).toBe(`ops ${XSS}`);
+    // Had any of it been written as HTML, these elements would exist.
+    expect(await page.locator('.injected').count()).toBe(0);
+    expect(await page.evaluate('document.querySelectorAll("main img, header img").length')).toBe(0);
+    expect(await page.evaluate('window.__xss')).toBeUndefined();
+    await worker.stop();
+  });
+
   it('shows the procurement demo: overview, events and queues (screenshots for the docs)', async () => {
     const demo = await runDemo({ keepOpen: true, log: () => {} });
     bus = demo.bus!;
