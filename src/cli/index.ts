@@ -12,6 +12,7 @@ import { Command, CommanderError } from 'commander';
 import { loadApp, type AppOptions } from './app.js';
 import { progress } from './progress.js';
 import { escapeControl } from '../terminal-text.js';
+import { describeDeadLetter } from '../http/dead-letter-view.js';
 import { isEventBusError } from '@procur/event-bus';
 import type { EventSystem } from '@procur/event-bus';
 
@@ -223,11 +224,20 @@ dlq
   .option('--limit <n>', 'entries to show', '20')
   .action((o: { limit: string }) =>
     withApp(async (bus) => {
-      const entries = await bus.dlq.list({ limit: Number(o.limit) });
-      const lines = entries.map(
-        (e) => `${t(e.id)}  ${e.failedAt.toISOString()}  ${t(e.event?.type ?? '(undecodable)').padEnd(28)} ${e.attempts} attempts  ${t(e.error)}`,
+      const limit = Number(o.limit);
+      if (!Number.isInteger(limit) || limit < 1) throw new CommanderError(2, 'usage', '--limit must be a whole number >= 1');
+      const entries = await bus.dlq.list({ limit });
+      // Decoded the way the dashboard does: events by type, task messages by task name.
+      const views = entries.map((e) => describeDeadLetter(e));
+      const lines = views.map(
+        (v) =>
+          `${t(v.id)}  ${v.failedAt}  ${t(v.kind === 'task' ? `task ${v.type}` : v.type).padEnd(28)} ${v.attempts} attempts  ${t(v.error)}` +
+          (v.kind === 'task' && v.taskId ? `  (task id ${t(v.taskId)})` : ''),
       );
-      print(lines.length ? lines.join('\n') : 'the dead letter queue is empty', entries);
+      print(
+        lines.length ? lines.join('\n') : 'the dead letter queue is empty',
+        entries.map((e, i) => ({ ...e, kind: views[i]!.kind, ...(views[i]!.task ? { task: views[i]!.task } : {}) })),
+      );
     }),
   );
 dlq

@@ -8,6 +8,7 @@ import { renderDashboardPage } from '../dashboard/page.js';
 import { SNAPSHOT_TASKS, TASK_STATES } from '../dashboard/shared.js';
 import { ACTION_HEADER, SESSION_COOKIE, createAuthenticator, crossSiteReason, foreignHostReason, isLoopbackHost, type Authenticator, type DashboardAuth } from './auth.js';
 import { LiveFeed, STATE_OF, TASK_EVENT_TYPES, sameStep, summarizeEvent, type TaskTimelineEntry } from './feed.js';
+import { describeDeadLetter, type DeadLetterView } from './dead-letter-view.js';
 import { createMetrics, type BusMetrics, type MetricsOptions } from './metrics.js';
 import { HttpError, decodePathSegments, intParam, readJson, requestUrl, sameOriginPath, sendError, sendJson } from './util.js';
 
@@ -437,21 +438,9 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
   return handler;
 }
 
-function dlqView(e: Awaited<ReturnType<EventSystem['dlq']['list']>>[number]) {
-  return {
-    id: e.id,
-    type: e.event?.type ?? e.context.task ?? '(undecodable)',
-    eventId: e.event?.id,
-    taskId: e.context.taskId,
-    correlationId: e.event?.correlationId,
-    error: e.error,
-    attempts: e.attempts,
-    failedAt: e.failedAt.toISOString(),
-    group: e.group,
-    stream: e.stream,
-    context: e.context,
-    preview: e.event ? JSON.stringify(e.event.data).slice(0, 240) : e.body.slice(0, 240),
-  };
+function dlqView(e: Awaited<ReturnType<EventSystem['dlq']['list']>>[number]): DeadLetterView {
+  const { task: _task, ...view } = describeDeadLetter(e);
+  return view;
 }
 
 /** Options of {@link startDashboard}. */

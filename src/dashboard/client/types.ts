@@ -6,6 +6,7 @@
  * @module
  */
 import type { HealthStatus, ScheduledEntry, StreamInfo, StreamSummary, WorkerInfo } from '@procur/event-bus';
+import type { DeadLetterView } from '../../http/dead-letter-view.js';
 import type { EventSummary, TaskRow, TaskTimelineEntry, ThroughputPoint } from '../../http/feed.js';
 
 export type { EventSummary, TaskRow, TaskTimelineEntry, ThroughputPoint };
@@ -63,19 +64,7 @@ export interface TaskDetail {
 }
 
 /** A dead letter as `/api/dlq` lists it. */
-export interface DeadLetterView {
-  id: string;
-  type: string;
-  eventId?: string;
-  taskId?: string;
-  correlationId?: string;
-  error: string;
-  attempts: number;
-  failedAt: string;
-  group: string;
-  stream: string;
-  preview: string;
-}
+export type { DeadLetterView };
 
 /** `GET /api/dlq/:id`. */
 export interface DeadLetterDetail extends DeadLetterView {
