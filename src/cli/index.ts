@@ -9,19 +9,44 @@
  * @packageDocumentation
  */
 import { Command, CommanderError } from 'commander';
-import { loadApp, type AppOptions } from './app.js';
+import { CLI_VARIABLES, loadApp, type AppOptions, type Connection } from './app.js';
+import { CONFIG_VARIABLES } from '../config.js';
 import { progress } from './progress.js';
 import { escapeControl } from '../terminal-text.js';
 import { describeDeadLetter } from '../http/dead-letter-view.js';
 import { isEventBusError } from '@procur/event-bus';
 import type { EventSystem } from '@procur/event-bus';
 
+const CONNECTING = `
+Connecting:
+  --app <module> loads your configured system (needed by worker and beat: it holds the tasks).
+  Every other command also connects without one: --redis-url for the transport, --postgres-url
+  or --sqlite <file> for the event store, e.g.
+    procur-bus dashboard --redis-url redis://127.0.0.1:6379 --postgres-url postgres://db/bus
+    procur-bus inspect stats --redis-url redis://127.0.0.1:6379
+  A transport or store not named is the in-process memory one: an inspecting command on it sees
+  only its own process (it warns so on stderr).
+
+Environment (options win):
+${CLI_VARIABLES.map(([name, what]) => `  ${name.padEnd(34)} ${what}`).join('\n')}
+  Settings of the system, as createEventSystem reads them:
+${Object.values(CONFIG_VARIABLES)
+  .map((v) => v.env)
+  .reduce<string[]>((lines, name) => {
+    const last = lines[lines.length - 1];
+    if (last !== undefined && last.length + name.length < 96) lines[lines.length - 1] = `${last} ${name}`;
+    else lines.push(`    ${name}`);
+    return lines;
+  }, [])
+  .join('\n')}
+`;
+
 const EXIT_CODES = `
 Exit codes:
   0    success
   1    the answer is "no" (health: unhealthy; dlq delete: no such entry) or the command failed
        (transport or store unreachable, demo step timed out)
-  2    bad usage or configuration (unknown option, missing --app, malformed PROCUR_EVENT_* value,
+  2    bad usage or configuration (unknown option, no --app or URL, malformed PROCUR_EVENT_* value,
        dashboard bound beyond loopback without --auth/--token)
   130  stopped by a second SIGINT/SIGTERM while shutting down
 
@@ -34,16 +59,36 @@ program
   .name('procur-bus')
   .description('Operate a @procur/event-bus system: workers, scheduler, dashboard, health, dead letters, replay, demo.')
   .option('--app <module>', 'module exporting the configured event system (or a factory of it)')
+  .option('--redis-url <url>', 'connect without an app: the Redis transport (PROCUR_EVENT_REDIS_URL)')
+  .option('--redis-key-prefix <prefix>', "the Redis transport's keyPrefix, when the app sets one")
+  .option('--postgres-url <url>', 'connect without an app: the PostgreSQL event store (PROCUR_EVENT_POSTGRES_URL)')
+  .option('--postgres-schema <schema>', "the PostgreSQL store's schema, when the app sets one")
+  .option('--sqlite <file>', 'connect without an app: a SQLite event store file (PROCUR_EVENT_SQLITE_FILE)')
   .option('--json', 'machine-readable output (JSON on stdout)')
-  .addHelpText('after', EXIT_CODES)
+  .addHelpText('after', CONNECTING + EXIT_CODES)
   .exitOverride();
 
 function opts(): AppOptions & { json?: boolean } {
   return program.opts();
 }
 
-async function withApp<T>(fn: (bus: EventSystem) => Promise<T>): Promise<T> {
-  const bus = await loadApp(opts());
+/**
+ * Connects (see {@link loadApp}); an inspecting command on the memory transport warns that it
+ * sees only its own process (its answers say nothing of the workers and queues elsewhere).
+ */
+async function connect(inspecting: string | undefined, needsApp?: string): Promise<{ bus: EventSystem; connection: Connection }> {
+  const loaded = await loadApp(opts(), needsApp ? { needsApp } : {});
+  if (inspecting && !loaded.bus.transport.features.distributed) {
+    warn(
+      `procur-bus: warning: ${inspecting} runs on the in-process '${loaded.bus.transport.name}' transport: it sees only this process, ` +
+        'not your workers, queues or dead letters. Connect to the shared transport with --redis-url (or PROCUR_EVENT_REDIS_URL), or an --app that uses it.',
+    );
+  }
+  return loaded;
+}
+
+async function withApp<T>(inspecting: string, fn: (bus: EventSystem) => Promise<T>): Promise<T> {
+  const { bus } = await connect(inspecting);
   try {
     return await fn(bus);
   } finally {
@@ -101,7 +146,7 @@ program
   .option('--concurrency <n>', 'tasks at once per queue', '1')
   .option('--name <name>', 'worker name', 'worker')
   .action(async (o: { queues?: string; concurrency: string; name: string }) => {
-    const bus = await loadApp(opts());
+    const { bus } = await connect(undefined, 'worker runs the tasks your app module defines');
     const concurrency = Number(o.concurrency);
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new CommanderError(2, 'usage', '--concurrency must be a whole number >= 1');
     const names = o.queues ? o.queues.split(',').map((q) => q.trim()).filter(Boolean) : bus.tasks.queues();
@@ -124,7 +169,7 @@ program
   .command('beat')
   .description('run the scheduler of the app (each due run is sent once across every beat process)')
   .action(async () => {
-    const bus = await loadApp(opts());
+    const { bus } = await connect(undefined, 'beat sends the schedule your app module defines');
     await bus.scheduler.start();
     const entries = await bus.scheduler.list();
     print(
@@ -138,7 +183,7 @@ program
   .command('inspect <what>')
   .description('active | registered | stats | queues | workers')
   .action((what: string) =>
-    withApp(async (bus) => {
+    withApp(`inspect ${what}`, async (bus) => {
       switch (what) {
         case 'active': {
           const active = await bus.inspect.active();
@@ -182,7 +227,7 @@ program
   .description('delete waiting tasks (not running ones) of one queue or of every known queue')
   .option('--queue <queue>')
   .action((o: { queue?: string }) =>
-    withApp(async (bus) => {
+    withApp('purge', async (bus) => {
       const queues = o.queue ? [o.queue] : Object.keys(await bus.inspect.queues());
       const purged: Record<string, number> = {};
       for (const q of queues) purged[q] = await bus.tasks.purge(q);
@@ -194,7 +239,7 @@ program
   .command('migrate')
   .description("create or upgrade the event store's schema (idempotent)")
   .action(() =>
-    withApp(async (bus) => {
+    withApp('', async (bus) => {
       await bus.store.adapter.migrate();
       print(`schema of the '${bus.store.adapter.name}' store is up to date`, { ok: true, store: bus.store.adapter.name });
     }),
@@ -204,7 +249,7 @@ program
   .command('health')
   .description('print the health status; exit 1 when unhealthy (for probes and cron)')
   .action(() =>
-    withApp(async (bus) => {
+    withApp('health', async (bus) => {
       const h = await bus.monitor.getHealthStatus();
       const workers = h.workers.filter((w) => w.online).length;
       print(
@@ -223,7 +268,7 @@ dlq
   .description('list entries, oldest first')
   .option('--limit <n>', 'entries to show', '20')
   .action((o: { limit: string }) =>
-    withApp(async (bus) => {
+    withApp('dlq list', async (bus) => {
       const limit = Number(o.limit);
       if (!Number.isInteger(limit) || limit < 1) throw new CommanderError(2, 'usage', '--limit must be a whole number >= 1');
       const entries = await bus.dlq.list({ limit });
@@ -245,7 +290,7 @@ dlq
   .description('deliver an entry (or --all) again to the group that failed it, then remove it from the DLQ')
   .option('--all', 'replay every entry present now')
   .action((id: string | undefined, o: { all?: boolean }) =>
-    withApp(async (bus) => {
+    withApp('dlq replay', async (bus) => {
       if (o.all) {
         // The entries present now: one that fails again while this runs is not replayed twice.
         const ids: string[] = [];
@@ -276,14 +321,14 @@ dlq
     }),
   );
 dlq.command('delete <id>').description('delete one entry; exit 1 when it does not exist').action((id: string) =>
-  withApp(async (bus) => {
+  withApp('dlq delete', async (bus) => {
     const existed = await bus.dlq.delete(id);
     print(existed ? `deleted ${t(id)}` : `no entry ${t(id)}`, { deleted: existed ? 1 : 0 });
     if (!existed) process.exitCode = 1;
   }),
 );
 dlq.command('purge').description('delete every entry').action(() =>
-  withApp(async (bus) => {
+  withApp('dlq purge', async (bus) => {
     const n = await bus.dlq.purge();
     print(`purged ${n} entries`, { purged: n });
   }),
@@ -298,7 +343,7 @@ program
   .option('--until <time>')
   .option('--group <group>', 'deliver to this consumer group only')
   .action((o: { correlationId?: string; type?: string[]; since?: string; until?: string; group?: string }) =>
-    withApp(async (bus) => {
+    withApp('replay', async (bus) => {
       const bar = progress('replayed', undefined, !opts().json);
       const n = await bus.replay({
         ...(o.correlationId ? { correlationId: o.correlationId } : {}),
@@ -330,7 +375,7 @@ program
     const token = o.token ?? process.env.PROCUR_DASHBOARD_TOKEN;
     if (basic && token) throw new CommanderError(2, 'usage', 'pass either --auth or --token, not both');
     const { startDashboard } = await import('@procur/event-bus/http');
-    const bus = await loadApp(opts());
+    const { bus, connection } = await connect('the dashboard');
     let dashboard;
     try {
       dashboard = await startDashboard(bus, {
@@ -347,10 +392,10 @@ program
     }
     const auth = basic ? 'basic' : token ? 'token' : 'none';
     print(
-      `dashboard on ${dashboard.url} (transport ${bus.transport.name}, store ${bus.store.adapter.name}, auth ${auth})\n` +
+      `dashboard on ${dashboard.url} (transport ${connection.transport || bus.transport.name}, store ${connection.store || bus.store.adapter.name}, auth ${auth})\n` +
         `  metrics ${dashboard.url}metrics   health ${dashboard.url}health/events` +
         (auth === 'token' ? '\n  open it once as <url>?token=<your token>' : ''),
-      { url: dashboard.url, host: dashboard.host, port: dashboard.port, auth },
+      { url: dashboard.url, host: dashboard.host, port: dashboard.port, auth, transport: connection.transport || bus.transport.name, store: connection.store || bus.store.adapter.name },
     );
     const running = dashboard;
     await untilSignal(async () => {
