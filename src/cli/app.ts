@@ -1,11 +1,17 @@
-import { resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, consoleLogger, createEventSystem } from '@procur/event-bus';
 import type { EventStore, EventSystem, Transport } from '@procur/event-bus';
 
 /** Options naming the application module or the services to connect to. */
 export interface AppOptions {
-  /** Path of a module exporting the event system (default export, `bus`, `system`), or a factory of it. */
+  /**
+   * Path of a module exporting the event system (default export, `bus`, `system`), or a factory
+   * of it. A TypeScript module (`.ts`, `.mts`, `.cts`) is loaded through tsx when the project
+   * has it installed.
+   */
   app?: string;
   /** Redis URL of the transport (`PROCUR_EVENT_REDIS_URL`). */
   redisUrl?: string;
@@ -133,8 +139,60 @@ export async function loadApp(
   return { bus, connection: { via: 'url', transport: transportText, store: storeText } };
 }
 
+const TYPESCRIPT = /\.[cm]?tsx?$/i;
+
+interface TsxApi {
+  tsImport(specifier: string, options: { parentURL: string }): Promise<unknown>;
+}
+
+/** tsx's loader API, from the project (the current directory) first, else next to this CLI. */
+async function loadTsx(): Promise<TsxApi | undefined> {
+  try {
+    // Its ESM entry (the CommonJS one cannot import modules from an ES module here): found
+    // through tsx's package.json, as `require.resolve` only knows the `require` condition.
+    const manifest = createRequire(join(process.cwd(), 'package.json')).resolve('tsx/package.json');
+    const exportsMap = (JSON.parse(readFileSync(manifest, 'utf8')) as { exports?: Record<string, { import?: string | { default?: string } }> }).exports;
+    const entry = exportsMap?.['./esm/api']?.import;
+    const file = typeof entry === 'string' ? entry : entry?.default;
+    if (file) return (await import(pathToFileURL(join(dirname(manifest), file)).href)) as TsxApi;
+  } catch {
+    // not installed in the project
+  }
+  try {
+    // A variable, so the bundler leaves tsx (an optional tool of the user's) out of the CLI.
+    const specifier = 'tsx/esm/api';
+    return (await import(specifier)) as TsxApi;
+  } catch {
+    return undefined;
+  }
+}
+
+function typescriptHint(path: string): string {
+  return (
+    `cannot load the TypeScript module '${path}': Node runs JavaScript only. Install tsx in your project (npm install --save-dev tsx) ` +
+    `and procur-bus loads .ts app modules itself, or run it under a loader (node --import tsx node_modules/.bin/procur-bus ...), ` +
+    `or build the module to JavaScript and pass the .js file`
+  );
+}
+
+/** Imports the app module; a TypeScript one through tsx when it is installed. */
+async function importModule(path: string): Promise<Record<string, unknown>> {
+  const file = resolve(process.cwd(), path);
+  const url = pathToFileURL(file).href;
+  if (TYPESCRIPT.test(file)) {
+    const tsx = await loadTsx();
+    if (tsx) return (await tsx.tsImport(url, { parentURL: pathToFileURL(join(process.cwd(), 'index.js')).href })) as Record<string, unknown>;
+  }
+  try {
+    return (await import(url)) as Record<string, unknown>;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_UNKNOWN_FILE_EXTENSION' && TYPESCRIPT.test(file)) throw new ConfigError('--app', typescriptHint(path));
+    throw err;
+  }
+}
+
 async function importApp(path: string): Promise<EventSystem> {
-  const mod = (await import(pathToFileURL(resolve(process.cwd(), path)).href)) as Record<string, unknown>;
+  const mod = await importModule(path);
   for (const key of ['default', 'bus', 'system', 'createSystem']) {
     let v = mod[key];
     if (typeof v === 'function') v = await (v as () => unknown)();

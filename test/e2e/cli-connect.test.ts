@@ -6,7 +6,7 @@
  * warn, `worker` still needs the app (its tasks), and passwords in the URLs are never printed.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -148,8 +148,9 @@ describe.skipIf(!enabled)('procur-bus connected by URL', () => {
   });
 
   it('an inspecting command on the memory transport warns that it sees only its own process', async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'procur-cli-')), 'events.db');
-    const r = await cli(['inspect', 'stats', '--sqlite', file]);
+    const dir = mkdtempSync(join(tmpdir(), 'procur-cli-'));
+    const r = await cli(['inspect', 'stats', '--sqlite', join(dir, 'events.db')]);
+    rmSync(dir, { recursive: true, force: true });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/warning: inspect stats runs on the in-process 'memory' transport: it sees only this process/);
     expect(r.stderr).toContain('--redis-url');
