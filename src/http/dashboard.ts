@@ -423,7 +423,8 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
       else {
         // A driver's message can name hosts, tables and values: it goes to the log, not to the client.
         const code = isEventBusError(err) ? (err as { code: string }).code : undefined;
-        logger.error('dashboard request failed', { method: req.method, path: requestUrl(req).pathname, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
+        // The path without its query: a query may hold ?token=.
+        logger.error('dashboard request failed', { method: req.method, path: (req.url ?? '').split('?')[0]!.slice(0, 200), error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
         sendJson(res, 500, { error: "internal error: the dashboard's log has the details", ...(code ? { code } : {}) });
       }
     }
