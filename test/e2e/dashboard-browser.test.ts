@@ -17,6 +17,7 @@ import { EventType, UnrecoverableError, type EventSystem } from '@procur/event-b
 import { startDashboard, type RunningDashboard } from '@procur/event-bus/http';
 import { createTestSystem } from '@procur/event-bus/testing';
 import { runDemo } from '../../src/cli/demo.js';
+import { clientScript } from '../../src/dashboard/client-script.js';
 import { IN_CI, chromiumPath, until } from './fixtures/dashboard-helpers.js';
 
 const executablePath = chromiumPath();
@@ -42,7 +43,9 @@ describe.skipIf(!enabled)('dashboard in Chromium', () => {
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-dev-shm-usage'],
     });
     mkdirSync(shotDir, { recursive: true });
-  }, 30_000);
+    // Run from source, the page's script is bundled on first use: do it before any timed step.
+    clientScript();
+  }, 60_000);
   afterAll(async () => {
     await browser?.close();
   });
@@ -118,7 +121,8 @@ describe.skipIf(!enabled)('dashboard in Chromium', () => {
     const worker = bus.worker({ queues: { notifications: 1 } });
     await worker.start();
     dash = await startDashboard(bus, { port: 0, pollMs: 200 });
-    const r = await bus.tasks.send('send_notification', { recipient: 'buyer@acme.example' }, { countdownMs: 1500 });
+    // Long enough to open the page and revoke on a loaded machine, before a worker may take it.
+    const r = await bus.tasks.send('send_notification', { recipient: 'buyer@acme.example' }, { countdownMs: 6000 });
     await open('#/tasks');
     await page.locator('#task-go').fill(r.id);
     await page.locator('#task-go').press('Enter');
@@ -130,7 +134,7 @@ describe.skipIf(!enabled)('dashboard in Chromium', () => {
     await until(async () => {
       const q = await bus!.tasks.queueInfo('notifications');
       return q.delayed === 0 && (q.groups[0]?.pending ?? 0) === 0 && (q.groups[0]?.lag ?? 0) === 0;
-    }, 10_000);
+    }, 20_000);
     await new Promise((x) => setTimeout(x, 100));
     expect(ran).toBe(0);
     expect(await page.locator('#revoke-task').isDisabled()).toBe(true);
