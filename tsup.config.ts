@@ -1,6 +1,8 @@
+import { build, type Plugin } from 'esbuild';
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { defineConfig, type Options } from 'tsup';
+import { CLIENT_BUILD_OPTIONS, CLIENT_ENTRY } from './src/dashboard/client-script.js';
 
 type EsbuildPlugin = NonNullable<Options['esbuildPlugins']>[number];
 
@@ -36,6 +38,23 @@ export function luaSource(name: string): string {
 };
 
 /**
+ * Bundles the dashboard page's typed client modules (src/dashboard/client) at build time and
+ * puts the script, as a string, in place of src/dashboard/client-script.ts: the package serves
+ * it without a bundler at run time.
+ */
+const dashboardClient: Plugin = {
+  name: 'dashboard-client',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]src[\\/]dashboard[\\/]client-script\.ts$/ }, async (args) => {
+      const dir = args.path.replace(/client-script\.ts$/, '');
+      const out = await build({ ...CLIENT_BUILD_OPTIONS, entryPoints: [dir + CLIENT_ENTRY], write: false, tsconfig: `${dir}client/tsconfig.json` });
+      const js = out.outputFiles![0]!.text;
+      return { loader: 'ts', contents: `export const CLIENT_ENTRY = ${JSON.stringify(CLIENT_ENTRY)};\nexport function clientScript(): string { return ${JSON.stringify(js)}; }\n` };
+    });
+  },
+};
+
+/**
  * One entry per sub-path of the package's `exports` map. Adapters import the core by its
  * package name, and that name is external, so every entry shares one copy of the core at run time.
  */
@@ -62,5 +81,5 @@ export default defineConfig({
   splitting: false,
   shims: false,
   external: ['@procur/event-bus', 'ioredis', 'pg', 'better-sqlite3', 'vitest'],
-  esbuildPlugins: [inlineLua],
+  esbuildPlugins: [inlineLua, dashboardClient],
 });

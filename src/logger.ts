@@ -1,3 +1,5 @@
+import { escapeControl } from './terminal-text.js';
+
 /**
  * The logging interface the library writes to. Compatible with pino, winston and `console`-like
  * objects: pass yours as `createEventSystem({ logger })`.
@@ -18,15 +20,17 @@ export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() 
 
 /**
  * The default logger: warnings and errors to `console.error` as one line each, the rest dropped.
+ * Control characters in the message and fields (an escape sequence in a handler's error) are
+ * escaped, so a log line cannot act on the terminal or forge another line.
  */
 export const consoleLogger: Logger = {
   debug() {},
   info() {},
   warn(message, fields) {
-    console.error(`[event-bus] warn: ${message}${fields ? ` ${safeJson(fields)}` : ''}`);
+    console.error(`[event-bus] warn: ${escapeControl(message)}${fields ? ` ${escapeControl(safeJson(fields))}` : ''}`);
   },
   error(message, fields) {
-    console.error(`[event-bus] error: ${message}${fields ? ` ${safeJson(fields)}` : ''}`);
+    console.error(`[event-bus] error: ${escapeControl(message)}${fields ? ` ${escapeControl(safeJson(fields))}` : ''}`);
   },
 };
 

@@ -9,17 +9,44 @@
  * @packageDocumentation
  */
 import { Command, CommanderError } from 'commander';
-import { loadApp, type AppOptions } from './app.js';
+import { CLI_VARIABLES, loadApp, type AppOptions, type Connection } from './app.js';
+import { CONFIG_VARIABLES } from '../config.js';
 import { progress } from './progress.js';
+import { escapeControl } from '../terminal-text.js';
+import { describeDeadLetter } from '../http/dead-letter-view.js';
 import { isEventBusError } from '@procur/event-bus';
 import type { EventSystem } from '@procur/event-bus';
+
+const CONNECTING = `
+Connecting:
+  --app <module> loads your configured system (needed by worker and beat: it holds the tasks).
+  Every other command also connects without one: --redis-url for the transport, --postgres-url
+  or --sqlite <file> for the event store, e.g.
+    procur-bus dashboard --redis-url redis://127.0.0.1:6379 --postgres-url postgres://db/bus
+    procur-bus inspect stats --redis-url redis://127.0.0.1:6379
+  A transport or store not named is the in-process memory one: an inspecting command on it sees
+  only its own process (it warns so on stderr).
+
+Environment (options win):
+${CLI_VARIABLES.map(([name, what]) => `  ${name.padEnd(34)} ${what}`).join('\n')}
+  Settings of the system, as createEventSystem reads them:
+${Object.values(CONFIG_VARIABLES)
+  .map((v) => v.env)
+  .reduce<string[]>((lines, name) => {
+    const last = lines[lines.length - 1];
+    if (last !== undefined && last.length + name.length < 96) lines[lines.length - 1] = `${last} ${name}`;
+    else lines.push(`    ${name}`);
+    return lines;
+  }, [])
+  .join('\n')}
+`;
 
 const EXIT_CODES = `
 Exit codes:
   0    success
   1    the answer is "no" (health: unhealthy; dlq delete: no such entry) or the command failed
        (transport or store unreachable, demo step timed out)
-  2    bad usage or configuration (unknown option, missing --app, malformed PROCUR_EVENT_* value,
+  2    bad usage or configuration (unknown option, no --app or URL, malformed PROCUR_EVENT_* value,
        dashboard bound beyond loopback without --auth/--token)
   130  stopped by a second SIGINT/SIGTERM while shutting down
 
@@ -32,16 +59,36 @@ program
   .name('procur-bus')
   .description('Operate a @procur/event-bus system: workers, scheduler, dashboard, health, dead letters, replay, demo.')
   .option('--app <module>', 'module exporting the configured event system (or a factory of it)')
+  .option('--redis-url <url>', 'connect without an app: the Redis transport (PROCUR_EVENT_REDIS_URL)')
+  .option('--redis-key-prefix <prefix>', "the Redis transport's keyPrefix, when the app sets one")
+  .option('--postgres-url <url>', 'connect without an app: the PostgreSQL event store (PROCUR_EVENT_POSTGRES_URL)')
+  .option('--postgres-schema <schema>', "the PostgreSQL store's schema, when the app sets one")
+  .option('--sqlite <file>', 'connect without an app: a SQLite event store file (PROCUR_EVENT_SQLITE_FILE)')
   .option('--json', 'machine-readable output (JSON on stdout)')
-  .addHelpText('after', EXIT_CODES)
+  .addHelpText('after', CONNECTING + EXIT_CODES)
   .exitOverride();
 
 function opts(): AppOptions & { json?: boolean } {
   return program.opts();
 }
 
-async function withApp<T>(fn: (bus: EventSystem) => Promise<T>): Promise<T> {
-  const bus = await loadApp(opts());
+/**
+ * Connects (see {@link loadApp}); an inspecting command on the memory transport warns that it
+ * sees only its own process (its answers say nothing of the workers and queues elsewhere).
+ */
+async function connect(inspecting: string | undefined, needsApp?: string): Promise<{ bus: EventSystem; connection: Connection }> {
+  const loaded = await loadApp(opts(), needsApp ? { needsApp } : {});
+  if (inspecting && !loaded.bus.transport.features.distributed) {
+    warn(
+      `procur-bus: warning: ${inspecting} runs on the in-process '${loaded.bus.transport.name}' transport: it sees only this process, ` +
+        'not your workers, queues or dead letters. Connect to the shared transport with --redis-url (or PROCUR_EVENT_REDIS_URL), or an --app that uses it.',
+    );
+  }
+  return loaded;
+}
+
+async function withApp<T>(inspecting: string, fn: (bus: EventSystem) => Promise<T>): Promise<T> {
+  const { bus } = await connect(inspecting);
   try {
     return await fn(bus);
   } finally {
@@ -49,9 +96,25 @@ async function withApp<T>(fn: (bus: EventSystem) => Promise<T>): Promise<T> {
   }
 }
 
+/** One value of a human-readable line: its control characters (newlines too) escaped. */
+function t(value: unknown): string {
+  return escapeControl(String(value));
+}
+
+/**
+ * Prints the result. Text that came from events, tasks or errors cannot act on the terminal: the
+ * human form has its control characters escaped (values with {@link t}, so a newline inside one
+ * cannot forge a line), and the JSON form stays valid JSON with C1 and bidirectional controls
+ * escaped too (JSON.stringify escapes only C0).
+ */
 function print(human: string, data: unknown): void {
-  if (opts().json) console.log(JSON.stringify(data, null, 2));
-  else console.log(human);
+  if (opts().json) console.log(escapeControl(JSON.stringify(data, null, 2) ?? 'null', { keepNewlines: true }));
+  else console.log(escapeControl(human, { keepNewlines: true }));
+}
+
+/** A message on stderr, escaped like {@link print}'s output. */
+function warn(message: string): void {
+  console.error(escapeControl(message, { keepNewlines: true }));
 }
 
 /** Runs until SIGINT/SIGTERM, then stops gracefully (a second signal exits at once). */
@@ -66,7 +129,7 @@ function untilSignal(stop: () => Promise<void>): Promise<void> {
       stopping = true;
       console.error(`procur-bus: ${sig}: finishing running tasks (send again to exit at once)`);
       stop().then(resolve, (err: unknown) => {
-        console.error(`procur-bus: stop failed: ${(err as Error).message}`);
+        warn(`procur-bus: stop failed: ${t((err as Error).message)}`);
         process.exitCode = 1;
         resolve();
       });
@@ -83,7 +146,7 @@ program
   .option('--concurrency <n>', 'tasks at once per queue', '1')
   .option('--name <name>', 'worker name', 'worker')
   .action(async (o: { queues?: string; concurrency: string; name: string }) => {
-    const bus = await loadApp(opts());
+    const { bus } = await connect(undefined, 'worker runs the tasks your app module defines');
     const concurrency = Number(o.concurrency);
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new CommanderError(2, 'usage', '--concurrency must be a whole number >= 1');
     const names = o.queues ? o.queues.split(',').map((q) => q.trim()).filter(Boolean) : bus.tasks.queues();
@@ -94,8 +157,8 @@ program
     }
     const worker = bus.worker({ queues, name: o.name });
     await worker.start();
-    const lines = Object.entries(queues).map(([q, c]) => `  ${q.padEnd(16)} concurrency ${c}`);
-    print(`worker ${worker.id} ready\n${lines.join('\n')}\ntasks: ${bus.tasks.names().join(', ')}`, { id: worker.id, queues, tasks: bus.tasks.names() });
+    const lines = Object.entries(queues).map(([q, c]) => `  ${t(q).padEnd(16)} concurrency ${c}`);
+    print(`worker ${t(worker.id)} ready\n${lines.join('\n')}\ntasks: ${t(bus.tasks.names().join(', '))}`, { id: worker.id, queues, tasks: bus.tasks.names() });
     await untilSignal(async () => {
       await worker.stop({ timeoutMs: 30_000 });
       await bus.close();
@@ -106,11 +169,11 @@ program
   .command('beat')
   .description('run the scheduler of the app (each due run is sent once across every beat process)')
   .action(async () => {
-    const bus = await loadApp(opts());
+    const { bus } = await connect(undefined, 'beat sends the schedule your app module defines');
     await bus.scheduler.start();
     const entries = await bus.scheduler.list();
     print(
-      `beat running; ${entries.length} entries:\n${entries.map((e) => `  ${e.name.padEnd(28)} -> ${e.task.padEnd(24)} next ${e.nextRunAt}`).join('\n')}`,
+      `beat running; ${entries.length} entries:\n${entries.map((e) => `  ${t(e.name).padEnd(28)} -> ${t(e.task).padEnd(24)} next ${t(e.nextRunAt)}`).join('\n')}`,
       entries,
     );
     await untilSignal(() => bus.close());
@@ -120,19 +183,19 @@ program
   .command('inspect <what>')
   .description('active | registered | stats | queues | workers')
   .action((what: string) =>
-    withApp(async (bus) => {
+    withApp(`inspect ${what}`, async (bus) => {
       switch (what) {
         case 'active': {
           const active = await bus.inspect.active();
           const lines = Object.entries(active).flatMap(([w, tasks]) => [
-            `${w}: ${tasks.length} active`,
-            ...tasks.map((t) => `  ${t.id}  ${t.name} (${t.queue}) attempt ${t.attempt} since ${t.startedAt}`),
+            `${t(w)}: ${tasks.length} active`,
+            ...tasks.map((k) => `  ${t(k.id)}  ${t(k.name)} (${t(k.queue)}) attempt ${k.attempt} since ${t(k.startedAt)}`),
           ]);
           return print(lines.length ? lines.join('\n') : 'no worker online', active);
         }
         case 'registered': {
           const reg = await bus.inspect.registered();
-          const lines = Object.entries(reg).map(([w, t]) => `${w}: ${t.join(', ')}`);
+          const lines = Object.entries(reg).map(([w, names]) => `${t(w)}: ${t(names.join(', '))}`);
           return print(lines.length ? lines.join('\n') : 'no worker online', reg);
         }
         case 'stats':
@@ -140,8 +203,8 @@ program
           const workers = await bus.inspect.workers();
           const lines = workers.map(
             (w) =>
-              `${w.online ? 'online ' : 'offline'} ${w.id}  queues ${Object.entries(w.queues).map(([q, c]) => `${q}:${c}`).join(',')}  ` +
-              `active ${w.active} processed ${w.processed} failed ${w.failed} retried ${w.retried}  last seen ${w.lastSeen}`,
+              `${w.online ? 'online ' : 'offline'} ${t(w.id)}  queues ${t(Object.entries(w.queues).map(([q, c]) => `${q}:${c}`).join(','))}  ` +
+              `active ${w.active} processed ${w.processed} failed ${w.failed} retried ${w.retried}  last seen ${t(w.lastSeen)}`,
           );
           return print(lines.length ? lines.join('\n') : 'no workers reported', workers);
         }
@@ -149,7 +212,7 @@ program
           const queues = await bus.inspect.queues();
           const lines = Object.entries(queues).map(([q, i]) => {
             const g = i.groups[0];
-            return `${q.padEnd(16)} waiting ${g ? g.lag : i.length} (by priority low..critical ${(g?.lagByPriority ?? i.lengthByPriority).join('/')})  delayed ${i.delayed}  running ${g?.pending ?? 0}  retrying ${g?.retrying ?? 0}`;
+            return `${t(q).padEnd(16)} waiting ${g ? g.lag : i.length} (by priority low..critical ${(g?.lagByPriority ?? i.lengthByPriority).join('/')})  delayed ${i.delayed}  running ${g?.pending ?? 0}  retrying ${g?.retrying ?? 0}`;
           });
           return print(lines.length ? lines.join('\n') : 'no queues', queues);
         }
@@ -164,11 +227,11 @@ program
   .description('delete waiting tasks (not running ones) of one queue or of every known queue')
   .option('--queue <queue>')
   .action((o: { queue?: string }) =>
-    withApp(async (bus) => {
+    withApp('purge', async (bus) => {
       const queues = o.queue ? [o.queue] : Object.keys(await bus.inspect.queues());
       const purged: Record<string, number> = {};
       for (const q of queues) purged[q] = await bus.tasks.purge(q);
-      print(Object.entries(purged).map(([q, n]) => `${q}: purged ${n} tasks`).join('\n') || 'no queues', purged);
+      print(Object.entries(purged).map(([q, n]) => `${t(q)}: purged ${n} tasks`).join('\n') || 'no queues', purged);
     }),
   );
 
@@ -176,7 +239,7 @@ program
   .command('migrate')
   .description("create or upgrade the event store's schema (idempotent)")
   .action(() =>
-    withApp(async (bus) => {
+    withApp('', async (bus) => {
       await bus.store.adapter.migrate();
       print(`schema of the '${bus.store.adapter.name}' store is up to date`, { ok: true, store: bus.store.adapter.name });
     }),
@@ -186,13 +249,13 @@ program
   .command('health')
   .description('print the health status; exit 1 when unhealthy (for probes and cron)')
   .action(() =>
-    withApp(async (bus) => {
+    withApp('health', async (bus) => {
       const h = await bus.monitor.getHealthStatus();
       const workers = h.workers.filter((w) => w.online).length;
       print(
         `${h.healthy ? 'healthy' : 'UNHEALTHY'}: success rate ${h.successRate}%, ${h.pendingEvents} pending, ${h.dlqSize} in the DLQ, ` +
           `${workers}/${h.workers.length} workers online (transport ${h.transport.name}, store ${h.store.name})` +
-          (h.checks.length ? `\n${h.checks.map((c) => `  - [${c.rule}] ${c.message}`).join('\n')}` : ''),
+          (h.checks.length ? `\n${h.checks.map((c) => `  - [${t(c.rule)}] ${t(c.message)}`).join('\n')}` : ''),
         h,
       );
       if (!h.healthy) process.exitCode = 1;
@@ -205,12 +268,21 @@ dlq
   .description('list entries, oldest first')
   .option('--limit <n>', 'entries to show', '20')
   .action((o: { limit: string }) =>
-    withApp(async (bus) => {
-      const entries = await bus.dlq.list({ limit: Number(o.limit) });
-      const lines = entries.map(
-        (e) => `${e.id}  ${e.failedAt.toISOString()}  ${(e.event?.type ?? '(undecodable)').padEnd(28)} ${e.attempts} attempts  ${e.error}`,
+    withApp('dlq list', async (bus) => {
+      const limit = Number(o.limit);
+      if (!Number.isInteger(limit) || limit < 1) throw new CommanderError(2, 'usage', '--limit must be a whole number >= 1');
+      const entries = await bus.dlq.list({ limit });
+      // Decoded the way the dashboard does: events by type, task messages by task name.
+      const views = entries.map((e) => describeDeadLetter(e));
+      const lines = views.map(
+        (v) =>
+          `${t(v.id)}  ${v.failedAt}  ${t(v.kind === 'task' ? `task ${v.type}` : v.type).padEnd(28)} ${v.attempts} attempts  ${t(v.error)}` +
+          (v.kind === 'task' && v.taskId ? `  (task id ${t(v.taskId)})` : ''),
       );
-      print(lines.length ? lines.join('\n') : 'the dead letter queue is empty', entries);
+      print(
+        lines.length ? lines.join('\n') : 'the dead letter queue is empty',
+        entries.map((e, i) => ({ ...e, kind: views[i]!.kind, ...(views[i]!.task ? { task: views[i]!.task } : {}) })),
+      );
     }),
   );
 dlq
@@ -218,7 +290,7 @@ dlq
   .description('deliver an entry (or --all) again to the group that failed it, then remove it from the DLQ')
   .option('--all', 'replay every entry present now')
   .action((id: string | undefined, o: { all?: boolean }) =>
-    withApp(async (bus) => {
+    withApp('dlq replay', async (bus) => {
       if (o.all) {
         // The entries present now: one that fails again while this runs is not replayed twice.
         const ids: string[] = [];
@@ -244,19 +316,19 @@ dlq
         print(`replayed ${n} entries`, { replayed: n });
       } else if (id) {
         await bus.dlq.replay(id);
-        print(`replayed ${id}`, { replayed: 1 });
+        print(`replayed ${t(id)}`, { replayed: 1 });
       } else throw new CommanderError(2, 'usage', 'dlq replay needs an id or --all');
     }),
   );
 dlq.command('delete <id>').description('delete one entry; exit 1 when it does not exist').action((id: string) =>
-  withApp(async (bus) => {
+  withApp('dlq delete', async (bus) => {
     const existed = await bus.dlq.delete(id);
-    print(existed ? `deleted ${id}` : `no entry ${id}`, { deleted: existed ? 1 : 0 });
+    print(existed ? `deleted ${t(id)}` : `no entry ${t(id)}`, { deleted: existed ? 1 : 0 });
     if (!existed) process.exitCode = 1;
   }),
 );
 dlq.command('purge').description('delete every entry').action(() =>
-  withApp(async (bus) => {
+  withApp('dlq purge', async (bus) => {
     const n = await bus.dlq.purge();
     print(`purged ${n} entries`, { purged: n });
   }),
@@ -271,7 +343,7 @@ program
   .option('--until <time>')
   .option('--group <group>', 'deliver to this consumer group only')
   .action((o: { correlationId?: string; type?: string[]; since?: string; until?: string; group?: string }) =>
-    withApp(async (bus) => {
+    withApp('replay', async (bus) => {
       const bar = progress('replayed', undefined, !opts().json);
       const n = await bus.replay({
         ...(o.correlationId ? { correlationId: o.correlationId } : {}),
@@ -295,14 +367,15 @@ program
   .option('--token <token>', 'bearer token; open the page once as /?token=... (or PROCUR_DASHBOARD_TOKEN)')
   .option('--group <name>', 'consumer group for live task events (one per dashboard)')
   .option('--public <paths>', 'comma-separated paths served without credentials, e.g. /health/events')
-  .action(async (o: { port: string; host: string; auth?: string; token?: string; group?: string; public?: string }) => {
+  .option('--allowed-hosts <names>', 'comma-separated Host names served without credentials besides loopback (e.g. a proxy\'s name); others get 421')
+  .action(async (o: { port: string; host: string; auth?: string; token?: string; group?: string; public?: string; allowedHosts?: string }) => {
     const port = Number(o.port);
     if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new CommanderError(2, 'usage', '--port must be a port number');
     const basic = o.auth ?? process.env.PROCUR_DASHBOARD_AUTH;
     const token = o.token ?? process.env.PROCUR_DASHBOARD_TOKEN;
     if (basic && token) throw new CommanderError(2, 'usage', 'pass either --auth or --token, not both');
     const { startDashboard } = await import('@procur/event-bus/http');
-    const bus = await loadApp(opts());
+    const { bus, connection } = await connect('the dashboard');
     let dashboard;
     try {
       dashboard = await startDashboard(bus, {
@@ -311,6 +384,7 @@ program
         ...(basic ? { auth: basic } : token ? { auth: { token } } : {}),
         ...(o.group ? { liveGroup: o.group } : {}),
         ...(o.public ? { publicPaths: o.public.split(',').map((p) => p.trim()).filter(Boolean) } : {}),
+        ...(o.allowedHosts ? { allowedHosts: o.allowedHosts.split(',').map((h) => h.trim()).filter(Boolean) } : {}),
       });
     } catch (err) {
       await bus.close();
@@ -318,10 +392,10 @@ program
     }
     const auth = basic ? 'basic' : token ? 'token' : 'none';
     print(
-      `dashboard on ${dashboard.url} (transport ${bus.transport.name}, store ${bus.store.adapter.name}, auth ${auth})\n` +
+      `dashboard on ${dashboard.url} (transport ${connection.transport || bus.transport.name}, store ${connection.store || bus.store.adapter.name}, auth ${auth})\n` +
         `  metrics ${dashboard.url}metrics   health ${dashboard.url}health/events` +
         (auth === 'token' ? '\n  open it once as <url>?token=<your token>' : ''),
-      { url: dashboard.url, host: dashboard.host, port: dashboard.port, auth },
+      { url: dashboard.url, host: dashboard.host, port: dashboard.port, auth, transport: connection.transport || bus.transport.name, store: connection.store || bus.store.adapter.name },
     );
     const running = dashboard;
     await untilSignal(async () => {
@@ -367,10 +441,10 @@ program.parseAsync(process.argv).catch((err: unknown) => {
       process.exitCode = 2;
       return;
     }
-    console.error(`procur-bus: ${err.message}`);
+    warn(`procur-bus: ${t(err.message)}`);
     process.exitCode = 2;
     return;
   }
-  console.error(`procur-bus: ${(err as Error).message}`);
+  warn(`procur-bus: ${t((err as Error).message)}`);
   process.exitCode = isEventBusError(err, 'ERR_CONFIG') ? 2 : 1;
 });

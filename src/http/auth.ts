@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { ConfigError } from '@procur/event-bus';
+import { ACTION_HEADER } from '../dashboard/shared.js';
 
 /**
  * Credentials of the dashboard: HTTP Basic (`{ username, password }`, or the string
@@ -12,8 +13,7 @@ export type DashboardAuth = { username: string; password: string } | { token: st
 
 /** The cookie that carries a token session. @internal */
 export const SESSION_COOKIE = 'procur_dashboard';
-/** The header every action (POST) must carry: cross-site pages cannot set it without CORS. @internal */
-export const ACTION_HEADER = 'x-procur-dashboard';
+export { ACTION_HEADER } from '../dashboard/shared.js';
 
 /** How a request proved who it is. @internal */
 export interface Authenticator {
@@ -108,6 +108,39 @@ export function createAuthenticator(auth: DashboardAuth): Authenticator {
 export function isLoopbackHost(host: string): boolean {
   const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
   return h === 'localhost' || h === '::1' || /^127(?:\.\d{1,3}){3}$/.test(h) || h === '::ffff:127.0.0.1';
+}
+
+/**
+ * The host name of a `Host` header (`bus.example:5555` -> `bus.example`, `[::1]:80` -> `::1`),
+ * lower-cased, or `undefined` when the header is missing or malformed.
+ *
+ * @internal
+ */
+export function hostOfHeader(header: string | undefined): string | undefined {
+  if (!header || /[\s/\\@?#]/.test(header)) return undefined;
+  try {
+    return new URL(`http://${header}`).hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether a request may be served without credentials, judged by its `Host` header: a page of
+ * another site can point its own name at 127.0.0.1 (DNS rebinding) and then read the dashboard
+ * as same-origin, but it cannot make the browser send a loopback name or this server's address
+ * as `Host`. Accepts loopback names (localhost, 127.0.0.0/8, [::1]), the address the request
+ * came in on, and the names in `allowed`. Returns the reason to refuse, or `undefined`.
+ *
+ * @internal
+ */
+export function foreignHostReason(req: IncomingMessage, allowed: ReadonlySet<string>): string | undefined {
+  const name = hostOfHeader(req.headers.host);
+  if (name === undefined) return `the request has no valid Host header`;
+  if (isLoopbackHost(name) || allowed.has(name)) return undefined;
+  const local = (req.socket.localAddress ?? '').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '').toLowerCase();
+  if (local && name === local) return undefined;
+  return `Host '${name}' is not this dashboard: without auth it answers only to localhost, 127.0.0.1, [::1] and its own address. Add the name to allowedHosts, or turn auth on`;
 }
 
 /**

@@ -3,11 +3,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { ConfigError, NotFoundError, consoleLogger, isEventBusError, type EventSystem, type Logger } from '@procur/event-bus';
+import { escapeHtml } from '../dashboard/html.js';
 import { renderDashboardPage } from '../dashboard/page.js';
-import { ACTION_HEADER, SESSION_COOKIE, createAuthenticator, crossSiteReason, isLoopbackHost, type Authenticator, type DashboardAuth } from './auth.js';
+import { SNAPSHOT_TASKS, TASK_STATES } from '../dashboard/shared.js';
+import { ACTION_HEADER, SESSION_COOKIE, createAuthenticator, crossSiteReason, foreignHostReason, isLoopbackHost, type Authenticator, type DashboardAuth } from './auth.js';
 import { LiveFeed, STATE_OF, TASK_EVENT_TYPES, sameStep, summarizeEvent, type TaskTimelineEntry } from './feed.js';
+import { describeDeadLetter, type DeadLetterView } from './dead-letter-view.js';
 import { createMetrics, type BusMetrics, type MetricsOptions } from './metrics.js';
-import { HttpError, intParam, readJson, requestUrl, sendError, sendJson } from './util.js';
+import { HttpError, decodePathSegments, intParam, readJson, requestUrl, sameOriginPath, sendError, sendJson } from './util.js';
 
 /** Options of {@link createDashboardHandler}. */
 export interface DashboardOptions {
@@ -42,6 +45,20 @@ export interface DashboardOptions {
   logger?: Logger;
   /** The page's title. @default 'procur-bus' */
   title?: string;
+  /**
+   * Host names (as in the `Host` header, without port) served without auth besides loopback
+   * names (localhost, 127.0.0.0/8, [::1]) and the address the request came in on, e.g. the name
+   * of a reverse proxy in front of it. Without auth any other `Host` gets 421 Misdirected
+   * Request: that is what stops a web page from reading the dashboard by pointing its own name at
+   * 127.0.0.1 (DNS rebinding). `true` accepts any `Host`: only for a handler behind your own
+   * authentication (an Express `requireAdmin` before it). Ignored when `auth` is set. @default []
+   */
+  allowedHosts?: string[] | true;
+  /**
+   * Live event streams (`/api/stream`, one per open page) served at once; beyond it the answer
+   * is 503 with `Retry-After`. @default 100
+   */
+  maxEventStreams?: number;
 }
 
 /** A request handler that can also pass a request on (Express / Connect `next`). */
@@ -54,8 +71,6 @@ export interface DashboardHandler extends DashboardRequestHandler {
   /** Stops the live feed, closes open event streams and the metrics. Idempotent. */
   close(): Promise<void>;
 }
-
-const TASK_STATES = ['PENDING', 'RECEIVED', 'STARTED', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED'];
 
 /**
  * The dashboard (Flower's role) as one framework-free handler: the page at `/`, live updates at
@@ -71,6 +86,8 @@ const TASK_STATES = ['PENDING', 'RECEIVED', 'STARTED', 'RETRY', 'SUCCESS', 'FAIL
  * - `GET /api/dlq?limit=&after=`, `GET /api/dlq/:id`, `POST /api/dlq/:id/replay`,
  *   `POST /api/dlq/:id/delete`, `POST /api/dlq/replay-all`
  *
+ * Without `auth`, a request whose `Host` is not a loopback name, the address it came in on or one
+ * of `allowedHosts` gets 421 (so a page of another site cannot read it through DNS rebinding).
  * With `auth`, every route needs credentials (except `publicPaths`). Actions (the POST routes)
  * also need the `x-procur-dashboard` header and, when the browser sends them, a same-origin
  * `Origin` / `Sec-Fetch-Site`: a page of another site cannot trigger them. Credentials are never
@@ -94,13 +111,18 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
   const metrics = options.metrics === false ? undefined : createMetrics(bus, options.metrics === true || options.metrics === undefined ? {} : options.metrics);
   const pollMs = options.pollMs ?? 1000;
   if (!(pollMs >= 50)) throw new ConfigError('pollMs', 'must be at least 50 ms');
+  const logger = options.logger ?? consoleLogger;
   const feed = new LiveFeed(bus, {
     pollMs,
     liveGroup: options.liveGroup === undefined ? `dashboard@${hostname()}` : options.liveGroup,
-    logger: options.logger ?? consoleLogger,
+    logger,
     maxTasks: options.maxTasks ?? 10_000,
   });
   const title = options.title ?? 'procur-bus';
+  const anyHost = options.allowedHosts === true;
+  const allowedHosts = new Set((options.allowedHosts === true ? [] : (options.allowedHosts ?? [])).map((h) => h.trim().toLowerCase().replace(/^\[|\]$/g, '')).filter(Boolean));
+  const maxEventStreams = options.maxEventStreams ?? DEFAULT_MAX_EVENT_STREAMS;
+  if (!Number.isInteger(maxEventStreams) || maxEventStreams < 1) throw new ConfigError('maxEventStreams', `must be a whole number >= 1 (got ${String(maxEventStreams)})`);
   let closed = false;
 
   async function route(req: IncomingMessage, res: ServerResponse, path: string, url: URL, mount: string): Promise<boolean> {
@@ -132,7 +154,7 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
       return true;
     }
     if (!path.startsWith('/api/')) return false;
-    const parts = path.slice(5).split('/').map(decodeURIComponent);
+    const parts = decodePathSegments(path.slice(5));
     const isAction = method === 'POST';
     if (isAction) {
       const refused = crossSiteReason(req);
@@ -149,7 +171,7 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
           bus.scheduler.list().catch(() => []),
           bus.dlq.size(),
           bus.monitor.getHealthStatus(),
-          feed.tasks({ limit: 500 }),
+          feed.tasks({ limit: SNAPSHOT_TASKS }),
         ]);
         const events = (await bus.store.query({ order: 'desc', limit: 100 })).events.filter((e) => !TASK_EVENT_TYPES.includes(e.type)).map(summarizeEvent);
         sendJson(res, 200, {
@@ -177,6 +199,9 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
       }
       case 'stream':
         if (parts.length !== 1) return false;
+        if (feed.clientCount >= maxEventStreams) {
+          throw new HttpError(503, `${feed.clientCount} live event streams are open already (maxEventStreams ${maxEventStreams}): close a dashboard tab, or raise maxEventStreams`, { 'retry-after': '10' });
+        }
         feed.addClient(req, res);
         return true;
       case 'health':
@@ -190,7 +215,9 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
         return true;
       case 'stats': {
         const hours = Number(url.searchParams.get('hours') ?? 24);
-        if (!(hours > 0)) throw new HttpError(400, "'hours' must be a positive number");
+        if (!(Number.isFinite(hours) && hours > 0 && hours <= MAX_STATS_HOURS)) {
+          throw new HttpError(400, `'hours' must be a number of hours above 0 and at most ${MAX_STATS_HOURS} (got '${url.searchParams.get('hours')}'), e.g. ?hours=24`);
+        }
         const [processing, eventTypes] = await Promise.all([bus.monitor.getProcessingStats({ hours }), bus.monitor.getEventTypeStats({ hours })]);
         sendJson(res, 200, { processing, eventTypes, throughput: feed.throughputSeries() });
         return true;
@@ -211,7 +238,7 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
     if (!id) {
       if (isAction) throw new HttpError(405, 'GET only');
       const state = url.searchParams.get('state') || undefined;
-      if (state && !TASK_STATES.includes(state.toUpperCase())) throw new HttpError(400, `'state' must be one of ${TASK_STATES.join(', ')}`);
+      if (state && !(TASK_STATES as readonly string[]).includes(state.toUpperCase())) throw new HttpError(400, `'state' must be one of ${TASK_STATES.join(', ')}`);
       sendJson(
         res,
         200,
@@ -357,15 +384,18 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
       let path = url.pathname;
       if (basePath && (path === basePath || path.startsWith(`${basePath}/`))) path = path.slice(basePath.length) || '/';
       const mount = basePath || ((req as { baseUrl?: string }).baseUrl ?? '').replace(/\/+$/, '');
+      if (!auth && !anyHost) {
+        const foreign = foreignHostReason(req, allowedHosts);
+        if (foreign) throw new HttpError(421, foreign);
+      }
       if (auth && !publicPaths.has(path)) {
         const token = url.searchParams.get('token');
         if (token !== null && auth.kind === 'token' && (req.method === 'GET' || req.method === 'HEAD')) {
           const session = auth.sessionFor(token);
           if (session) {
             url.searchParams.delete('token');
-            const location = `${mount}${path}${url.search}`;
             res.writeHead(303, {
-              location: location || '/',
+              location: `${sameOriginPath(`${mount}${path}`)}${url.search}`,
               'set-cookie': `${SESSION_COOKIE}=${session}; HttpOnly; SameSite=Strict; Path=${mount || '/'}`,
               'cache-control': 'no-store',
             });
@@ -387,10 +417,15 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
         res.destroy();
         return;
       }
-      if (err instanceof HttpError) sendError(res, err.status, err.message);
+      if (err instanceof HttpError) sendError(res, err.status, err.message, err.headers);
       else if (isEventBusError(err, 'ERR_VALIDATION')) sendError(res, 400, (err as Error).message);
+      else if (isEventBusError(err, 'ERR_NOT_FOUND')) sendError(res, 404, (err as Error).message);
       else {
-        sendError(res, 500, (err as Error).message ?? 'internal error');
+        // A driver's message can name hosts, tables and values: it goes to the log, not to the client.
+        const code = isEventBusError(err) ? (err as { code: string }).code : undefined;
+        // The path without its query: a query may hold ?token=.
+        logger.error('dashboard request failed', { method: req.method, path: (req.url ?? '').split('?')[0]!.slice(0, 200), error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
+        sendJson(res, 500, { error: "internal error: the dashboard's log has the details", ...(code ? { code } : {}) });
       }
     }
   }) as DashboardHandler;
@@ -404,26 +439,9 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
   return handler;
 }
 
-/** Escapes text for HTML. @internal */
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-function dlqView(e: Awaited<ReturnType<EventSystem['dlq']['list']>>[number]) {
-  return {
-    id: e.id,
-    type: e.event?.type ?? e.context.task ?? '(undecodable)',
-    eventId: e.event?.id,
-    taskId: e.context.taskId,
-    correlationId: e.event?.correlationId,
-    error: e.error,
-    attempts: e.attempts,
-    failedAt: e.failedAt.toISOString(),
-    group: e.group,
-    stream: e.stream,
-    context: e.context,
-    preview: e.event ? JSON.stringify(e.event.data).slice(0, 240) : e.body.slice(0, 240),
-  };
+function dlqView(e: Awaited<ReturnType<EventSystem['dlq']['list']>>[number]): DeadLetterView {
+  const { task: _task, ...view } = describeDeadLetter(e);
+  return view;
 }
 
 /** Options of {@link startDashboard}. */
@@ -452,6 +470,12 @@ export interface RunningDashboard {
   /** Stops listening, ends open event streams and the live feed. Idempotent. Does not close the bus. */
   close(): Promise<void>;
 }
+
+/** Live event streams a dashboard serves at once by default (`maxEventStreams`). */
+export const DEFAULT_MAX_EVENT_STREAMS = 100;
+
+/** The largest window of `/api/stats?hours=` (ten years). */
+const MAX_STATS_HOURS = 87_600;
 
 /** The dashboard's default port (Flower's). */
 export const DEFAULT_DASHBOARD_PORT = 5555;

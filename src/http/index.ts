@@ -13,6 +13,7 @@ export {
   createDashboardHandler,
   startDashboard,
   DEFAULT_DASHBOARD_PORT,
+  DEFAULT_MAX_EVENT_STREAMS,
   type DashboardOptions,
   type DashboardHandler,
   type DashboardRequestHandler,

@@ -5,6 +5,7 @@ export class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
     this.name = 'HttpError';
@@ -29,9 +30,48 @@ export function sendError(res: ServerResponse, status: number, message: string, 
   sendJson(res, status, { error: message }, headers);
 }
 
-/** The request's path and query, relative to the handler's mount point. @internal */
+/**
+ * The request's path and query, relative to the handler's mount point. A target that starts
+ * with `//` stays a path (`new URL('//x/', base)` would read `x` as a host name).
+ *
+ * @internal
+ */
 export function requestUrl(req: IncomingMessage): URL {
-  return new URL(req.url ?? '/', 'http://localhost');
+  const target = req.url ?? '/';
+  if (target.startsWith('/')) return new URL(`http://localhost${target}`);
+  try {
+    // The absolute form (`GET http://host/path`), sent to proxies.
+    const u = new URL(target);
+    return new URL(`http://localhost${u.pathname}${u.search}`);
+  } catch {
+    throw new HttpError(400, `malformed request target '${target.slice(0, 100)}': send a path such as /api/snapshot`);
+  }
+}
+
+/**
+ * A path safe to redirect to: it stays on this origin (`//evil.example/` or `/\\evil.example`
+ * would leave it), with its leading slashes and backslashes collapsed to one `/`.
+ *
+ * @internal
+ */
+export function sameOriginPath(path: string): string {
+  return `/${path.replace(/^[/\\]+/, '')}`;
+}
+
+/**
+ * Splits a path (after `/api/`) into its decoded segments.
+ *
+ * @throws `HttpError` 400 for malformed percent-encoding.
+ * @internal
+ */
+export function decodePathSegments(path: string): string[] {
+  return path.split('/').map((segment) => {
+    try {
+      return decodeURIComponent(segment);
+    } catch {
+      throw new HttpError(400, `malformed percent-encoding in the path segment '${segment.slice(0, 100)}': encode '%' as %25 and non-ASCII text as UTF-8 (encodeURIComponent)`);
+    }
+  });
 }
 
 /** Reads a small JSON body (actions take at most a few fields). @internal */

@@ -17,6 +17,7 @@ import { EventType, UnrecoverableError, type EventSystem } from '@procur/event-b
 import { startDashboard, type RunningDashboard } from '@procur/event-bus/http';
 import { createTestSystem } from '@procur/event-bus/testing';
 import { runDemo } from '../../src/cli/demo.js';
+import { clientScript } from '../../src/dashboard/client-script.js';
 import { IN_CI, chromiumPath, until } from './fixtures/dashboard-helpers.js';
 
 const executablePath = chromiumPath();
@@ -42,7 +43,9 @@ describe.skipIf(!enabled)('dashboard in Chromium', () => {
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-dev-shm-usage'],
     });
     mkdirSync(shotDir, { recursive: true });
-  }, 30_000);
+    // Run from source, the page's script is bundled on first use: do it before any timed step.
+    clientScript();
+  }, 60_000);
   afterAll(async () => {
     await browser?.close();
   });
@@ -118,7 +121,8 @@ describe.skipIf(!enabled)('dashboard in Chromium', () => {
     const worker = bus.worker({ queues: { notifications: 1 } });
     await worker.start();
     dash = await startDashboard(bus, { port: 0, pollMs: 200 });
-    const r = await bus.tasks.send('send_notification', { recipient: 'buyer@acme.example' }, { countdownMs: 1500 });
+    // Long enough to open the page and revoke on a loaded machine, before a worker may take it.
+    const r = await bus.tasks.send('send_notification', { recipient: 'buyer@acme.example' }, { countdownMs: 6000 });
     await open('#/tasks');
     await page.locator('#task-go').fill(r.id);
     await page.locator('#task-go').press('Enter');
@@ -130,7 +134,7 @@ describe.skipIf(!enabled)('dashboard in Chromium', () => {
     await until(async () => {
       const q = await bus!.tasks.queueInfo('notifications');
       return q.delayed === 0 && (q.groups[0]?.pending ?? 0) === 0 && (q.groups[0]?.lag ?? 0) === 0;
-    }, 10_000);
+    }, 20_000);
     await new Promise((x) => setTimeout(x, 100));
     expect(ran).toBe(0);
     expect(await page.locator('#revoke-task').isDisabled()).toBe(true);
@@ -201,6 +205,45 @@ describe.skipIf(!enabled)('dashboard in Chromium', () => {
     }, dash.url);
     expect(crossSite).toMatch(/^blocked/);
     expect(await bus.dlq.size()).toBe(1);
+  });
+
+  it('shows markup in events, task arguments, errors and the title as text: nothing is parsed as HTML', async () => {
+    const XSS = '<img src=x class=injected onerror="window.__xss=1"><b class=injected>bold</b>';
+    bus = await createTestSystem();
+    bus.tasks.define('render_offer', { queue: 'offers', maxRetries: 0 }, () => {
+      throw new Error(`offer rejected: ${XSS}`);
+    });
+    const worker = bus.worker({ queues: { offers: 1 } });
+    await worker.start();
+    const c = bus.consumer('audit');
+    c.registerHandler(EventType.SYSTEM_WARNING, () => {
+      throw new UnrecoverableError(`cannot audit ${XSS}`);
+    });
+    await c.start();
+    dash = await startDashboard(bus, { port: 0, pollMs: 200, title: `ops ${XSS}` });
+    await open('#/events');
+    await bus.publisher.publish({ type: EventType.SYSTEM_WARNING, data: { message: XSS, component: XSS } });
+    const sent = await bus.tasks.send('render_offer', { html: XSS });
+    await expect(sent.get()).rejects.toThrow('offer rejected');
+    // The event's dead letter and the task's.
+    await until(async () => (await bus!.dlq.size()) === 2);
+    await page.locator('#events-body tr', { hasText: '<img src=x' }).first().waitFor({ timeout: 5000 });
+    await page.locator('a[data-view="tasks"]').click();
+    await page.locator(`tr[data-task-id="${sent.id}"]`, { hasText: '<img src=x' }).waitFor({ timeout: 5000 });
+    await page.locator(`tr[data-task-id="${sent.id}"]`).click();
+    await page.locator('#task-error', { hasText: 'offer rejected: <img src=x' }).waitFor({ timeout: 5000 });
+    expect(await page.locator('#task-args').textContent()).toContain('<img src=x');
+    await page.locator('a[data-view="dlq"]').click();
+    await page.locator('#dlq-body tr', { hasText: 'cannot audit <img src=x' }).waitFor({ timeout: 5000 });
+    await page.locator('#dlq-body tr', { hasText: 'cannot audit' }).locator('button.inspect').click();
+    await page.locator('#dlq-body-text', { hasText: '<img src=x' }).waitFor({ timeout: 5000 });
+    expect(await page.locator('.brand').textContent()).toBe(`ops ${XSS}`);
+    expect(await page.title()).toBe(`ops ${XSS}`);
+    // Had any of it been written as HTML, these elements would exist.
+    expect(await page.locator('.injected').count()).toBe(0);
+    expect(await page.evaluate('document.querySelectorAll("main img, header img").length')).toBe(0);
+    expect(await page.evaluate('window.__xss')).toBeUndefined();
+    await worker.stop();
   });
 
   it('shows the procurement demo: overview, events and queues (screenshots for the docs)', async () => {

@@ -1,0 +1,81 @@
+/**
+ * What the page knows: filled by the snapshot, then kept current by the event stream.
+ *
+ * @internal
+ * @module
+ */
+import { FINAL_TASK_STATES, type TaskState } from '../../tasks/message.js';
+import { PAGE_MAX_TASKS } from '../shared.js';
+import type { DeadLetterView, EventSummary, HealthView, QueueView, ScheduledView, Snapshot, StreamView, TaskDetail, TaskRow, ThroughputPoint, WorkerView } from './types.js';
+
+/** The page's views (`#/<view>`). */
+export type View = 'overview' | 'workers' | 'tasks' | 'task' | 'queues' | 'events' | 'dlq';
+
+/** The page's state. */
+export interface PageState {
+  eventStream: StreamView | null;
+  system: Partial<Snapshot['system']>;
+  workers: WorkerView[];
+  tasks: Map<string, TaskRow>;
+  events: EventSummary[];
+  queues: Record<string, QueueView>;
+  scheduled: ScheduledView[];
+  dlqSize: number;
+  dlq: DeadLetterView[];
+  health: HealthView | null;
+  throughput: ThroughputPoint[];
+  eventTypes: Record<string, number>;
+  view: View;
+  taskId: string | null;
+  task: TaskDetail | null;
+}
+
+/** The one state of the page. */
+export const S: PageState = {
+  eventStream: null,
+  system: {},
+  workers: [],
+  tasks: new Map(),
+  events: [],
+  queues: {},
+  scheduled: [],
+  dlqSize: 0,
+  dlq: [],
+  health: null,
+  throughput: [],
+  eventTypes: {},
+  view: 'overview',
+  taskId: null,
+  task: null,
+};
+
+/** True for the states a task never leaves. */
+export function isFinal(state: TaskState | string): boolean {
+  return FINAL_TASK_STATES.has(state as TaskState);
+}
+
+/** Adds or updates a task row; a final state is never replaced by an earlier one arriving late. */
+export function upsertTask(t: TaskRow): void {
+  const cur = S.tasks.get(t.id);
+  if (cur && isFinal(cur.state) && !isFinal(t.state)) return;
+  S.tasks.set(t.id, t);
+  if (S.tasks.size > PAGE_MAX_TASKS) {
+    const first = S.tasks.keys().next().value;
+    if (first !== undefined) S.tasks.delete(first);
+  }
+}
+
+/** Takes the snapshot's state. */
+export function applySnapshot(s: Snapshot): void {
+  S.system = s.system;
+  S.workers = s.workers;
+  S.queues = s.queues;
+  S.scheduled = s.scheduled;
+  S.dlqSize = s.dlqSize;
+  S.health = s.health;
+  S.throughput = s.throughput;
+  S.eventTypes = s.eventTypes;
+  S.eventStream = s.eventStream;
+  s.tasks.tasks.slice().reverse().forEach(upsertTask);
+  S.events = s.events;
+}

@@ -1,0 +1,505 @@
+/**
+ * The page's views: each `render*` function draws one view from {@link S}; `render()` redraws
+ * the current one at the next animation frame. All text goes through `textContent`.
+ *
+ * @internal
+ * @module
+ */
+import { PRIORITY_NAMES, SNAPSHOT_TASKS, TASK_STATES } from '../shared.js';
+import { api } from './api.js';
+import { byId, clear, el, svgEl, td, toast } from './dom.js';
+import { ago, dur, json } from './format.js';
+import { S, isFinal } from './state.js';
+import type { DeadLetterDetail, DeadLetterView, TaskDetail, TaskRow, ThroughputPoint } from './types.js';
+
+let pending = false;
+
+/** Redraws the header and the current view at the next animation frame (once per frame). */
+export function render(): void {
+  if (pending) return;
+  pending = true;
+  requestAnimationFrame(() => {
+    pending = false;
+    renderHeader();
+    if (S.view === 'overview') renderOverview();
+    if (S.view === 'workers') renderWorkers();
+    if (S.view === 'tasks') renderTasks();
+    if (S.view === 'task') renderTask();
+    if (S.view === 'queues') renderQueues();
+    if (S.view === 'events') renderEvents();
+    if (S.view === 'dlq') renderDlq();
+  });
+}
+
+function statePill(state: string): HTMLSpanElement {
+  const cls = state === 'SUCCESS' ? 'ok' : state === 'FAILURE' || state === 'REVOKED' ? 'bad' : state === 'RETRY' ? 'warn' : 'info';
+  return el('span', { class: `pill ${cls}`, text: state });
+}
+
+function renderHeader(): void {
+  const h = S.health;
+  const pill = byId('health-pill');
+  if (h) {
+    pill.className = `pill ${h.healthy ? 'ok' : 'bad'}`;
+    pill.textContent = h.healthy ? 'healthy' : `unhealthy (${h.issues.length})`;
+    pill.title = h.issues.join('\n');
+  }
+  const count = byId('dlq-count');
+  count.textContent = String(S.dlqSize);
+  count.className = `pill${S.dlqSize > 0 ? ' bad' : ''}`;
+}
+
+/** Draws the throughput chart into an SVG of 600 x 160. */
+export function renderChart(svg: Element, points: ThroughputPoint[]): void {
+  clear(svg);
+  const W = 600;
+  const H = 160;
+  const pad = 18;
+  if (!points.length) {
+    svg.appendChild(svgEl('text', { x: 10, y: 20 }, 'collecting…'));
+    return;
+  }
+  const max = Math.max(1, ...points.map((p) => p.perSecond));
+  const n = points.length;
+  const t0 = Date.parse(points[0]!.at);
+  const t1 = Math.max(Date.now(), Date.parse(points[n - 1]!.at));
+  const span = Math.max(1, t1 - t0);
+  const coords = points.map((p) => [pad + ((Date.parse(p.at) - t0) / span) * (W - pad), H - pad - (p.perSecond / max) * (H - 2 * pad)] as const);
+  const line = coords.map((c) => `${c[0].toFixed(1)},${c[1].toFixed(1)}`).join(' ');
+  svg.appendChild(svgEl('polygon', { class: 'area', points: `${pad},${H - pad} ${line} ${coords[n - 1]![0].toFixed(1)},${H - pad}` }));
+  svg.appendChild(svgEl('polyline', { class: 'line', points: line }));
+  svg.appendChild(svgEl('text', { x: 2, y: 12 }, `${Math.round(max * 10) / 10}/s`));
+  svg.appendChild(svgEl('text', { x: 2, y: H - 4 }, '0'));
+  svg.appendChild(svgEl('text', { x: pad + 4, y: H - 4 }, `${dur(span)} ago`));
+  svg.appendChild(svgEl('text', { x: W - 30, y: H - 4 }, 'now'));
+}
+
+function bars(node: HTMLElement, counts: Record<string, number>, limit = 15): void {
+  clear(node);
+  const rows = Object.entries(counts)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, limit);
+  if (!rows.length) {
+    node.appendChild(el('div', { class: 'empty', text: 'Nothing yet.' }));
+    return;
+  }
+  const max = rows[0]![1] || 1;
+  for (const [name, n] of rows) {
+    node.appendChild(
+      el('div', { class: 'bar' }, [
+        el('span', { class: 'name', text: name, title: name }),
+        el('span', { class: 'track' }, [el('span', { class: 'fill', style: `display:block;width:${Math.max(1, (n / max) * 100)}%` })]),
+        el('span', { class: 'n', text: String(n) }),
+      ]),
+    );
+  }
+}
+
+function renderOverview(): void {
+  const h = S.health;
+  if (h) {
+    const health = byId('ov-health');
+    health.textContent = h.healthy ? 'healthy' : 'unhealthy';
+    health.style.color = h.healthy ? 'var(--ok)' : 'var(--bad)';
+    byId('ov-success').textContent = `${h.successRate}%`;
+    byId('ov-pending').textContent = String(Math.max(0, h.pendingEvents));
+    const issues = clear(byId('ov-issues'));
+    if (h.issues.length) issues.appendChild(el('ul', { class: 'issues' }, h.issues.map((i) => el('li', { text: i }))));
+    else {
+      const t = h.thresholds;
+      issues.appendChild(el('p', { text: `All checks pass: success rate ≥ ${t.minSuccessRate}%, ≤ ${t.maxPendingEvents} pending, ≤ ${t.maxDlqSize} dead letters, no silent worker.` }));
+    }
+  }
+  const sys = clear(byId('ov-system'));
+  const fields: [string, unknown][] = [
+    ['transport', S.system.transport],
+    ['store', S.system.store],
+    ['namespace', S.system.namespace],
+    ['events stream', S.system.eventStream],
+    ['auth', S.system.auth],
+  ];
+  for (const [k, v] of fields) {
+    sys.appendChild(el('dt', { text: k }));
+    sys.appendChild(el('dd', { text: v === undefined ? '' : v }));
+  }
+  const online = S.workers.filter((w) => w.online);
+  byId('ov-workers').textContent = `${online.length} / ${S.workers.length}`;
+  byId('ov-active').textContent = String(online.reduce((n, w) => n + w.active, 0));
+  byId('ov-dlq').textContent = String(S.dlqSize);
+  const last = S.throughput[S.throughput.length - 1];
+  byId('ov-rate').textContent = last ? `(${last.perSecond} events/s now)` : '';
+  renderChart(byId('ov-chart'), S.throughput);
+  const states: Record<string, number> = {};
+  S.tasks.forEach((t) => (states[t.state] = (states[t.state] ?? 0) + 1));
+  bars(byId('ov-states'), states);
+}
+
+function openTask(id: string): void {
+  location.hash = `/task/${encodeURIComponent(id)}`;
+}
+
+function renderWorkers(): void {
+  const body = clear(byId('workers-body'));
+  const running = clear(byId('running-body'));
+  byId('workers-empty').hidden = S.workers.length > 0;
+  for (const w of S.workers) {
+    const status = w.silent ? 'silent' : w.online ? 'online' : 'offline';
+    const queues = Object.entries(w.queues)
+      .map(([q, c]) => `${q} (${c})`)
+      .join(', ');
+    body.appendChild(
+      el('tr', { 'data-worker-id': w.id }, [
+        el('td', {}, [el('span', { class: `status pill ${status === 'online' ? 'ok' : status === 'silent' ? 'bad' : ''}`, text: status })]),
+        td(w.id, 'mono'),
+        td(queues),
+        td(w.active),
+        td(w.processed),
+        td(w.failed),
+        td(w.retried),
+        td(ago(w.lastSeen), '', w.lastSeen),
+        td(ago(w.startedAt), '', w.startedAt),
+      ]),
+    );
+    if (!w.online) continue;
+    for (const t of w.activeTasks ?? []) {
+      running.appendChild(
+        el('tr', { class: 'clickable', onclick: () => openTask(t.id) }, [td(t.id, 'mono'), td(t.name), td(t.queue), td(t.attempt), td(w.id, 'mono'), td(ago(t.startedAt), '', t.startedAt)]),
+      );
+    }
+  }
+}
+
+function filterValue(id: string): string {
+  return byId<HTMLInputElement>(id).value.trim();
+}
+
+let searchResult: string[] | null = null;
+let searchTimer: ReturnType<typeof setTimeout> | undefined;
+
+/** Runs the task search on the server (arguments are searched there), debounced. */
+export function refreshSearch(): void {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => {
+    if (filterValue('f-search') === '') {
+      searchResult = null;
+      render();
+      return;
+    }
+    const q = new URLSearchParams();
+    for (const k of ['state', 'name', 'queue']) {
+      const v = filterValue(`f-${k}`);
+      if (v) q.set(k, v);
+    }
+    if (filterValue('f-corr')) q.set('correlationId', filterValue('f-corr'));
+    q.set('search', filterValue('f-search'));
+    q.set('limit', String(SNAPSHOT_TASKS));
+    api<{ tasks: TaskRow[] }>(`api/tasks?${q.toString()}`).then(
+      (r) => {
+        searchResult = r.tasks.map((t) => t.id);
+        render();
+      },
+      (e: Error) => toast(e.message),
+    );
+  }, 250);
+}
+
+/** Whether a server-side task search is showing (updates must refresh it). */
+export function searching(): boolean {
+  return searchResult !== null;
+}
+
+function fillSelect(sel: HTMLSelectElement, values: readonly string[], any: string): void {
+  const cur = sel.value;
+  if (sel.options.length === values.length + 1) return;
+  clear(sel).appendChild(el('option', { value: '', text: any }));
+  for (const v of values) sel.appendChild(el('option', { value: v, text: v }));
+  sel.value = cur;
+}
+
+/** Fills the state filter from the shared list of task states. */
+export function fillStateFilter(): void {
+  fillSelect(byId<HTMLSelectElement>('f-state'), TASK_STATES, 'any state');
+}
+
+function renderTasks(): void {
+  const st = filterValue('f-state');
+  const name = filterValue('f-name');
+  const queue = filterValue('f-queue');
+  const corr = filterValue('f-corr');
+  const names = new Set<string>();
+  const queues = new Set<string>();
+  S.tasks.forEach((t) => {
+    names.add(t.name);
+    queues.add(t.queue);
+  });
+  fillSelect(byId<HTMLSelectElement>('f-name'), [...names].sort(), 'any task');
+  fillSelect(byId<HTMLSelectElement>('f-queue'), [...queues].sort(), 'any queue');
+  let rows: TaskRow[] = [];
+  if (searchResult) {
+    for (const id of searchResult) {
+      const t = S.tasks.get(id);
+      if (t) rows.push(t);
+    }
+  } else {
+    S.tasks.forEach((t) => {
+      if ((st && t.state !== st) || (name && t.name !== name) || (queue && t.queue !== queue) || (corr && t.correlationId !== corr)) return;
+      rows.push(t);
+    });
+  }
+  rows.sort((a, b) => (a.updatedAt < b.updatedAt ? 1 : a.updatedAt > b.updatedAt ? -1 : 0));
+  rows = rows.slice(0, SNAPSHOT_TASKS);
+  const body = clear(byId('tasks-body'));
+  byId('tasks-empty').hidden = rows.length > 0;
+  for (const t of rows) {
+    body.appendChild(
+      el('tr', { class: 'clickable', 'data-task-id': t.id, onclick: () => openTask(t.id) }, [
+        el('td', { class: 'state' }, [statePill(t.state)]),
+        td(t.name),
+        td(t.id, 'mono'),
+        td(t.queue),
+        td(t.attempt),
+        td(t.worker ?? '', 'mono'),
+        td(t.argsPreview ?? '', 'preview mono'),
+        td(ago(t.updatedAt), '', t.updatedAt),
+        td(dur(t.runtimeMs)),
+      ]),
+    );
+  }
+}
+
+/** Loads the detail of the task the page shows. */
+export function loadTask(): void {
+  const id = S.taskId;
+  if (!id) return;
+  api<TaskDetail>(`api/tasks/${encodeURIComponent(id)}`).then(
+    (r) => {
+      if (S.taskId !== id) return;
+      S.task = r;
+      render();
+    },
+    (e: Error) => toast(e.message),
+  );
+}
+
+function taskDetailState(): string | undefined {
+  const r = S.task;
+  if (!r) return undefined;
+  const live = S.tasks.get(r.task.id);
+  return live && (isFinal(live.state) || !isFinal(r.task.state)) ? live.state : r.task.state;
+}
+
+function renderTask(): void {
+  const r = S.task;
+  if (!r || r.task.id !== S.taskId) {
+    byId('task-name').textContent = `loading ${S.taskId ?? ''}`;
+    return;
+  }
+  const t = r.task;
+  const state = taskDetailState() ?? t.state;
+  byId('task-name').textContent = t.name;
+  const pill = byId('task-state');
+  pill.textContent = state;
+  pill.className = statePill(state).className;
+  const f = clear(byId('task-fields'));
+  const fields: [string, unknown][] = [
+    ['id', t.id],
+    ['queue', t.queue],
+    ['state', state + (t.known ? '' : ' (nothing recorded yet: waiting in its queue, or expired)')],
+    ['attempt', t.attempt],
+    ['retries', t.retries],
+    ['correlation id', t.correlationId],
+    ['worker', t.worker],
+    ['runtime', dur(t.runtimeMs)],
+    ['retry at', t.retryAt],
+    ['updated', t.updatedAt],
+  ];
+  for (const [k, v] of fields) {
+    if (v === undefined || v === null || v === '') continue;
+    f.appendChild(el('dt', { text: k }));
+    f.appendChild(el('dd', { text: String(v), class: k === 'id' || k === 'correlation id' ? 'mono' : '' }));
+  }
+  byId('task-args').textContent = t.args === undefined ? '(not known yet: arguments are recorded when a worker runs the task)' : json(t.args);
+  byId('task-result-box').hidden = t.result === undefined;
+  byId('task-result').textContent = json(t.result);
+  byId('task-error-box').hidden = !t.error;
+  byId('task-error').textContent = t.error ? `${t.error.name}: ${t.error.message}${t.error.stack ? `\n\n${t.error.stack}` : ''}` : '';
+  byId<HTMLButtonElement>('revoke-task').disabled = isFinal(state);
+  const tl = clear(byId('task-timeline'));
+  for (const s of r.timeline) {
+    tl.appendChild(el('tr', {}, [td(s.at, 'mono'), el('td', {}, [statePill(s.state)]), td(s.attempt), td(s.worker ?? '', 'mono'), td(dur(s.runtimeMs)), td(s.error ?? '')]));
+  }
+}
+
+function renderQueues(): void {
+  const body = clear(byId('queues-body'));
+  const names = Object.keys(S.queues).sort();
+  byId('queues-empty').hidden = names.length > 0;
+  for (const q of names) {
+    const s = S.queues[q]!;
+    const consumers = s.groups.reduce((n, g) => n + g.consumers, 0);
+    body.appendChild(
+      el('tr', { 'data-queue': q }, [
+        td(q),
+        td(s.lag),
+        td(s.pending),
+        td(s.delayed),
+        td(s.retrying),
+        td(s.lagByPriority.join(' / '), 'mono', PRIORITY_NAMES.join(' / ')),
+        td(consumers),
+        td(s.oldestPendingMs ? dur(s.oldestPendingMs) : ''),
+      ]),
+    );
+  }
+  const gb = clear(byId('groups-body'));
+  for (const g of S.eventStream?.groups ?? []) {
+    gb.appendChild(el('tr', {}, [td(g.name), td(g.lag), td(g.pending), td(g.retrying), td(g.consumers), td(g.oldestPendingMs ? dur(g.oldestPendingMs) : '')]));
+  }
+  const sb = clear(byId('scheduled-body'));
+  for (const e of S.scheduled) {
+    const schedule = e.cron ? `cron ${e.cron}${e.timezone ? ` (${e.timezone})` : ''}` : `every ${dur(e.everyMs)}`;
+    sb.appendChild(el('tr', {}, [td(e.name), td(e.task), td(schedule), td(ago(e.nextRunAt), '', e.nextRunAt), td(e.lastRunAt ? ago(e.lastRunAt) : 'never', '', e.lastRunAt)]));
+  }
+}
+
+function renderEvents(): void {
+  renderChart(byId('ev-chart'), S.throughput);
+  bars(byId('ev-types'), S.eventTypes, 20);
+  const type = filterValue('ev-type');
+  fillSelect(byId<HTMLSelectElement>('ev-type'), [...new Set(S.events.map((e) => e.type))].sort(), 'any type');
+  const body = clear(byId('events-body'));
+  const rows = S.events
+    .filter((e) => !type || e.type === type)
+    .slice(-200)
+    .reverse();
+  byId('events-empty').hidden = rows.length > 0;
+  for (const e of rows) {
+    body.appendChild(
+      el('tr', { 'data-event-id': e.id }, [td(e.occurredAt, 'mono'), td(e.type), td(e.priority), td(e.correlationId, 'mono'), td(e.source ?? ''), td(e.preview, 'preview mono', e.preview)]),
+    );
+  }
+}
+
+/** Loads the dead letters (the first 200). */
+export function loadDlq(): void {
+  api<{ size: number; entries: DeadLetterView[] }>('api/dlq?limit=200').then(
+    (r) => {
+      S.dlq = r.entries;
+      S.dlqSize = r.size;
+      render();
+    },
+    (e: Error) => toast(e.message),
+  );
+}
+
+function dlqAction(id: string, verb: 'replay' | 'delete'): void {
+  api(`api/dlq/${encodeURIComponent(id)}/${verb}`, 'POST').then(
+    () => {
+      toast(`${verb === 'replay' ? 'Replayed' : 'Deleted'} ${id}`);
+      byId('dlq-detail').hidden = true;
+      loadDlq();
+    },
+    (e: Error) => toast(`${verb} failed: ${e.message}`),
+  );
+}
+
+function inspectDlq(id: string): void {
+  api<DeadLetterDetail>(`api/dlq/${encodeURIComponent(id)}`).then(
+    (d) => {
+      byId('dlq-detail').hidden = false;
+      byId('dlq-detail-id').textContent = d.id;
+      const f = clear(byId('dlq-fields'));
+      const fields: [string, unknown][] = [
+        ['type', d.type],
+        ['group', d.group],
+        ['stream', d.stream],
+        ['attempts', d.attempts],
+        ['failed at', d.failedAt],
+        ['error', d.error],
+        ['event id', d.eventId],
+        ['task id', d.taskId],
+        ['correlation id', d.correlationId],
+      ];
+      for (const [k, v] of fields) {
+        if (v === undefined || v === null) continue;
+        f.appendChild(el('dt', { text: k }));
+        f.appendChild(el('dd', { text: String(v) }));
+      }
+      let body = d.body;
+      try {
+        body = json(JSON.parse(d.body));
+      } catch {
+        // not JSON: shown as it is
+      }
+      byId('dlq-body-text').textContent = body;
+      byId('dlq-stack').textContent = d.stack || '(no stack)';
+    },
+    (e: Error) => toast(e.message),
+  );
+}
+
+function renderDlq(): void {
+  byId('dlq-size').textContent = `(${S.dlqSize} entries)`;
+  const body = clear(byId('dlq-body'));
+  byId('dlq-empty').hidden = S.dlq.length > 0;
+  byId<HTMLButtonElement>('dlq-replay-all').disabled = S.dlq.length === 0;
+  for (const d of S.dlq) {
+    body.appendChild(
+      el('tr', { 'data-dlq-id': d.id }, [
+        td(ago(d.failedAt), '', d.failedAt),
+        td(d.type),
+        td(d.group),
+        td(d.attempts),
+        td(d.error),
+        td(d.preview, 'preview mono', d.preview),
+        el('td', { style: 'white-space:nowrap' }, [
+          el('button', { class: 'inspect', text: 'Inspect', onclick: () => inspectDlq(d.id) }),
+          ' ',
+          el('button', { class: 'replay primary', text: 'Replay', onclick: () => dlqAction(d.id, 'replay') }),
+          ' ',
+          el('button', { class: 'delete danger', text: 'Delete', onclick: () => confirm(`Delete dead letter ${d.id}?`) && dlqAction(d.id, 'delete') }),
+        ]),
+      ]),
+    );
+  }
+}
+
+/** Wires the buttons and filters of the views. */
+export function bindControls(): void {
+  const revoke = byId<HTMLButtonElement>('revoke-task');
+  revoke.addEventListener('click', () => {
+    const id = S.taskId;
+    if (!id) return;
+    revoke.disabled = true;
+    api<{ revoked: boolean }>(`api/tasks/${encodeURIComponent(id)}/revoke`, 'POST').then(
+      (r) => {
+        toast(r.revoked ? `Revoked ${id}` : `Task ${id} had already finished`);
+        loadTask();
+      },
+      (e: Error) => {
+        toast(`Revoke failed: ${e.message}`);
+        revoke.disabled = false;
+      },
+    );
+  });
+  const go = byId<HTMLInputElement>('task-go');
+  go.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && go.value.trim()) {
+      openTask(go.value.trim());
+      go.value = '';
+    }
+  });
+  for (const id of ['f-state', 'f-name', 'f-queue']) byId(id).addEventListener('change', () => (refreshSearch(), render()));
+  for (const id of ['f-corr', 'f-search']) byId(id).addEventListener('input', () => (refreshSearch(), render()));
+  byId('ev-type').addEventListener('change', render);
+  byId('dlq-refresh').addEventListener('click', loadDlq);
+  byId('dlq-replay-all').addEventListener('click', () => {
+    if (!confirm(`Replay all ${S.dlqSize} dead letters?`)) return;
+    api<{ replayed: number }>('api/dlq/replay-all', 'POST').then(
+      (r) => {
+        toast(`Replayed ${r.replayed} entries`);
+        loadDlq();
+      },
+      (e: Error) => toast(`Replay failed: ${e.message}`),
+    );
+  });
+}
