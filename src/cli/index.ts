@@ -365,7 +365,7 @@ program
   .option('--host <address>', 'address to bind; anything but loopback needs --auth or --token', '127.0.0.1')
   .option('--auth <user:password>', 'HTTP Basic credentials (or PROCUR_DASHBOARD_AUTH)')
   .option('--token <token>', 'bearer token; open the page once as /?token=... (or PROCUR_DASHBOARD_TOKEN)')
-  .option('--group <name>', 'consumer group for live task events (one per dashboard)')
+  .option('--group <name>', 'ignored (deprecated): task states no longer need a consumer group')
   .option('--public <paths>', 'comma-separated paths served without credentials, e.g. /health/events')
   .option('--allowed-hosts <names>', 'comma-separated Host names served without credentials besides loopback (e.g. a proxy\'s name); others get 421')
   .action(async (o: { port: string; host: string; auth?: string; token?: string; group?: string; public?: string; allowedHosts?: string }) => {

@@ -31,10 +31,9 @@ export interface DashboardOptions {
   /** Serve `/metrics` (prom-client), or pass options for it; `false` leaves it out. @default true */
   metrics?: boolean | MetricsOptions;
   /**
-   * The consumer group the dashboard reads the task-events stream with (live task states from
-   * every process). Dashboards with the same group share the stream's entries between them, so
-   * give each dashboard its own; `false` reads task events from the store only.
-   * @default `dashboard@<hostname>`
+   * Ignored: the dashboard no longer reads the task-events stream with a consumer group; task
+   * states come from their one owner (`bus.tasks.recent()` and `bus.tasks.watch()`).
+   * @deprecated Has no effect; remove it.
    */
   liveGroup?: string | false;
   /** How often the shared state (workers, queues, DLQ, store) is polled, ms. @default 1000 */
