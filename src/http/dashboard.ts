@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { hostname } from 'node:os';
 import { ConfigError, NotFoundError, consoleLogger, isEventBusError, type EventSystem, type Logger } from '@procur/event-bus';
 import { escapeHtml } from '../dashboard/html.js';
 import { renderDashboardPage } from '../dashboard/page.js';
@@ -113,7 +112,6 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
   const logger = options.logger ?? consoleLogger;
   const feed = new LiveFeed(bus, {
     pollMs,
-    liveGroup: options.liveGroup === undefined ? `dashboard@${hostname()}` : options.liveGroup,
     logger,
     maxTasks: options.maxTasks ?? 10_000,
   });
