@@ -193,7 +193,7 @@ describe('the packed package', () => {
         throw new Error(`tsc (${type}) failed:\n${(err as { stdout?: string }).stdout ?? err}`);
       }
     }
-  });
+  }, 120_000);
 
   it('the procur-bus binary runs', () => {
     const bin = join(project, 'node_modules/@procur/event-bus', pkg.bin['procur-bus'] as string);

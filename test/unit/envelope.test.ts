@@ -248,6 +248,20 @@ describe('typed event API at run time (issue 16, item 1)', () => {
   });
 });
 
+describe('odd envelope values', () => {
+  it('occurredAt that is not a Date, string or number is an EventValidationError, not a TypeError', async () => {
+    const bus = await createTestSystem();
+    try {
+      for (const occurredAt of [Object.create(null), Symbol('x'), { valueOf: () => { throw new Error('no'); } }]) {
+        const e = await refusal(() => bus.publisher.publish({ type: EventType.CONTRACT_ACTIVATED, data: { contractId: 'c' }, occurredAt } as never));
+        expect(e.issues).toEqual([{ path: 'occurredAt', message: 'must be a valid date' }]);
+      }
+    } finally {
+      await bus.close();
+    }
+  });
+});
+
 describe('events without data', () => {
   it('publish refuses data: undefined (the event would arrive without data and be dead-lettered); null is fine', async () => {
     const bus = await createTestSystem({ allowUnknownTypes: true });
