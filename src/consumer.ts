@@ -5,8 +5,8 @@ import { isoNow } from './clock.js';
 import type { SystemContext } from './context.js';
 import type { ProcessingRecord } from './contracts/store.js';
 import { Batcher } from './batcher.js';
-import { DeliveryLoop, type InFlight } from './delivery-loop.js';
-import { ClosedError, EventValidationError, toError } from './errors.js';
+import { DeliveryLoop, raceAbort, type InFlight } from './delivery-loop.js';
+import { ClosedError, EventValidationError, TimeoutError, toError } from './errors.js';
 import { deadLetterDelivery, decideRetry, defaultBackoff } from './retry-policy.js';
 import { decodeEnvelope, type EventEnvelope } from './events/envelope.js';
 import { eventTypeName } from './events/registry.js';
@@ -18,7 +18,10 @@ export interface HandlerContext {
   attempt: number;
   /** Attempts allowed in all (1 + retries). */
   maxAttempts: number;
-  /** Aborted when the consumer stops and its grace period is over: stop work and throw. */
+  /**
+   * Aborted when the consumer's `timeoutMs` passes, and when the consumer stops and its grace
+   * period is over: stop work and throw.
+   */
   signal: AbortSignal;
   /** The consumer group. */
   group: string;
@@ -57,6 +60,15 @@ export interface ConsumerOptions {
    * handler runs (see `ctx.transaction`). Needs event sourcing on. @default false
    */
   idempotent?: boolean;
+  /**
+   * How long the handlers of one event may take, in ms (all handlers of the event together, per
+   * attempt). When it passes, `ctx.signal` aborts and the attempt fails at once, like a thrown
+   * error, with a `TimeoutError` naming the consumer, the event type and the limit: retried with
+   * backoff, then dead-lettered. The handler's slot is freed even if it ignores the signal (its
+   * late result is ignored, and a warning is logged). Only a handler that returns a promise can
+   * be timed out: synchronous code that blocks the event loop cannot be interrupted. @default none (no limit)
+   */
+  timeoutMs?: number;
 }
 
 /** Options of `consumer.start()`. */
@@ -70,8 +82,10 @@ export interface ConsumerStartOptions {
   /** How long one read waits for events, in ms. @default config.eventBlockTime */
   blockMs?: number;
   /**
-   * Events read ahead beyond `concurrency` and held until a handler slot frees (kept alive so
-   * nobody claims them; handed back at stop). `0` reads only what can start now. @default the batch size
+   * Events read ahead beyond `concurrency` and held until a handler slot frees. One not started
+   * within a third of `config.claimIdleMs` is handed back (no attempt counted) for any member,
+   * and no more is read ahead while every slot has been busy that long; held events are handed
+   * back at stop too. `0` reads only what can start now. @default the batch size
    */
   prefetch?: number;
 }
@@ -141,6 +155,7 @@ export class Consumer {
   private readonly backoff: BackoffOptions;
   private readonly startAt: 'beginning' | 'end';
   private readonly idempotent: boolean;
+  private readonly timeoutMs: number | undefined;
   private readonly records: Batcher<ProcessingRecord>;
   private loop: DeliveryLoop | undefined;
   private starting: Promise<void> | undefined;
@@ -167,6 +182,12 @@ export class Consumer {
     this.backoff = options.backoff ?? defaultBackoff(ctx.config);
     this.startAt = options.startAt ?? 'beginning';
     this.idempotent = options.idempotent ?? false;
+    this.timeoutMs = options.timeoutMs;
+    if (this.timeoutMs !== undefined && !(Number.isFinite(this.timeoutMs) && this.timeoutMs > 0)) {
+      throw new EventValidationError(undefined, [
+        { path: 'timeoutMs', message: `must be a number of ms > 0, or left out for no limit (got ${String(this.timeoutMs)})` },
+      ]);
+    }
     if (this.idempotent && !ctx.config.eventSourcingEnabled) {
       throw new EventValidationError(undefined, [
         { path: 'idempotent', message: 'idempotent handling needs event sourcing (PROCUR_EVENT_EVENT_SOURCING_ENABLED=true)' },
@@ -315,6 +336,7 @@ export class Consumer {
       }
       // Only a returned promise is awaited: a synchronous handler costs no extra tick.
       if (r !== null && typeof r === 'object' && typeof (r as Promise<unknown>).then === 'function') {
+        if (this.timeoutMs !== undefined) return this.continueTimed(f, event, handlers, i, r as Promise<unknown>, ctx, started);
         return this.continueAsync(f, event, handlers, i, r as Promise<unknown>, ctx, started);
       }
     }
@@ -344,15 +366,71 @@ export class Consumer {
     this.succeeded(f, event, started);
   }
 
+  /** {@link continueAsync} under `timeoutMs`. */
+  private async continueTimed(
+    f: InFlight,
+    event: EventEnvelope,
+    handlers: EventHandler[],
+    i: number,
+    pending: Promise<unknown>,
+    ctx: HandlerContext,
+    started: number,
+  ): Promise<void> {
+    const rest = (async () => {
+      await pending;
+      // After a timeout, the handlers not started yet are not started late.
+      for (let k = i + 1; k < handlers.length && !f.aborted; k++) await (handlers[k] as EventHandler)(event, ctx);
+    })();
+    try {
+      await this.timed(f, event, rest, started);
+    } catch (thrown) {
+      return this.failed(f, event, thrown, started);
+    }
+    this.succeeded(f, event, started);
+  }
+
+  /**
+   * Settles like `work`, or rejects with a `TimeoutError` (and aborts `ctx.signal`) when
+   * `timeoutMs` since `started` passes, even if the handler ignores its signal.
+   */
+  private async timed(f: InFlight, event: EventEnvelope, work: Promise<unknown>, started: number): Promise<unknown> {
+    const limit = this.timeoutMs as number;
+    const d = f.delivery;
+    const timer = setTimeout(
+      () =>
+        f.controller.abort(
+          new TimeoutError(
+            `[event-bus] consumer '${this.name}' (group '${this.group}'): the handler of '${event.type}' ran past its timeoutMs of ${limit} ms (event ${event.id}, attempt ${d.attempt})`,
+          ),
+        ),
+      Math.max(0, limit - (performance.now() - started)),
+    );
+    try {
+      return await raceAbort(work, f.controller.signal, () =>
+        this.ctx.logger.warn('event handler ignored its abort signal; the attempt ended without it and its late result or error is ignored', {
+          consumer: this.memberName,
+          group: this.group,
+          type: event.type,
+          eventId: event.id,
+          attempt: d.attempt,
+          reason: toError(f.controller.signal.reason).message,
+        }),
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** `{ idempotent: true }`: runs the handlers inside the store's handled-once transaction. */
   private async handleOnce(f: InFlight, event: EventEnvelope, handlers: EventHandler[], ctx: HandlerContext, started: number): Promise<void> {
     const loop = this.loop as DeliveryLoop;
     const d = f.delivery;
     try {
-      const outcome = await this.ctx.store.handleOnce(event.id, this.group, async (transaction) => {
+      const once = this.ctx.store.handleOnce(event.id, this.group, async (transaction) => {
         const txCtx = new DeliveryContext(ctx.attempt, ctx.maxAttempts, f, ctx.group, ctx.consumer, transaction);
         for (const h of handlers) await h(event, txCtx);
       });
+      const outcome = (this.timeoutMs === undefined ? await once : await this.timed(f, event, once, started)) as Awaited<typeof once>;
       if (!outcome.handled) {
         if (f.released) return;
         // Already handled by this group (a redelivery or a replay): acknowledge, run nothing.

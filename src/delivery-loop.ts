@@ -8,17 +8,71 @@ import type { Logger } from './logger.js';
 const ACK_BATCH_MAX = 256;
 /** Reads in a row without yielding to timers and I/O (an in-process transport never waits). */
 const READS_BEFORE_YIELD = 32;
+/**
+ * How long after its signal aborted a handler may still settle before {@link raceAbort} logs that
+ * it ignored the signal (a handler that honours it settles well within this).
+ */
+const IGNORED_SIGNAL_GRACE_MS = 1000;
+
+/**
+ * Settles like `work`, or rejects with `signal.reason` as soon as `signal` aborts, whichever
+ * comes first: a handler that ignores its signal (a promise that never settles) does not keep its
+ * attempt, nor its concurrency slot, forever. When `work` has not settled
+ * {@link IGNORED_SIGNAL_GRACE_MS} after the abort, `onIgnored` runs once. The late outcome of
+ * `work` is dropped (never an unhandled rejection).
+ *
+ * @internal
+ */
+export function raceAbort<T>(work: Promise<T>, signal: AbortSignal, onIgnored: () => void): Promise<T> {
+  let settled = false;
+  const mark = () => {
+    settled = true;
+  };
+  work.then(mark, mark);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      reject(signal.reason);
+      if (settled) return;
+      const timer = setTimeout(() => {
+        if (!settled) onIgnored();
+      }, IGNORED_SIGNAL_GRACE_MS);
+      timer.unref();
+      const clear = () => clearTimeout(timer);
+      work.then(clear, clear);
+    };
+    if (signal.aborted) {
+      onAbort();
+      return;
+    }
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
 
 /** A delivery being processed by a {@link DeliveryLoop}. @internal */
 export class InFlight {
   private abortController: AbortController | undefined;
   /** Set when the loop handed the delivery back at stop: the processor must not settle it. */
   released = false;
+  /** When the transport last saw this delivery (its read, then each touch): its idle time starts there. */
+  refreshedAt: number;
 
   constructor(
     readonly delivery: Delivery,
     readonly startedAt: number,
-  ) {}
+    refreshedAt: number = startedAt,
+  ) {
+    this.refreshedAt = refreshedAt;
+  }
 
   /**
    * Aborted when the loop stops and its grace period is over (or by the processor). Created on
@@ -48,7 +102,10 @@ export interface DeliveryLoopOptions {
   batchSize: number;
   /**
    * Deliveries read ahead and held beyond `concurrency`, so a finished slot is refilled without
-   * a round trip. Held deliveries are kept alive (touched) and handed back at stop. @default 0
+   * a round trip. Held deliveries are not touched: one not started within a third of
+   * `claimIdleMs` is handed back (no attempt counted) before any member could claim it, and the
+   * rest are handed back at stop. Read-ahead shrinks with the slots busy longer than that (none
+   * when every slot is), so a member whose handlers hang does not sit on events. @default 0
    */
   prefetch?: number;
   blockMs: number;
@@ -77,6 +134,12 @@ export class DeliveryLoop {
   private readonly inFlight = new Map<string, InFlight>();
   /** Read ahead, waiting for a free slot (see `prefetch`). */
   private buffer: Delivery[] = [];
+  /** When each delivery of `buffer` was read (same order). */
+  private bufferAt: number[] = [];
+  /** How long a delivery may be held, and how long a slot may run before it counts as busy for long (a third of claimIdleMs). */
+  private readonly holdMs: number;
+  /** Held deliveries being handed back by the touch timer (awaited at stop). */
+  private handingBack: Promise<void> = Promise.resolve();
   private readonly controller = new AbortController();
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
@@ -90,7 +153,9 @@ export class DeliveryLoop {
   private stopped = false;
   private pumpScheduled = false;
 
-  constructor(private readonly o: DeliveryLoopOptions) {}
+  constructor(private readonly o: DeliveryLoopOptions) {
+    this.holdMs = Math.max(50, Math.floor(o.claimIdleMs / 3));
+  }
 
   /** Deliveries being processed. */
   get active(): number {
@@ -112,7 +177,7 @@ export class DeliveryLoop {
     if (this.stopping) return Promise.reject(new ClosedError(`reader of '${this.o.stream}'`));
     this.starting ??= (async () => {
       await this.o.transport.ensureGroup(this.o.stream, this.o.group, { startAt: this.o.startAt ?? 'beginning' });
-      const touchEvery = Math.max(50, Math.floor(this.o.claimIdleMs / 3));
+      const touchEvery = this.holdMs;
       this.touchTimer = setInterval(() => void this.touchLongRunning(touchEvery), touchEvery);
       this.touchTimer.unref();
       this.loopDone = this.loop();
@@ -132,8 +197,10 @@ export class DeliveryLoop {
       this.wakeSlots();
       await this.loopDone;
       if (this.touchTimer) clearInterval(this.touchTimer);
+      await this.handingBack;
       const held = this.buffer;
       this.buffer = [];
+      this.bufferAt = [];
       for (const d of held) {
         await this.safe(
           () => this.o.transport.nack(this.o.stream, this.o.group, d.deliveryId, { delayMs: 0, countAttempt: false }),
@@ -229,9 +296,10 @@ export class DeliveryLoop {
     while (!signal.aborted) {
       // Held deliveries start from `pump` as slots free, even while this loop waits on a read,
       // so the next read overlaps the work in hand instead of following it.
-      const room = this.o.concurrency + prefetch - this.inFlight.size - this.buffer.length;
+      const ahead = this.readAhead(prefetch);
+      const room = this.o.concurrency + ahead - this.inFlight.size - this.buffer.length;
       // With work still held, wait until half the read-ahead is free: a few full reads, not many tiny ones.
-      if (room <= 0 || (this.buffer.length > 0 && room < Math.ceil((this.o.concurrency + prefetch) / 2))) {
+      if (room <= 0 || (this.buffer.length > 0 && room < Math.ceil((this.o.concurrency + ahead) / 2))) {
         await this.waitForSlot();
         continue;
       }
@@ -286,7 +354,11 @@ export class DeliveryLoop {
         errorDelay = Math.min(errorDelay * 2, 5000);
         continue;
       }
-      for (const d of deliveries) this.buffer.push(d);
+      const readAt = clock.now();
+      for (const d of deliveries) {
+        this.buffer.push(d);
+        this.bufferAt.push(readAt);
+      }
       // A full read means a backlog: start its deliveries once the next read (when there is
       // room for one) is on the wire, so the transport works on it while this batch is handled.
       // A short read (events trickling in) starts at once: latency first.
@@ -310,12 +382,27 @@ export class DeliveryLoop {
   /** Starts held deliveries while slots are free (not after stop: those are handed back). */
   private pump(): void {
     while (this.buffer.length > 0 && this.inFlight.size < this.o.concurrency && !this.stopped) {
-      this.dispatch(this.buffer.shift() as Delivery);
+      this.dispatch(this.buffer.shift() as Delivery, this.bufferAt.shift() as number);
     }
   }
 
-  private dispatch(delivery: Delivery): void {
-    const f = new InFlight(delivery, this.o.clock.now());
+  /**
+   * The read-ahead allowed now: `prefetch` scaled by the share of slots that can start something
+   * soon (free, or running for less than `holdMs`). None when every slot is busy for long (hung
+   * handlers, or tasks longer than a third of claimIdleMs): what it read would only wait.
+   */
+  private readAhead(prefetch: number): number {
+    if (prefetch === 0 || this.inFlight.size === 0) return prefetch;
+    const cutoff = this.o.clock.now() - this.holdMs;
+    let long = 0;
+    for (const f of this.inFlight.values()) if (f.startedAt <= cutoff) long++;
+    if (long === 0) return prefetch;
+    const soon = Math.max(0, this.o.concurrency - long);
+    return Math.floor((prefetch * soon) / this.o.concurrency);
+  }
+
+  private dispatch(delivery: Delivery, readAt: number): void {
+    const f = new InFlight(delivery, this.o.clock.now(), readAt);
     this.inFlight.set(delivery.deliveryId, f);
     let pending: Promise<void> | undefined;
     try {
@@ -340,12 +427,62 @@ export class DeliveryLoop {
     });
   }
 
+  /**
+   * Keeps running deliveries alive (those the transport last saw `olderThanMs` ago or more) and
+   * hands back held ones read that long ago: untouched, they would become claimable at
+   * claimIdleMs, and a member whose slots all hang would otherwise sit on them for good.
+   */
   private async touchLongRunning(olderThanMs: number): Promise<void> {
-    const cutoff = this.o.clock.now() - olderThanMs;
-    const ids: string[] = [];
-    for (const f of this.inFlight.values()) if (f.startedAt <= cutoff && !f.released) ids.push(f.delivery.deliveryId);
-    for (const d of this.buffer) ids.push(d.deliveryId);
-    if (ids.length === 0) return;
-    await this.safe(() => this.o.transport.touch(this.o.stream, this.o.group, this.o.consumer, ids), 'touch');
+    const now = this.o.clock.now();
+    const cutoff = now - olderThanMs;
+    const touched: InFlight[] = [];
+    for (const f of this.inFlight.values()) if (f.refreshedAt <= cutoff && !f.released) touched.push(f);
+    if (!this.stopped && this.bufferAt.some((at) => at <= cutoff)) this.handBackHeld(cutoff);
+    if (touched.length === 0) return;
+    const ids = touched.map((f) => f.delivery.deliveryId);
+    try {
+      await this.o.transport.touch(this.o.stream, this.o.group, this.o.consumer, ids);
+      for (const f of touched) f.refreshedAt = now;
+    } catch (err) {
+      this.o.logger.warn('touch failed; long-running deliveries may be claimed by another member after claimIdleMs', {
+        stream: this.o.stream,
+        error: (err as Error).message,
+      });
+    }
+  }
+
+  /** Hands back (no attempt counted) the held deliveries read at `cutoff` or earlier. */
+  private handBackHeld(cutoff: number): void {
+    const keep: Delivery[] = [];
+    const keepAt: number[] = [];
+    const back: Delivery[] = [];
+    for (let i = 0; i < this.buffer.length; i++) {
+      const at = this.bufferAt[i] as number;
+      if (at <= cutoff) back.push(this.buffer[i] as Delivery);
+      else {
+        keep.push(this.buffer[i] as Delivery);
+        keepAt.push(at);
+      }
+    }
+    this.buffer = keep;
+    this.bufferAt = keepAt;
+    this.o.logger.info('handed back deliveries read ahead but not started in time (every slot busy)', {
+      count: back.length,
+      stream: this.o.stream,
+      group: this.o.group,
+      consumer: this.o.consumer,
+      heldMs: this.holdMs,
+    });
+    const previous = this.handingBack;
+    this.handingBack = (async () => {
+      await previous;
+      for (const d of back) {
+        await this.safe(
+          () => this.o.transport.nack(this.o.stream, this.o.group, d.deliveryId, { delayMs: 0, countAttempt: false }),
+          'hand back',
+        );
+      }
+    })();
+    void this.handingBack.then(() => this.wakeSlots());
   }
 }

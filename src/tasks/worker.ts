@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { isoNow } from '../clock.js';
 import type { Unsubscribe } from '../contracts/transport.js';
-import { DeliveryLoop, type InFlight } from '../delivery-loop.js';
+import { DeliveryLoop, raceAbort, type InFlight } from '../delivery-loop.js';
 import {
   ClosedError,
   EventValidationError,
@@ -328,7 +328,24 @@ export class Worker {
     let result: unknown;
     let error: Error | undefined;
     try {
-      result = await def.handler(msg.args, tctx);
+      let work: Promise<unknown>;
+      try {
+        work = Promise.resolve(def.handler(msg.args, tctx));
+      } catch (thrown) {
+        work = Promise.reject(thrown);
+      }
+      // The attempt ends when its signal aborts (timeout, revoke, stop), even if the handler
+      // ignores the signal: its slot is freed and its late result or error is ignored.
+      result = await raceAbort(work, f.controller.signal, () =>
+        ctx.logger.warn('task handler ignored its abort signal; the attempt ended without it and its late result or error is ignored', {
+          taskId: msg.id,
+          task: msg.task,
+          queue,
+          worker: this.id,
+          attempt: d.attempt,
+          reason: toError(f.controller.signal.reason).message,
+        }),
+      );
     } catch (thrown) {
       error = toError(thrown);
     } finally {

@@ -486,5 +486,25 @@ export function describeTaskQueue(name: string, factory: TaskTransportFactory): 
       }
       expect(types).toEqual(['task.sent', 'task.received', 'task.started', 'task.retried', 'task.started', 'task.succeeded']);
     });
+
+    // Issue 10, chaos "hung handler": a handler that ignores its signal must not keep its slot.
+    test('timeoutMs ends an attempt whose handler ignores its signal: retried, dead-lettered, and the queue goes on at concurrency 1', async () => {
+      const bus = await system();
+      let runs = 0;
+      const deaf = bus.tasks.define('deaf', { queue: 'q', timeoutMs: 200, maxRetries: 1 }, () => {
+        runs++;
+        return new Promise(() => {});
+      });
+      const echo = bus.tasks.define('echo', { queue: 'q' }, async (n: number) => n);
+      await bus.worker({ queues: { q: 1 } }).start();
+      const hung = await deaf.delay(null);
+      const others = await Promise.all([1, 2].map((n) => echo.delay(n)));
+      const err = await hung.get({ timeoutMs: 10_000 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TaskFailedError);
+      expect((err as Error).message).toMatch(/ran past its timeoutMs of 200 ms/);
+      expect(runs).toBe(2);
+      expect(await Promise.all(others.map((r) => r.get({ timeoutMs: 10_000 })))).toEqual([1, 2]);
+      expect(await bus.dlq.list()).toMatchObject([{ attempts: 2 }]);
+    });
   });
 }
