@@ -39,8 +39,9 @@ export interface WorkerOptions {
   name?: string;
   /**
    * Tasks read ahead per queue beyond its concurrency, so a finished slot is refilled without a
-   * round trip. Held tasks are not run by other workers meanwhile: keep it small for long
-   * tasks. @default the queue's concurrency
+   * round trip. Held tasks not started within a third of `claimIdleMs` are handed back for any
+   * worker (no attempt counted), and none is read ahead while every slot has been busy that
+   * long. @default the queue's concurrency
    */
   prefetch?: number;
   /** How long a read blocks, in ms. @default config.eventBlockTime */
