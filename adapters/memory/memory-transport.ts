@@ -53,7 +53,15 @@ const MAX_TIMER_MS = 2_147_483_647;
 /** Expired keys are swept every this many writes (reads also drop the expired keys they meet). */
 const KV_SWEEP_EVERY = 1024;
 
-const FEATURES: TransportFeatures = Object.freeze({ persistent: false, distributed: false });
+const FEATURES: TransportFeatures = Object.freeze({
+  persistent: false,
+  distributed: false,
+  streams: true,
+  deadLetters: true,
+  keyValue: true,
+  signals: true,
+  admin: true,
+});
 
 /** A FIFO queue with a moving head: O(1) push and shift, no `Array#shift` copies. */
 class Fifo<T> {

@@ -30,7 +30,15 @@ describeTransport('memory', () => ({ transport: memoryTransport() }), {
     describe('memory specifics', () => {
       it('declares its name and features', () => {
         expect(ctx.transport.name).toBe('memory');
-        expect(ctx.transport.features).toEqual({ persistent: false, distributed: false });
+        expect(ctx.transport.features).toEqual({
+          persistent: false,
+          distributed: false,
+          streams: true,
+          deadLetters: true,
+          keyValue: true,
+          signals: true,
+          admin: true,
+        });
       });
 
       it('leaves no ref-ed timer behind after close', async () => {
