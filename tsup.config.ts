@@ -9,6 +9,7 @@ export default defineConfig({
     index: 'src/index.ts',
     testing: 'src/testing/index.ts',
     http: 'src/http/index.ts',
+    'adapter-kit': 'src/adapter-kit.ts',
     cli: 'src/cli/index.ts',
     redis: 'adapters/redis/index.ts',
     postgres: 'adapters/postgres/index.ts',

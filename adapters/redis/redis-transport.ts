@@ -9,13 +9,8 @@ import { randomBytes } from 'node:crypto';
 import type { ChainableCommander, Cluster, Redis, RedisOptions } from 'ioredis';
 import {
   ClosedError,
-  Lifecycle,
-  TRANSPORT_DEFAULTS,
   TransportError,
-  clampRank,
-  countOption,
   isEventBusError,
-  runAll,
   toError,
   type ClaimOptions,
   type DeadLetter,
@@ -33,6 +28,7 @@ import {
   type TransportFeatures,
   type Unsubscribe,
 } from '@procur/event-bus';
+import { Lifecycle, TRANSPORT_DEFAULTS, clampRank, countOption, runAll } from '@procur/event-bus/adapter-kit';
 import {
   bounded,
   closeConnection,

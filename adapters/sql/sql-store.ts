@@ -10,11 +10,8 @@ import { CompiledQuery, Kysely, type Dialect, type Expression, type ExpressionBu
 import {
   ClosedError,
   ConfigError,
-  Lifecycle,
   StoreError,
   isEventBusError,
-  isoNow,
-  storeValidation,
   systemClock,
   toError,
   type Clock,
@@ -28,6 +25,7 @@ import {
   type StoredEvent,
   type StoreStats,
 } from '@procur/event-bus';
+import { Lifecycle, isoNow, storeValidation } from '@procur/event-bus/adapter-kit';
 import type { SqlDialectStrategy } from './dialect.js';
 import { MIGRATIONS, SCHEMA_VERSION, TableNamesPlugin, type EventsTable, type ProcessingTable, type StoreTables } from './schema.js';
 // Shared with the memory store, so every store refuses the same input the same way.

@@ -1,10 +1,8 @@
 import { hostname } from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
-  parseTaskStates,
   TaskEventType,
   decodeEnvelope,
-  sleep,
   type EventEnvelope,
   type EventSystem,
   type Logger,
@@ -13,6 +11,7 @@ import {
   type TaskState,
   type WorkerInfo,
 } from '@procur/event-bus';
+import { parseTaskStates, sleep } from '@procur/event-bus/adapter-kit';
 
 /** The task lifecycle event types. @internal */
 export const TASK_EVENT_TYPES: readonly string[] = Object.values(TaskEventType);

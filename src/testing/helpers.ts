@@ -4,12 +4,12 @@ import {
   memoryStore,
   memoryTransport,
   silentLogger,
-  sleep,
   type BusHooks,
   type EventEnvelope,
   type EventSystem,
   type EventSystemOptions,
 } from '@procur/event-bus';
+import { sleep } from '@procur/event-bus/adapter-kit';
 
 /**
  * An in-memory event system tuned for tests: memory transport and store, silent logger, fast

@@ -14,10 +14,10 @@ import {
   createEventSystem,
   memoryStore,
   silentLogger,
-  sleep,
   type EventSystem,
   type Transport,
 } from '@procur/event-bus';
+import { sleep } from '@procur/event-bus/adapter-kit';
 import { uniqueName } from './transport-suite.js';
 
 /** Makes a fresh transport for one test of {@link describeTaskQueue}. */
