@@ -177,11 +177,11 @@ const SPEC: RoleSuiteSpec<MessageStreams> = {
       expect(await t().receive(stream, { group: g, consumer: 'c1', blockMs: 300 })).toEqual([]);
       const elapsed = Date.now() - started;
       expect(elapsed).toBeGreaterThanOrEqual(300 - 50);
-      expect(elapsed).toBeLessThan(3000);
+      expect(elapsed).toBeLessThan(10_000);
       // blockMs 0 (the default) returns at once.
       const t0 = Date.now();
       expect(await t().receive(stream, { group: g, consumer: 'c1' })).toEqual([]);
-      expect(Date.now() - t0).toBeLessThan(1000);
+      expect(Date.now() - t0).toBeLessThan(5000);
     });
 
     test('a blocked receive wakes when a message is published', async () => {
@@ -189,12 +189,12 @@ const SPEC: RoleSuiteSpec<MessageStreams> = {
       const g = group();
       await t().ensureGroup(stream, g);
       const started = Date.now();
-      const pending = t().receive(stream, { group: g, consumer: 'c1', blockMs: 5000 });
+      const pending = t().receive(stream, { group: g, consumer: 'c1', blockMs: 20_000 });
       await sleep(100);
       await t().publish(stream, [{ body: 'wake' }]);
       const got = await pending;
       expect(bodies(got)).toEqual(['wake']);
-      expect(Date.now() - started).toBeLessThan(2500);
+      expect(Date.now() - started).toBeLessThan(10_000);
     });
 
     test('abort ends a blocked receive with []', async () => {
@@ -203,11 +203,11 @@ const SPEC: RoleSuiteSpec<MessageStreams> = {
       await t().ensureGroup(stream, g);
       const controller = new AbortController();
       const started = Date.now();
-      const pending = t().receive(stream, { group: g, consumer: 'c1', blockMs: 5000, signal: controller.signal });
+      const pending = t().receive(stream, { group: g, consumer: 'c1', blockMs: 20_000, signal: controller.signal });
       await sleep(100);
       controller.abort(new Error('stop'));
       expect(await pending).toEqual([]);
-      expect(Date.now() - started).toBeLessThan(2500);
+      expect(Date.now() - started).toBeLessThan(10_000);
       // An already aborted receive resolves [] and takes nothing.
       await t().publish(stream, [{ body: 'kept' }]);
       expect(await t().receive(stream, { group: g, consumer: 'c1', signal: AbortSignal.abort() })).toEqual([]);
@@ -302,11 +302,11 @@ const SPEC: RoleSuiteSpec<MessageStreams> = {
       await t().publish(stream, [{ body: 'x' }]);
       const [d] = await receiveN(t(), stream, g, 'c1', 1);
       const started = Date.now();
-      const waiting = t().receive(stream, { group: g, consumer: 'c2', blockMs: 5000 });
+      const waiting = t().receive(stream, { group: g, consumer: 'c2', blockMs: 20_000 });
       await sleep(50);
       await t().nack(stream, g, d!.deliveryId);
       const got = await waiting;
-      expect(Date.now() - started).toBeLessThan(2500);
+      expect(Date.now() - started).toBeLessThan(10_000);
       expect(got).toHaveLength(1);
       expect(got[0]).toMatchObject({ body: 'x', attempt: 2 });
     });
@@ -544,11 +544,11 @@ const SPEC: RoleSuiteSpec<MessageStreams> = {
       const g = group();
       await t().ensureGroup(stream, g);
       const started = Date.now();
-      const blocked = t().receive(stream, { group: g, consumer: 'c1', blockMs: 5000 });
+      const blocked = t().receive(stream, { group: g, consumer: 'c1', blockMs: 20_000 });
       await sleep(50);
       await t().close();
       expect(await blocked).toEqual([]);
-      expect(Date.now() - started).toBeLessThan(2500);
+      expect(Date.now() - started).toBeLessThan(10_000);
     });
 
     test('calls after close reject with ERR_CLOSED', async () => {
