@@ -63,7 +63,7 @@ describe('the packed package', () => {
 
   it('has one exports entry per built entry (tsup.config.ts), each with types, import and require', () => {
     const config = readFileSync(join(root, 'tsup.config.ts'), 'utf8');
-    const entries = [...(/entry: \{([^}]*)\}/.exec(config)?.[1] ?? '').matchAll(/'?([\w-]+)'?:\s*'/g)].map((m) => m[1]!);
+    const entries = [...config.matchAll(/entry: \{([^}]*)\}/g)].flatMap((block) => [...block[1]!.matchAll(/'?([\w-]+)'?:\s*'/g)].map((m) => m[1]!));
     expect(entries).toContain('adapter-kit');
     const expected = entries.filter((e) => e !== 'cli').map((e) => (e === 'index' ? '.' : `./${e}`));
     expect(subpaths.sort()).toEqual(expected.sort());
