@@ -7,6 +7,7 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^@procur\/event-bus\/testing$/, replacement: here('./src/testing/index.ts') },
+      { find: /^@procur\/event-bus\/adapter-kit$/, replacement: here('./src/adapter-kit.ts') },
       { find: /^@procur\/event-bus\/http$/, replacement: here('./src/http/index.ts') },
       { find: /^@procur\/event-bus\/redis$/, replacement: here('./adapters/redis/index.ts') },
       { find: /^@procur\/event-bus\/postgres$/, replacement: here('./adapters/postgres/index.ts') },

@@ -6,6 +6,10 @@ import { Consumer, type ConsumerOptions } from './consumer.js';
 import type { SystemContext } from './context.js';
 import type { EventStore } from './contracts/store.js';
 import type { Transport } from './contracts/transport.js';
+import type { DeadLetters, KeyValue, MessageStreams, Signals, TransportAdmin } from './contracts/transport.js';
+import { assertRoles, composeTransport } from './contracts/transport-compose.js';
+import { hasRole } from './contracts/transport-defaults.js';
+import { ConfigError } from './errors.js';
 import { DeadLetterQueue } from './dlq.js';
 import { EventStoreApi } from './event-store-api.js';
 import { EventRegistry, type EventDefinition } from './events/registry.js';
@@ -24,8 +28,28 @@ import { Scheduler, type SchedulerOptions } from './scheduler.js';
 
 /** Options of {@link createEventSystem}. Everything is optional. */
 export interface EventSystemOptions {
-  /** Where messages travel. @default memoryTransport() (in-process) */
+  /**
+   * Where messages travel: one adapter that provides every role (streams, dead letters,
+   * key-value, signals, admin). A role option below wins over it for that role.
+   * @default memoryTransport() (in-process), when no role option is given either
+   */
   transport?: Transport;
+  /**
+   * The message streams and their dead letters, from an adapter that provides both (the move to
+   * the DLQ is atomic with the pending list). Required when `transport` is not given and another
+   * role option is. @default `transport`
+   */
+  streams?: MessageStreams & DeadLetters;
+  /** Key-value with TTL (task results, locks, heartbeats). @default `transport` */
+  keyValue?: KeyValue;
+  /** Notifications (results without polling, the live dashboard). @default `transport` */
+  signals?: Signals;
+  /**
+   * Inspection and purge (monitor, dashboard, queue views). Optional: without it those views
+   * reject with `ConfigError`. @default `transport`, else `streams` when that adapter declares
+   * the admin role
+   */
+  admin?: TransportAdmin;
   /** The audit trail / event-sourcing store. @default memoryStore() */
   store?: EventStore;
   /** Settings; these win over `PROCUR_EVENT_*` environment variables. */
@@ -125,6 +149,38 @@ export interface EventSystem extends AsyncDisposable {
   close(options?: CloseOptions): Promise<void>;
 }
 
+const ROLE_OPTIONS = ['streams', 'keyValue', 'signals', 'admin'] as const;
+
+/** The one transport of the system: `transport` itself, or a composition of the role options. */
+function resolveTransport(options: EventSystemOptions, clock: Clock): Transport {
+  const base = options.transport;
+  if (!ROLE_OPTIONS.some((r) => options[r] !== undefined)) {
+    if (base) assertRoles(base, ['streams', 'deadLetters', 'keyValue', 'signals'], 'transport');
+    return base ?? memoryTransport({ clock });
+  }
+  const streams = options.streams ?? base;
+  const keyValue = options.keyValue ?? base;
+  const signals = options.signals ?? base;
+  const missing = [
+    ...(streams ? [] : ['streams']),
+    ...(keyValue ? [] : ['keyValue']),
+    ...(signals ? [] : ['signals']),
+  ];
+  if (!streams || !keyValue || !signals) {
+    throw new ConfigError(
+      missing[0]!,
+      `createEventSystem needs the ${missing.join(', ')} role(s): pass ${missing.map((m) => `\`${m}\``).join(', ')} or a \`transport\` that provides every role`,
+    );
+  }
+  assertRoles(streams, ['streams', 'deadLetters'], options.streams ? 'streams' : 'transport');
+  assertRoles(keyValue, ['keyValue'], options.keyValue ? 'keyValue' : 'transport');
+  assertRoles(signals, ['signals'], options.signals ? 'signals' : 'transport');
+  let admin: TransportAdmin | undefined = options.admin;
+  if (admin) assertRoles(admin, ['admin'], 'admin');
+  else admin = [base, streams].find((p): p is Transport => p !== undefined && 'info' in p && hasRole(p.features, 'admin'));
+  return composeTransport({ streams, keyValue, signals, admin });
+}
+
 /**
  * Creates an event system. With no options it runs entirely in-process (memory transport,
  * memory store); pass `redisTransport()` and `postgresStore()` / `sqliteStore()` to share it
@@ -133,7 +189,12 @@ export interface EventSystem extends AsyncDisposable {
  * The system owns the transport and store it is given: `close()` closes them (a Redis client or
  * database pool passed to an adapter stays open).
  *
- * @throws `ConfigError` when a setting is invalid; `StoreError` when the store cannot be migrated.
+ * The transport's roles come from `transport`, or each from its own option (`streams`,
+ * `keyValue`, `signals`, `admin`), e.g. streams on one adapter and key-value on another.
+ *
+ * @throws `ConfigError` when a setting is invalid, or a needed role (streams, key-value, signals)
+ * is given by no option, or an adapter does not declare the role it is given for;
+ * `StoreError` when the store cannot be migrated.
  * @example
  * ```ts
  * import { createEventSystem, EventType } from '@procur/event-bus';
@@ -147,7 +208,7 @@ export interface EventSystem extends AsyncDisposable {
 export async function createEventSystem(options: EventSystemOptions = {}): Promise<EventSystem> {
   const config = loadConfig(options.env ?? process.env, options.config ?? {});
   const clock = options.clock ?? systemClock;
-  const transport = options.transport ?? memoryTransport({ clock });
+  const transport = resolveTransport(options, clock);
   const store = options.store ?? memoryStore({ clock });
   const hooks = createHookEmitter();
   const ctx: SystemContext = {

@@ -2,20 +2,30 @@
  * `@procur/event-bus`: a production event bus and task queue for Node.js.
  *
  * `createEventSystem()` runs everything in-process; pass `redisTransport()` (from
- * `@procur/event-bus/redis`) and `postgresStore()` / `sqliteStore()` to scale out.
+ * `@procur/event-bus/redis`) and `postgresStore()` / `sqliteStore()` to scale out. This entry is
+ * the user API and the adapter contracts (types); what adapter authors need at run time is in
+ * `@procur/event-bus/adapter-kit`.
  *
  * @packageDocumentation
  */
 export * from './errors.js';
 export * from './config.js';
 export * from './events/catalog.js';
-export * from './events/envelope.js';
+export {
+  EventPriority,
+  ENVELOPE_VERSION,
+  priorityRank,
+  priorityFromRank,
+  isEventPriority,
+  newEventId,
+  encodeEnvelope,
+  decodeEnvelope,
+  type EventEnvelope,
+} from './events/envelope.js';
 export * from './events/registry.js';
 export type * from './contracts/transport.js';
-export { TRANSPORT_DEFAULTS, countOption } from './contracts/transport-defaults.js';
 export type * from './contracts/store.js';
-export { Lifecycle, runAll, sleep } from './lifecycle.js';
-export { systemClock, isoNow, type Clock } from './clock.js';
+export { systemClock, type Clock } from './clock.js';
 export { consoleLogger, silentLogger, type Logger } from './logger.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';
 export type { BusHooks, BusHookName } from './hooks.js';
@@ -40,8 +50,6 @@ export {
 export { DeadLetterQueue, type DeadLetterEntry, type DlqListOptions } from './dlq.js';
 export { EventStoreApi, type EventQueryOptions, type TimeInput } from './event-store-api.js';
 export { DEFAULT_REPLAY_BATCH_SIZE, type ReplayFilter, type ReplayProgress } from './replay.js';
-/** @internal Input checks shared by the event stores (memory, SQLite, Postgres); not a public API. */
-export * as storeValidation from './store-validation.js';
 export { OutboxRelay, type OutboxOptions } from './outbox.js';
 export {
   Monitor,
@@ -73,7 +81,7 @@ export {
   type GetOptions,
 } from './tasks/tasks.js';
 export { TASK_MESSAGE_VERSION, FINAL_TASK_STATES, decodeTaskMessage, type TaskMessage, type TaskInfo, type TaskState } from './tasks/message.js';
-export { TaskEventType, parseTaskStates } from './tasks/runtime.js';
+export { TaskEventType } from './tasks/runtime.js';
 export { Scheduler, type ScheduleEntry, type ScheduledEntry, type SchedulerOptions } from './scheduler.js';
 export {
   Worker,

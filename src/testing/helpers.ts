@@ -4,7 +4,6 @@ import {
   memoryStore,
   memoryTransport,
   silentLogger,
-  sleep,
   type BusHooks,
   type EventEnvelope,
   type CheckedEventRef,
@@ -13,6 +12,7 @@ import {
   type EventSystemOptions,
   type HandlerData,
 } from '@procur/event-bus';
+import { sleep } from '@procur/event-bus/adapter-kit';
 
 /**
  * An in-memory event system tuned for tests: memory transport and store, silent logger, fast

@@ -32,12 +32,11 @@ describeStore('memory', async () => ({ store: memoryStore() }), {
       expect(await store.getEvent(e.id)).toMatchObject({ data: { list: [1] }, metadata: { k: 'v' } });
     });
 
-    it('memory: appends of 10,000 events stay cheap', async () => {
+    // Speed is the benchmarks' business; this checks a large batch is taken whole (within the test timeout).
+    it('memory: a batch of 10,000 events is appended whole', async () => {
       const { store, event } = context();
       const batch = Array.from({ length: 10_000 }, () => event());
-      const started = performance.now();
       await store.append(batch);
-      expect(performance.now() - started).toBeLessThan(1000);
       expect((await store.query({ correlationId: batch[0]!.correlationId, limit: 10_000 })).events).toHaveLength(10_000);
     });
   },

@@ -3,6 +3,7 @@ import { DEFAULT_MEMORY_MAX_LEN, memoryTransport } from '../../adapters/memory/m
 import type { Clock } from '../../src/clock.js';
 import { isEventBusError } from '../../src/errors.js';
 import { describeTransport, uniqueName } from '../../src/testing/transport-suite.js';
+import type { Transport, TransportFeatures } from '../../src/contracts/transport.js';
 
 function manualClock(start = 1_700_000_000_000): Clock & { advance(ms: number): void } {
   let now = start;
@@ -30,7 +31,15 @@ describeTransport('memory', () => ({ transport: memoryTransport() }), {
     describe('memory specifics', () => {
       it('declares its name and features', () => {
         expect(ctx.transport.name).toBe('memory');
-        expect(ctx.transport.features).toEqual({ persistent: false, distributed: false });
+        expect(ctx.transport.features).toEqual({
+          persistent: false,
+          distributed: false,
+          streams: true,
+          deadLetters: true,
+          keyValue: true,
+          signals: true,
+          admin: true,
+        });
       });
 
       it('leaves no ref-ed timer behind after close', async () => {
@@ -261,3 +270,20 @@ describeTransport('memory', () => ({ transport: memoryTransport() }), {
     });
   },
 });
+
+// The features drive the suites: an adapter that declares only key-value and signals runs those
+// two suites and the lifecycle cases; the streams, dead-letter and admin suites are skipped.
+const COORDINATION_ONLY: TransportFeatures = {
+  persistent: false,
+  distributed: false,
+  streams: false,
+  deadLetters: false,
+  keyValue: true,
+  signals: true,
+  admin: false,
+};
+describeTransport(
+  'memory (key-value and signals only)',
+  () => ({ transport: Object.assign(Object.create(memoryTransport()) as Transport, { features: COORDINATION_ONLY }) }),
+  { features: COORDINATION_ONLY },
+);

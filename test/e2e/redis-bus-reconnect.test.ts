@@ -104,7 +104,8 @@ describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('bus consumers across a Redi
     expect(failed.length).toBeGreaterThan(0);
     for (const f of failed) {
       expect(isEventBusError(f.err, 'ERR_TRANSPORT'), String(f.err)).toBe(true);
-      expect(f.ms).toBeLessThan(publishTimeoutMs + 500);
+      // Bounded, not timed: it fails within its wait plus generous slack for a busy machine, never hangs.
+      expect(f.ms).toBeLessThan(publishTimeoutMs + 10_000);
     }
     // The same processes, never restarted, each handled events published after the restart.
     for (const p of procs.all) expect(p.alive(), `${p.name} still runs`).toBe(true);

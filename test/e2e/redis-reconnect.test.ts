@@ -93,7 +93,8 @@ describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('Redis transport across a Re
     expect(failed.length).toBeGreaterThan(0);
     for (const f of failed) {
       expect(isEventBusError(f.err, 'ERR_TRANSPORT')).toBe(true);
-      expect(f.ms).toBeLessThan(publishTimeoutMs + 500);
+      // Bounded, not timed: it fails within its wait plus generous slack for a busy machine, never hangs.
+      expect(f.ms).toBeLessThan(publishTimeoutMs + 10_000);
     }
     // Published after the restart too, and the loop saw the outage as errors, not a hang.
     expect(resolved.length).toBeGreaterThan(20);

@@ -6,7 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { sleep, type EventSystem } from '../../src/index.js';
+import type { EventSystem } from '../../src/index.js';
+import { sleep } from '../../src/adapter-kit.js';
 import { TEST_REDIS_URL, adminClient, deleteKeys, redisBus, uniquePrefix, whenRedis } from './fixtures/redis-helpers.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/task-process.ts', import.meta.url));
