@@ -8,7 +8,8 @@
  */
 
 import type { RedisOptions } from 'ioredis';
-import { ClosedError, Lifecycle, TransportError, isEventBusError, toError, type Logger } from '@procur/event-bus';
+import { ClosedError, TransportError, isEventBusError, toError, type Logger } from '@procur/event-bus';
+import { Lifecycle } from '@procur/event-bus/adapter-kit';
 import { bounded, isCluster, scrub, wantedDb, whenReady, type RedisClient } from './connection.js';
 import type { KeyLayout } from './keys.js';
 import { REPAIR, type LuaScript } from './scripts.js';

@@ -5,16 +5,8 @@
  * @module
  */
 
-import {
-  TRANSPORT_DEFAULTS,
-  clampRank,
-  countOption,
-  type DeadLetter,
-  type DeadLetterInput,
-  type Delivery,
-  type ListDeadLettersOptions,
-  type SignalOptions,
-} from '@procur/event-bus';
+import { type DeadLetter, type DeadLetterInput, type Delivery, type ListDeadLettersOptions, type SignalOptions } from '@procur/event-bus';
+import { TRANSPORT_DEFAULTS, clampRank, countOption } from '@procur/event-bus/adapter-kit';
 import type { RedisCommands } from './commands.js';
 import { decodeDeliveryId, isEntryId } from './keys.js';
 import { DEAD_LETTER, PURGE_DLQ } from './scripts.js';

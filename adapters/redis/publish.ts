@@ -5,7 +5,8 @@
  * @module
  */
 
-import { clampRank, type OutgoingMessage, type SignalOptions } from '@procur/event-bus';
+import { type OutgoingMessage, type SignalOptions } from '@procur/event-bus';
+import { clampRank } from '@procur/event-bus/adapter-kit';
 import type { RedisCommands } from './commands.js';
 import type { GroupRegistry } from './groups.js';
 import { PUBLISH, PUBLISH_NOW, REDELIVER, type LuaScript } from './scripts.js';

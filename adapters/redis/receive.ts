@@ -7,16 +7,8 @@
  */
 
 import type { ChainableCommander } from 'ioredis';
-import {
-  TRANSPORT_DEFAULTS,
-  clampRank,
-  countOption,
-  type ClaimOptions,
-  type Delivery,
-  type NackOptions,
-  type ReceiveOptions,
-  type SignalOptions,
-} from '@procur/event-bus';
+import { type ClaimOptions, type Delivery, type NackOptions, type ReceiveOptions, type SignalOptions } from '@procur/event-bus';
+import { TRANSPORT_DEFAULTS, clampRank, countOption } from '@procur/event-bus/adapter-kit';
 import type { RedisCommands } from './commands.js';
 import { whenReady, type RedisClient } from './connection.js';
 import type { GroupRegistry } from './groups.js';

@@ -10,26 +10,8 @@
  */
 
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
-import {
-  ConfigError,
-  consoleLogger,
-  runAll,
-  type ClaimOptions,
-  type DeadLetter,
-  type DeadLetterInput,
-  type Delivery,
-  type KvSetOptions,
-  type ListDeadLettersOptions,
-  type Logger,
-  type NackOptions,
-  type OutgoingMessage,
-  type ReceiveOptions,
-  type SignalOptions,
-  type StreamInfo,
-  type Transport,
-  type TransportFeatures,
-  type Unsubscribe,
-} from '@procur/event-bus';
+import { ConfigError, consoleLogger, type ClaimOptions, type DeadLetter, type DeadLetterInput, type Delivery, type KvSetOptions, type ListDeadLettersOptions, type Logger, type NackOptions, type OutgoingMessage, type ReceiveOptions, type SignalOptions, type StreamInfo, type Transport, type TransportFeatures, type Unsubscribe } from '@procur/event-bus';
+import { runAll } from '@procur/event-bus/adapter-kit';
 import { RedisAdmin } from './admin.js';
 import { RedisCommands } from './commands.js';
 import { closeConnection, hasConsumerGroups, isCluster, loadIoredis, planConnection } from './connection.js';

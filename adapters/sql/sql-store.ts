@@ -7,28 +7,8 @@
 
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { CompiledQuery, Kysely, type Dialect, type Expression, type ExpressionBuilder, type Selectable, type SqlBool } from 'kysely';
-import {
-  ClosedError,
-  ConfigError,
-  Lifecycle,
-  StoreError,
-  isEventBusError,
-  isoNow,
-  loadSetting,
-  storeValidation,
-  systemClock,
-  toError,
-  type Clock,
-  type EventPage,
-  type EventPriority,
-  type AppendOptions,
-  type EventStore,
-  type ProcessingOutcome,
-  type ProcessingRecord,
-  type SignalOptions,
-  type StoredEvent,
-  type StoreStats,
-} from '@procur/event-bus';
+import { ClosedError, ConfigError, StoreError, isEventBusError, loadSetting, systemClock, toError, type Clock, type EventPage, type EventPriority, type AppendOptions, type EventStore, type ProcessingOutcome, type ProcessingRecord, type SignalOptions, type StoredEvent, type StoreStats } from '@procur/event-bus';
+import { Lifecycle, isoNow, storeValidation } from '@procur/event-bus/adapter-kit';
 import type { SqlDialectStrategy } from './dialect.js';
 import { MIGRATIONS, SCHEMA_VERSION, TableNamesPlugin, type EventsTable, type ProcessingTable, type StoreTables } from './schema.js';
 // Shared with the memory store, so every store refuses the same input the same way.

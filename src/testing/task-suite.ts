@@ -5,20 +5,8 @@
  * @module
  */
 import { afterEach, describe, expect, test } from 'vitest';
-import {
-  EventValidationError,
-  TaskFailedError,
-  TaskRevokedError,
-  TaskTimeoutError,
-  UnrecoverableError,
-  createEventSystem,
-  memoryStore,
-  priorityRank,
-  silentLogger,
-  sleep,
-  type EventSystem,
-  type Transport,
-} from '@procur/event-bus';
+import { EventValidationError, TaskFailedError, TaskRevokedError, TaskTimeoutError, UnrecoverableError, createEventSystem, memoryStore, priorityRank, silentLogger, type EventSystem, type Transport } from '@procur/event-bus';
+import { sleep } from '@procur/event-bus/adapter-kit';
 import { waitUntil } from './helpers.js';
 import { uniqueName } from './transport-suite.js';
 

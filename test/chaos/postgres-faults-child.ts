@@ -16,7 +16,8 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { postgresStore } from '../../adapters/postgres/index.js';
 import { redisTransport } from '../../adapters/redis/index.js';
-import { EventType, createEventSystem, isEventBusError, sleep } from '../../src/index.js';
+import { EventType, createEventSystem, isEventBusError } from '../../src/index.js';
+import { sleep } from '../../src/lifecycle.js';
 
 const need = (name: string): string => {
   const v = process.env[name];
