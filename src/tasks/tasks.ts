@@ -180,17 +180,23 @@ export interface TaskDefinition {
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
-const NAME_RULE = 'must be a string of 1-200 letters, digits or . _ : - (starting with a letter or digit)';
+/** What {@link isName} accepts, for error messages. @internal */
+export const NAME_RULE = 'must be a string of 1-200 letters, digits or . _ : - (starting with a letter or digit)';
 /** The latest time a `Date` can hold (ms since the epoch). */
 const MAX_DATE_MS = 8.64e15;
 
-/** `typeof value === 'string'` and a valid queue or task name (no coercion of other types). */
-function isName(value: unknown): value is string {
+/**
+ * `typeof value === 'string'` and a valid queue or task name (no coercion of other types).
+ * `__proto__` is not one (it starts with `_`); `toString` and `constructor` are.
+ *
+ * @internal
+ */
+export function isName(value: unknown): value is string {
   return typeof value === 'string' && NAME.test(value);
 }
 
-/** `value` rendered for an error message, without calling its own `toString` (it may have none). */
-function describeValue(value: unknown): string {
+/** `value` rendered for an error message, without calling its own `toString` (it may have none). @internal */
+export function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${typeof value} ${String(value)}`;
