@@ -210,7 +210,10 @@ export class Monitor {
     return processing(hours, stats, info);
   }
 
-  /** Events per type over the last `hours` (default 24). */
+  /**
+   * Events per type over the last `hours` (default 24), as a null-prototype record: a type with
+   * no events reads as `undefined` (even one named `toString`), so `types[name] ?? 0` is right.
+   */
   async getEventTypeStats(options: { hours?: number } = {}): Promise<Record<string, number>> {
     return (await this.stats(windowHours(options.hours))).byType;
   }

@@ -57,17 +57,17 @@ export interface TaskOptions<TArgs = unknown> {
 
 /** Options of `applyAsync` and `send`. */
 export interface ApplyOptions extends SignalOptions {
-  /** Run no earlier than this time. */
+  /** Run no earlier than this time (a valid `Date`). */
   eta?: Date;
-  /** Run no earlier than now + this many ms. */
+  /** Run no earlier than now + this many ms (a finite number >= 0). */
   countdownMs?: number;
   /** Priority within the queue. */
   priority?: EventPriority;
-  /** Ties the task to a business flow. @default the task id */
+  /** Ties the task to a business flow (a non-empty string of at most 512 characters). @default the task id */
   correlationId?: string;
-  /** Use this id (UUIDv7 by default). */
+  /** Use this id (a non-empty string of at most 256 characters; UUIDv7 by default). */
   taskId?: string;
-  /** Send to this queue instead of the task's. */
+  /** Send to this queue instead of the task's (1-200 letters, digits or `. _ : -`). */
   queue?: string;
   /** Retries allowed; overrides the worker's definition. */
   maxRetries?: number;
