@@ -24,6 +24,7 @@ import { TASK_EVENT_DEFINITIONS, TaskRuntime } from './tasks/runtime.js';
 import { TaskRegistry } from './tasks/tasks.js';
 import { Worker, listWorkers, type WorkerInfo, type WorkerOptions } from './tasks/worker.js';
 import type { StreamInfo } from './contracts/transport.js';
+import { nullRecord } from './records.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
 
 /** Options of {@link createEventSystem}. Everything is optional. */
@@ -272,7 +273,8 @@ export async function createEventSystem(options: EventSystemOptions = {}): Promi
     async queues() {
       const names = new Set(tasks.queues());
       for (const w of await listWorkers(taskRuntime)) for (const q of Object.keys(w.queues)) names.add(q);
-      const out: Record<string, StreamInfo> = {};
+      // Queue names come from other processes' heartbeats: a null-prototype record keeps any name.
+      const out = nullRecord<StreamInfo>();
       for (const q of [...names].sort()) out[q] = await tasks.queueInfo(q);
       return out;
     },

@@ -2,6 +2,7 @@ import type { SystemContext } from './context.js';
 import type { StoreStats } from './contracts/store.js';
 import type { GroupInfo, StreamInfo } from './contracts/transport.js';
 import { ConfigError } from './errors.js';
+import { nullRecord, recordOf } from './records.js';
 import type { WorkerInfo } from './tasks/worker.js';
 
 /** Alert thresholds of the health check (the seed's rules). Pass overrides as `createEventSystem({ health })`. */
@@ -209,7 +210,10 @@ export class Monitor {
     return processing(hours, stats, info);
   }
 
-  /** Events per type over the last `hours` (default 24). */
+  /**
+   * Events per type over the last `hours` (default 24), as a null-prototype record: a type with
+   * no events reads as `undefined` (even one named `toString`), so `types[name] ?? 0` is right.
+   */
   async getEventTypeStats(options: { hours?: number } = {}): Promise<Record<string, number>> {
     return (await this.stats(windowHours(options.hours))).byType;
   }
@@ -230,7 +234,7 @@ export class Monitor {
         silent,
         lastSeen: w.lastSeen,
         heartbeatMs: w.heartbeatMs,
-        queues: w.queues,
+        queues: recordOf(Object.entries(w.queues ?? {})),
         active: w.active,
         processed: w.processed,
         failed: w.failed,
@@ -241,7 +245,7 @@ export class Monitor {
   /** Each task queue (defined in this process or consumed by a worker) with totals. */
   async getQueues(): Promise<Record<string, StreamSummary>> {
     const raw = (await this.sources.queues?.()) ?? {};
-    return Object.fromEntries(Object.entries(raw).map(([q, info]) => [q, summarize(info)]));
+    return recordOf(Object.entries(raw).map(([q, info]) => [q, summarize(info)] as const));
   }
 
   /**
@@ -257,8 +261,8 @@ export class Monitor {
   /** Health, 24-hour processing figures, type distribution, streams, queues and workers in one report. */
   async getComprehensiveReport(): Promise<ComprehensiveReport> {
     const { health, stats, stream } = await this.check();
-    const queues = await this.getQueues().catch(() => ({}));
-    const empty: StoreStats = { totalEvents: 0, processedEvents: 0, failedEvents: 0, unprocessedEvents: 0, unpublishedEvents: 0, byType: {}, p50Ms: 0, p95Ms: 0 };
+    const queues = await this.getQueues().catch(() => nullRecord<StreamSummary>());
+    const empty: StoreStats = { totalEvents: 0, processedEvents: 0, failedEvents: 0, unprocessedEvents: 0, unpublishedEvents: 0, byType: nullRecord(), p50Ms: 0, p95Ms: 0 };
     const zero = summarize({ stream: this.ctx.config.eventStreamName, length: 0, lengthByPriority: [0, 0, 0, 0], delayed: 0, groups: [] });
     return {
       health,
@@ -358,9 +362,12 @@ export class Monitor {
     return { health, stats, stream };
   }
 
-  private stats(hours: number): Promise<StoreStats> {
+  private async stats(hours: number): Promise<StoreStats> {
     const since = new Date(this.ctx.clock.now() - hours * 3_600_000).toISOString();
-    return this.ctx.store.stats({ since });
+    const stats = await this.ctx.store.stats({ since });
+    // Whatever record a (third-party) store built, hand out a null-prototype copy: a caller's
+    // lookup of a type named 'toString' or 'constructor' then never finds Object.prototype's.
+    return { ...stats, byType: recordOf(Object.entries(stats.byType ?? {})) };
   }
 }
 

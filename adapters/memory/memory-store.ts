@@ -10,6 +10,7 @@ import type { EventQuery, EventStore, ProcessingRecord, StoredEvent, StoreStats 
 import type { SignalOptions } from '../../src/contracts/transport.js';
 import type { EventPriority } from '../../src/events/envelope.js';
 import { Lifecycle, throwIfAborted } from '../../src/lifecycle.js';
+import { recordOf } from '../../src/records.js';
 import {
   DEFAULT_CLEANUP_BATCH_SIZE,
   DEFAULT_LIMIT,
@@ -383,11 +384,13 @@ export function memoryStore(options: MemoryStoreOptions = {}): EventStore {
         p50Ms: 0,
         p95Ms: 0,
       };
+      // A Map: type names such as 'toString' or '__proto__' are not Object.prototype's members.
+      const typeCounts = new Map<string, number>();
       const durations: number[] = [];
       for (let i = lowerBound(rows, since, '', true); i < rows.length; i++) {
         const r = rows[i]!;
         stats.totalEvents++;
-        stats.byType[r.type] = (stats.byType[r.type] ?? 0) + 1;
+        typeCounts.set(r.type, (typeCounts.get(r.type) ?? 0) + 1);
         if (r.publishedAt === null) stats.unpublishedEvents++;
         const groups = processing.get(r.id);
         if (!groups || groups.size === 0) {
@@ -405,6 +408,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): EventStore {
         if (processed) stats.processedEvents++;
         if (failed) stats.failedEvents++;
       }
+      stats.byType = recordOf(typeCounts);
       durations.sort((a, b) => a - b);
       stats.p50Ms = percentileOfSorted(durations, 0.5);
       stats.p95Ms = percentileOfSorted(durations, 0.95);

@@ -620,7 +620,8 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
           .groupBy('type')
           .execute();
         const { p50, p95 } = await strategy.percentiles(db, since);
-        const byType: Record<string, number> = {};
+        // Null-prototype: a type named 'toString', 'constructor' or '__proto__' is an ordinary key.
+        const byType = Object.create(null) as Record<string, number>;
         for (const t of types) byType[dec(t.type)] = count(t.n);
         return {
           totalEvents: count(totals.total),

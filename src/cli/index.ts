@@ -150,11 +150,14 @@ program
     const concurrency = Number(o.concurrency);
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new CommanderError(2, 'usage', '--concurrency must be a whole number >= 1');
     const names = o.queues ? o.queues.split(',').map((q) => q.trim()).filter(Boolean) : bus.tasks.queues();
-    const queues: Record<string, number> = {};
-    for (const item of names) {
-      const [q, c] = item.split('=');
-      queues[q as string] = c ? Number(c) : concurrency;
-    }
+    // Own keys only (Object.fromEntries): '--queues __proto__=2' reaches the worker, which refuses
+    // the name, instead of vanishing into a plain object's prototype.
+    const queues: Record<string, number> = Object.fromEntries(
+      names.map((item) => {
+        const [q, c] = item.split('=');
+        return [q as string, c ? Number(c) : concurrency];
+      }),
+    );
     const worker = bus.worker({ queues, name: o.name });
     await worker.start();
     const lines = Object.entries(queues).map(([q, c]) => `  ${t(q).padEnd(16)} concurrency ${c}`);
@@ -229,9 +232,9 @@ program
   .action((o: { queue?: string }) =>
     withApp('purge', async (bus) => {
       const queues = o.queue ? [o.queue] : Object.keys(await bus.inspect.queues());
-      const purged: Record<string, number> = {};
-      for (const q of queues) purged[q] = await bus.tasks.purge(q);
-      print(Object.entries(purged).map(([q, n]) => `${t(q)}: purged ${n} tasks`).join('\n') || 'no queues', purged);
+      const purged = new Map<string, number>();
+      for (const q of queues) purged.set(q, await bus.tasks.purge(q));
+      print([...purged].map(([q, n]) => `${t(q)}: purged ${n} tasks`).join('\n') || 'no queues', Object.fromEntries(purged));
     }),
   );
 

@@ -94,7 +94,11 @@ export interface StoreStats {
   unprocessedEvents: number;
   /** Events still in the outbox (not published). */
   unpublishedEvents: number;
-  /** Events per type in the window. */
+  /**
+   * Events per type in the window, one own key per type. Build it with no prototype
+   * (`Object.create(null)`) or a `Map`: a type may be named `toString`, `constructor` or
+   * `__proto__`, and a plain `{}` would read or swallow those.
+   */
   byType: Record<string, number>;
   /** Median handler duration of `processed` records in the window, in ms (0 when none). */
   p50Ms: number;

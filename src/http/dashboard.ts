@@ -267,7 +267,7 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
     for (const e of page.events) {
       const d = e.data as { taskId?: string; attempt?: number; worker?: string; error?: string; runtimeMs?: number };
       if (d?.taskId !== id || timeline.some((s) => s.eventId === e.id)) continue;
-      const state = STATE_OF[e.type];
+      const state = Object.hasOwn(STATE_OF, e.type) ? STATE_OF[e.type] : undefined;
       if (!state) continue;
       const step: TaskTimelineEntry = { state, at: e.occurredAt, eventId: e.id, ...(d.attempt !== undefined ? { attempt: d.attempt } : {}), ...(d.worker ? { worker: d.worker } : {}), ...(d.error ? { error: d.error } : {}), ...(d.runtimeMs !== undefined ? { runtimeMs: d.runtimeMs } : {}) };
       const twin = timeline.find((s) => sameStep(s, step));

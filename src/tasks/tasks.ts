@@ -57,17 +57,17 @@ export interface TaskOptions<TArgs = unknown> {
 
 /** Options of `applyAsync` and `send`. */
 export interface ApplyOptions extends SignalOptions {
-  /** Run no earlier than this time. */
+  /** Run no earlier than this time (a valid `Date`). */
   eta?: Date;
-  /** Run no earlier than now + this many ms. */
+  /** Run no earlier than now + this many ms (a finite number >= 0). */
   countdownMs?: number;
   /** Priority within the queue. */
   priority?: EventPriority;
-  /** Ties the task to a business flow. @default the task id */
+  /** Ties the task to a business flow (a non-empty string of at most 512 characters). @default the task id */
   correlationId?: string;
-  /** Use this id (UUIDv7 by default). */
+  /** Use this id (a non-empty string of at most 256 characters; UUIDv7 by default). */
   taskId?: string;
-  /** Send to this queue instead of the task's. */
+  /** Send to this queue instead of the task's (1-200 letters, digits or `. _ : -`). */
   queue?: string;
   /** Retries allowed; overrides the worker's definition. */
   maxRetries?: number;
@@ -180,6 +180,29 @@ export interface TaskDefinition {
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
+/** What {@link isName} accepts, for error messages. @internal */
+export const NAME_RULE = 'must be a string of 1-200 letters, digits or . _ : - (starting with a letter or digit)';
+/** The latest time a `Date` can hold (ms since the epoch). */
+const MAX_DATE_MS = 8.64e15;
+
+/**
+ * `typeof value === 'string'` and a valid queue or task name (no coercion of other types).
+ * `__proto__` is not one (it starts with `_`); `toString` and `constructor` are.
+ *
+ * @internal
+ */
+export function isName(value: unknown): value is string {
+  return typeof value === 'string' && NAME.test(value);
+}
+
+/** `value` rendered for an error message, without calling its own `toString` (it may have none). @internal */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${typeof value} ${String(value)}`;
+  if (value instanceof Date) return 'an invalid Date';
+  return typeof value === 'object' ? 'an object' : typeof value;
+}
 
 /**
  * The task registry (`bus.tasks`): define tasks with their handlers, send tasks by name from
@@ -211,9 +234,10 @@ export class TaskRegistry {
     handler: TaskHandler<TArgs, TResult>,
   ): Task<TArgs, TResult> {
     const issues: ValidationIssue[] = [];
-    if (typeof name !== 'string' || !NAME.test(name)) issues.push({ path: 'name', message: 'must be 1-200 letters, digits or . _ : -' });
+    if (!isName(name)) issues.push({ path: 'name', message: `${NAME_RULE}, got ${describeValue(name)}` });
+    if (typeof options !== 'object' || options === null) throw new EventValidationError(typeof name === 'string' ? name : undefined, [{ path: 'options', message: 'must be an object, e.g. { queue: \'default\' }' }]);
     const queue = options.queue ?? 'default';
-    if (!NAME.test(queue)) issues.push({ path: 'queue', message: 'must be 1-200 letters, digits or . _ : -' });
+    if (!isName(queue)) issues.push({ path: 'queue', message: `${NAME_RULE}, got ${describeValue(queue)}` });
     if (options.maxRetries !== undefined && (!Number.isInteger(options.maxRetries) || options.maxRetries < 0)) {
       issues.push({ path: 'maxRetries', message: 'must be a whole number >= 0' });
     }
@@ -268,34 +292,46 @@ export class TaskRegistry {
    */
   sendMany<TResult = unknown>(name: string, argsList: readonly unknown[], options: Omit<ApplyOptions, 'taskId'> = {}): Promise<TaskResult<TResult>[]> {
     if (!Array.isArray(argsList)) throw new EventValidationError(name, [{ path: 'argsList', message: 'must be an array' }]);
-    if ((options as ApplyOptions).taskId !== undefined) throw new EventValidationError(name, [{ path: 'taskId', message: 'cannot be shared by several tasks' }]);
+    if (typeof options === 'object' && options !== null && (options as ApplyOptions).taskId !== undefined) throw new EventValidationError(name, [{ path: 'taskId', message: 'cannot be shared by several tasks' }]);
     return this.publish<TResult>(name, argsList, options);
   }
 
   private async publish<TResult>(name: string, argsList: readonly unknown[], options: ApplyOptions): Promise<TaskResult<TResult>[]> {
     const { ctx, keys } = this.runtime;
     const def = this.definitions.get(name);
+    if (typeof options !== 'object' || options === null) throw new EventValidationError(name, [{ path: 'options', message: `must be an object such as { countdownMs: 1000 }, got ${describeValue(options)}` }]);
     const issues: ValidationIssue[] = [];
-    const queue = options.queue ?? def?.queue;
-    if (!queue) issues.push({ path: 'queue', message: `task '${name}' is not defined in this process: pass { queue }` });
-    else if (!NAME.test(queue)) issues.push({ path: 'queue', message: 'must be 1-200 letters, digits or . _ : -' });
-    const priority = options.priority ?? def?.options.priority ?? 'normal';
-    if (!isEventPriority(priority)) issues.push({ path: 'priority', message: "must be 'low', 'normal', 'high' or 'critical'" });
+    // null is not "absent": `{ queue: null }` is reported, not replaced by the default.
+    const queue = options.queue !== undefined ? options.queue : def?.queue;
+    if (queue === undefined) issues.push({ path: 'queue', message: `task '${name}' is not defined in this process: pass { queue }` });
+    else if (!isName(queue)) issues.push({ path: 'queue', message: `${NAME_RULE}, got ${describeValue(queue)}` });
+    const priority = options.priority !== undefined ? options.priority : (def?.options.priority ?? 'normal');
+    if (!isEventPriority(priority)) issues.push({ path: 'priority', message: `must be 'low', 'normal', 'high' or 'critical', got ${describeValue(priority)}` });
     let delayMs = 0;
     const now = ctx.clock.now();
     if (options.eta !== undefined) {
-      if (!(options.eta instanceof Date) || Number.isNaN(options.eta.getTime())) issues.push({ path: 'eta', message: 'must be a valid Date' });
+      if (!(options.eta instanceof Date) || Number.isNaN(options.eta.getTime())) issues.push({ path: 'eta', message: `must be a valid Date, got ${describeValue(options.eta)}` });
       else delayMs = Math.max(0, options.eta.getTime() - now);
     }
     if (options.countdownMs !== undefined) {
-      if (!(options.countdownMs >= 0)) issues.push({ path: 'countdownMs', message: 'must be >= 0' });
-      else delayMs = Math.max(delayMs, options.countdownMs);
+      const c = options.countdownMs as unknown;
+      if (typeof c !== 'number' || !Number.isFinite(c) || c < 0) {
+        issues.push({ path: 'countdownMs', message: `must be a finite number of milliseconds >= 0, got ${describeValue(c)}` });
+      } else if (now + c > MAX_DATE_MS) {
+        issues.push({ path: 'countdownMs', message: `must keep the ETA within the dates JavaScript can hold: at most ${MAX_DATE_MS - now} ms from now, got ${describeValue(c)}` });
+      } else delayMs = Math.max(delayMs, c);
     }
     if (options.maxRetries !== undefined && (!Number.isInteger(options.maxRetries) || options.maxRetries < 0)) {
-      issues.push({ path: 'maxRetries', message: 'must be a whole number >= 0' });
+      issues.push({ path: 'maxRetries', message: `must be a whole number >= 0, got ${describeValue(options.maxRetries)}` });
     }
     if (options.taskId !== undefined && (typeof options.taskId !== 'string' || options.taskId.length === 0 || options.taskId.length > 256)) {
-      issues.push({ path: 'taskId', message: 'must be a non-empty string of at most 256 characters' });
+      issues.push({ path: 'taskId', message: `must be a non-empty string of at most 256 characters, got ${describeValue(options.taskId)}` });
+    }
+    if (options.correlationId !== undefined && (typeof options.correlationId !== 'string' || options.correlationId.length === 0 || options.correlationId.length > 512)) {
+      issues.push({ path: 'correlationId', message: `must be a non-empty string of at most 512 characters (as an event's) (or left out: it defaults to the task id), got ${describeValue(options.correlationId)}` });
+    }
+    if (options.signal !== undefined && (typeof options.signal !== 'object' || options.signal === null || typeof (options.signal as { aborted?: unknown }).aborted !== 'boolean')) {
+      issues.push({ path: 'signal', message: `must be an AbortSignal, got ${describeValue(options.signal)}` });
     }
     const many = argsList.length > 1;
     const parsed = argsList.map((args, i) => {

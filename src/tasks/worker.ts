@@ -13,7 +13,7 @@ import {
 import { deadLetterDelivery, decideRetry, defaultBackoff } from '../retry-policy.js';
 import { decodeTaskMessage, type TaskInfo, type TaskMessage } from './message.js';
 import { TaskEventType, type TaskRuntime } from './runtime.js';
-import type { TaskContext, TaskRegistry } from './tasks.js';
+import { NAME_RULE, describeValue, isName, type TaskContext, type TaskRegistry } from './tasks.js';
 
 /** A shared rate limit: at most `max` tasks started per `perMs`, across every worker of the queue. */
 export interface RateLimit {
@@ -156,9 +156,13 @@ export class Worker {
     this.startedAt = isoNow(runtime.ctx.clock);
     const issues: ValidationIssue[] = [];
     const given = options.queues ?? Object.fromEntries(registry.queues().map((q) => [q, 1]));
-    this.queues = {};
+    // Null-prototype: a queue named 'toString' is an ordinary key, and '__proto__' is refused below
+    // instead of replacing the prototype.
+    this.queues = Object.create(null) as Record<string, QueueOptions>;
+    if (typeof given !== 'object' || given === null) throw new EventValidationError(undefined, [{ path: 'queues', message: `must be an object of queue names to concurrency, e.g. { default: 2 }, got ${describeValue(given)}` }]);
     for (const [queue, o] of Object.entries(given)) {
-      const q: QueueOptions = typeof o === 'number' ? { concurrency: o } : o;
+      if (!isName(queue)) issues.push({ path: `queues.${queue}`, message: `the queue name ${NAME_RULE}` });
+      const q: QueueOptions = typeof o === 'number' ? { concurrency: o } : typeof o === 'object' && o !== null ? o : { concurrency: Number.NaN };
       if (!Number.isInteger(q.concurrency) || q.concurrency < 1) issues.push({ path: `queues.${queue}`, message: 'concurrency must be a whole number >= 1' });
       if (q.rateLimit && (!(q.rateLimit.max >= 1) || !(q.rateLimit.perMs >= 1))) {
         issues.push({ path: `queues.${queue}.rateLimit`, message: 'needs max >= 1 and perMs >= 1' });

@@ -87,6 +87,7 @@ export const STORE_SUITE_CASES = [
   'recordProcessing ignores unknown events',
   'unprocessed without and with a group',
   'stats counts, byType and percentiles',
+  "stats counts types named like Object.prototype's members (toString, __proto__, constructor)",
   'cleanup deletes only older events, in batches, with their processing records',
   'migrate is idempotent and safe concurrently',
   'a reopened store sees earlier data',
@@ -538,6 +539,19 @@ export function describeStore(
       const single = await store().stats({ since: at(2) });
       expect(single.p50Ms).toBeCloseTo(35, 6);
       expect(single.totalEvents).toBe(4);
+    });
+
+    test("stats counts types named like Object.prototype's members (toString, __proto__, constructor)", async () => {
+      const names = ['toString', '__proto__', 'constructor', 'hasOwnProperty', 'valueOf'];
+      await store().append(names.flatMap((type, i) => Array.from({ length: i + 1 }, () => event({ type }))));
+      const stats = await store().stats({ since: at(0) });
+      expect(stats.totalEvents).toBe(15);
+      expect(Object.keys(stats.byType).sort()).toEqual([...names].sort());
+      for (const [i, type] of names.entries()) {
+        expect(Object.hasOwn(stats.byType, type), `byType has its own '${type}'`).toBe(true);
+        expect(stats.byType[type], `byType['${type}']`).toBe(i + 1);
+      }
+      expect(JSON.parse(JSON.stringify(stats.byType))).toEqual(Object.fromEntries(names.map((type, i) => [type, i + 1])));
     });
 
     test('cleanup deletes only older events, in batches, with their processing records', async () => {

@@ -63,6 +63,12 @@ describe('procur-bus', () => {
     expect(usage.stderr).toContain('dlq replay needs an id or --all');
   });
 
+  it("worker --queues refuses a queue named __proto__ by name instead of dropping it", () => {
+    const r = cli(['--app', APP, 'worker', '--queues', '__proto__=2']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('queues.__proto__: the queue name must be');
+  });
+
   it('usage errors exit 2: unknown option, missing --app', () => {
     expect(cli(['health', '--bogus']).code).toBe(2);
     const noApp = cli(['health']);

@@ -18,12 +18,10 @@ const SEED = 20261202;
 const RESPONSE_MS = 10_000;
 
 /**
- * Inputs of known holes owned by the http helper, reported to the lead: malformed
- * percent-encoding and `?hours=Infinity` answer 500 (issue 10, item 11), and so does a path that
- * starts with `//` (`GET // HTTP/1.1` -> 500 `Invalid URL`, from `new URL(req.url, base)`). Set to
- * true once that fix is merged, so the property covers them too.
+ * Inputs that found holes (issue 10, item 11; all fixed): malformed percent-encoding and
+ * `?hours=Infinity` answered 500, and so did a target starting with `//` (`GET // HTTP/1.1` ->
+ * 500 `Invalid URL`, from `new URL(req.url, base)`). They stay in the generators and examples.
  */
-const HOLE_11_FIXED = false;
 
 interface Answer {
   status: number | undefined;
@@ -61,10 +59,10 @@ function request(port: number, raw: string): Promise<Answer> {
 const SEGMENTS = ['', 'ops', 'api', 'tasks', 'events', 'dlq', 'stream', 'snapshot', 'health', 'workers', 'queues', 'stats', 'replay', 'replay-all', 'revoke', 'delete', 'metrics', 'health', '..', '.', 'toString', '__proto__', 'constructor'];
 const PERCENT_OK = fc.string({ maxLength: 10 }).map((s) => encodeURIComponent(s));
 const PERCENT_BAD = fc.constantFrom('%', '%zz', '%E0%A4%A', '%C0%AF', '%ff', '%00', '%%', '%2');
-const segment = fc.oneof(fc.constantFrom(...SEGMENTS), PERCENT_OK, fc.stringMatching(/^[A-Za-z0-9._~!$&'()*+,;=:@-]{0,12}$/), ...(HOLE_11_FIXED ? [PERCENT_BAD] : []));
+const segment = fc.oneof(fc.constantFrom(...SEGMENTS), PERCENT_OK, fc.stringMatching(/^[A-Za-z0-9._~!$&'()*+,;=:@-]{0,12}$/), PERCENT_BAD);
 const QUERY_KEYS = ['hours', 'limit', 'state', 'name', 'queue', 'correlationId', 'search', 'q', 'type', 'cursor', 'after', 'token', 'token', 'since', 'until', 'toString', '__proto__'];
-const QUERY_VALUES = ['', 'prop-token-123', '0', '-1', '1', '24', 'NaN', '99999999999999999999', 'SUCCESS', 'FAILURE', 'toString', 'x'.repeat(300), ...(HOLE_11_FIXED ? ['Infinity', '-Infinity', '1e309'] : [])];
-const queryValue = fc.oneof(fc.constantFrom(...QUERY_VALUES), PERCENT_OK, ...(HOLE_11_FIXED ? [PERCENT_BAD] : []));
+const QUERY_VALUES = ['', 'prop-token-123', '0', '-1', '1', '24', 'NaN', '99999999999999999999', 'SUCCESS', 'FAILURE', 'toString', 'x'.repeat(300), 'Infinity', '-Infinity', '1e309'];
+const queryValue = fc.oneof(fc.constantFrom(...QUERY_VALUES), PERCENT_OK, PERCENT_BAD);
 const query = fc
   .array(fc.tuple(fc.oneof(fc.constantFrom(...QUERY_KEYS), PERCENT_OK), queryValue), { maxLength: 4 })
   .map((pairs) => (pairs.length ? `?${pairs.map(([k, v]) => `${k}=${v}`).join('&')}` : ''));
@@ -98,12 +96,11 @@ const routeArb = fc
     return `${route}${id !== undefined ? `/${id}` : ''}${id !== undefined && verb ? `/${verb}` : ''}${q}`;
   });
 const randomPathArb = fc
-  .tuple(fc.array(segment, { minLength: 0, maxLength: 4 }), fc.boolean(), query, fc.constantFrom('/', '/api/', '/./', '/api//', ...(HOLE_11_FIXED ? ['//', '//evil.example/'] : [])))
+  .tuple(fc.array(segment, { minLength: 0, maxLength: 4 }), fc.boolean(), query, fc.constantFrom('/', '/api/', '/./', '/api//', '//', '//evil.example/'))
   .map(([segs, api, q, lead]) => `${lead}${api ? 'api/' : ''}${segs.join('/')}${q}`);
-const pathArb = fc
-  .oneof(routeArb, routeArb, randomPathArb)
-  // Empty segments can make a leading '//' too: keep it out until the hole is fixed.
-  .map((p) => (HOLE_11_FIXED ? p : p.replace(/^\/{2,}/, '/')));
+/** Request targets that are not a plain path: asterisk and absolute forms, a bare scheme, no leading slash. */
+const ODD_TARGETS = ['*', 'http://127.0.0.1/api/snapshot', 'http://evil.example//api/stats?hours=1', 'http:', 'http:evil', 'x', '?token=x', '@evil.example/', '\\\\evil.example/', '/\\evil.example/', '///', '/%2F%2Fevil.example/', 'HTTP://[::1]/api/tasks'];
+const pathArb = fc.oneof(routeArb, routeArb, randomPathArb, fc.constantFrom(...ODD_TARGETS));
 
 const HEADER_NAMES = ['accept', 'origin', 'referer', 'content-type', 'content-length', 'authorization', 'cookie', 'x-procur-action', 'sec-fetch-site', 'last-event-id', 'x-forwarded-for', 'transfer-encoding', 'expect', 'range'];
 const headerValue = fc.oneof(
@@ -160,20 +157,19 @@ describe.each<[string, DashboardOptions]>([
       {
         seed: SEED,
         numRuns: 500,
-        // Known edge cases first (the reported holes only once fixed), then random ones.
+        // Known edge cases first (the holes found so far), then random ones.
         examples: [
           ['GET', '/api/stats?hours=0', [], ''],
           ['GET', '/api/events?limit=99999999999999999999', [], ''],
           ['POST', '/api/dlq/replay-all', [['origin', 'http://evil.example']], '{}'],
-          ...(HOLE_11_FIXED
-            ? ([
-                ['GET', '/api/stats?hours=Infinity', [], ''],
-                ['GET', '/api/stats?hours=1e309', [], ''],
-                ['GET', '/api/tasks/%E0%A4%A', [], ''],
-                ['GET', '//', [], ''],
-                ['GET', '/.//evil.example/?token=prop-token-123', [], ''],
-              ] as [string, string, [string, string][], string][])
-            : []),
+          ['GET', '/api/stats?hours=Infinity', [], ''],
+          ['GET', '/api/stats?hours=1e309', [], ''],
+          ['GET', '/api/tasks/%E0%A4%A', [], ''],
+          ['GET', '//', [], ''],
+          ['GET', '/.//evil.example/?token=prop-token-123', [], ''],
+          ['GET', '*', [], ''],
+          ['OPTIONS', '*', [], ''],
+          ['GET', 'http:', [], ''],
         ],
       },
     );

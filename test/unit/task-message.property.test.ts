@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DecodeError, isEventBusError } from '../../src/index.js';
+import { DecodeError, EventValidationError, isEventBusError } from '../../src/index.js';
 import { decodeTaskMessage, taskKeys, type TaskMessage } from '../../src/tasks/message.js';
 import { createTestSystem, waitUntil } from '../../src/testing/index.js';
 
@@ -105,30 +105,90 @@ describe('the task path (property)', () => {
       bus.tasks.define('prop.any', { queue: 'prop-any' }, () => null);
       const options = fc.record(
         {
-          eta: fc.oneof(fc.date(), anyValue),
-          // Bounded until the tasks helper's fix: countdownMs 8.6e15 throws a raw RangeError
-          // (Invalid time value) from toISOString (reported to the lead).
-          countdownMs: fc.oneof(fc.integer({ min: -1e9, max: 1e9 }), fc.double({ max: 1e9 }), fc.constantFrom(NaN, -Infinity)),
+          eta: fc.oneof(fc.date(), fc.constant(new Date(NaN)), anyValue),
+          countdownMs: fc.oneof(
+            fc.integer({ min: -1e9, max: 1e9 }),
+            fc.double(),
+            fc.constantFrom(NaN, Infinity, -Infinity, 8.6e15, 8.64e15, Number.MAX_VALUE),
+            anyValue,
+          ),
           priority: fc.oneof(fc.constantFrom(...PRIORITIES), nastyString, anyValue),
           correlationId: fc.oneof(nastyString, anyValue),
-          // Strings only until the tasks helper's fix: a non-string queue throws a raw TypeError
-          // from NAME.test(queue) (reported to the lead: send('t', {}, { queue: Object.create(null) })).
-          queue: nastyString,
+          taskId: fc.oneof(nastyString, anyValue),
+          queue: fc.oneof(nastyString, fc.constantFrom('prop-any', 'other'), anyValue),
           maxRetries: fc.oneof(fc.integer(), anyValue),
         },
         { requiredKeys: [] },
       );
       await fc.assert(
         fc.asyncProperty(fc.constantFrom('prop.any', 'prop.undefined', 'toString'), anyValue, options, async (name, args, o) => {
+          let r;
           try {
-            const r = await bus.tasks.send(name, args, o as never);
-            expect(typeof r.id).toBe('string');
+            r = await bus.tasks.send(name, args, o as never);
           } catch (err) {
             if (!isEventBusError(err)) throw new Error(`not an EventBusError: ${String((err as Error)?.stack ?? err)}`);
+            return;
           }
+          // Accepted: then every option given was of its documented type (none coerced or dropped).
+          expect(typeof r.id).toBe('string');
+          const given = o as Record<string, unknown>;
+          for (const k of ['queue', 'correlationId', 'taskId', 'priority'] as const) {
+            if (given[k] !== undefined) expect(typeof given[k], k).toBe('string');
+          }
+          if (given.taskId !== undefined) expect(r.id).toBe(given.taskId);
+          if (given.queue !== undefined) expect(r.queue).toBe(given.queue);
+          if (given.countdownMs !== undefined) expect(Number.isFinite(given.countdownMs)).toBe(true);
+          if (given.eta !== undefined) expect(given.eta instanceof Date && !Number.isNaN(given.eta.getTime())).toBe(true);
         }),
         { seed: SEED, numRuns: 300 },
       );
+    } finally {
+      await bus.close();
+    }
+  });
+});
+
+describe('send option validation (examples the property found)', () => {
+  const cases: [string, Record<string, unknown>, string][] = [
+    ['a null-prototype queue', { queue: Object.create(null) }, 'queue'],
+    ['a numeric queue', { queue: 5 }, 'queue'],
+    ['a null queue', { queue: null }, 'queue'],
+    ['an infinite countdown', { countdownMs: Infinity }, 'countdownMs'],
+    ['a countdown past the last Date', { countdownMs: 8.7e15 }, 'countdownMs'],
+    ['a null-prototype countdown', { countdownMs: Object.create(null) }, 'countdownMs'],
+    ['a numeric string countdown', { countdownMs: '1000' }, 'countdownMs'],
+    ['a numeric correlation id', { correlationId: 5 }, 'correlationId'],
+    ['an empty correlation id', { correlationId: '' }, 'correlationId'],
+    ['an invalid Date eta', { eta: new Date(NaN) }, 'eta'],
+    ['a string eta', { eta: '2026-12-02T00:00:00Z' }, 'eta'],
+    ['a null-prototype priority', { priority: Object.create(null) }, 'priority'],
+    ["priority 'toString'", { priority: 'toString' }, 'priority'],
+    ['a numeric task id', { taskId: 5 }, 'taskId'],
+    ['a null-prototype task id', { taskId: Object.create(null) }, 'taskId'],
+  ];
+  it.each(cases)('rejects %s with an EventValidationError naming the option', async (_label, options, path) => {
+    const bus = await createTestSystem({ taskEvents: false });
+    try {
+      bus.tasks.define('opt.t', { queue: 'opt' }, () => null);
+      const err = await bus.tasks.send('opt.t', {}, options as never).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(EventValidationError);
+      expect((err as EventValidationError).issues.map((i) => i.path)).toContain(path);
+      expect((err as Error).message).toContain(`${path}: must`);
+    } finally {
+      await bus.close();
+    }
+  });
+
+  it('rejects options that are not an object', async () => {
+    const bus = await createTestSystem({ taskEvents: false });
+    try {
+      bus.tasks.define('opt.t', { queue: 'opt' }, () => null);
+      await expect(bus.tasks.send('opt.t', {}, null as never)).rejects.toBeInstanceOf(EventValidationError);
+      await expect(bus.tasks.sendMany('opt.t', [{}], null as never)).rejects.toBeInstanceOf(EventValidationError);
+      expect(() => bus.tasks.define('opt.u', { queue: Object.create(null) }, () => null)).toThrow(EventValidationError);
     } finally {
       await bus.close();
     }

@@ -51,6 +51,7 @@ function handle(type: StreamEvent, data: unknown): void {
     case 'events': {
       const { events } = data as { events: EventSummary[] };
       if (!byId<HTMLInputElement>('ev-pause').checked) S.events = S.events.concat(events).slice(-500);
+      // S.eventTypes has no prototype (state.ts): a type named 'toString' counts from 0.
       for (const e of events) S.eventTypes[e.type] = (S.eventTypes[e.type] ?? 0) + 1;
       break;
     }

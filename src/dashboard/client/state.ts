@@ -43,7 +43,7 @@ export const S: PageState = {
   dlq: [],
   health: null,
   throughput: [],
-  eventTypes: {},
+  eventTypes: Object.create(null) as Record<string, number>,
   view: 'overview',
   taskId: null,
   task: null,
@@ -74,7 +74,9 @@ export function applySnapshot(s: Snapshot): void {
   S.dlqSize = s.dlqSize;
   S.health = s.health;
   S.throughput = s.throughput;
-  S.eventTypes = s.eventTypes;
+  // Copied into a null-prototype object: the live counter adds to it by type name, and a type
+  // named 'toString' or '__proto__' must not meet Object.prototype's members.
+  S.eventTypes = Object.assign(Object.create(null) as Record<string, number>, s.eventTypes);
   S.eventStream = s.eventStream;
   s.tasks.tasks.slice().reverse().forEach(upsertTask);
   S.events = s.events;

@@ -129,7 +129,7 @@ function renderOverview(): void {
   const last = S.throughput[S.throughput.length - 1];
   byId('ov-rate').textContent = last ? `(${last.perSecond} events/s now)` : '';
   renderChart(byId('ov-chart'), S.throughput);
-  const states: Record<string, number> = {};
+  const states = Object.create(null) as Record<string, number>;
   S.tasks.forEach((t) => (states[t.state] = (states[t.state] ?? 0) + 1));
   bars(byId('ov-states'), states);
 }
