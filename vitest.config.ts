@@ -23,8 +23,9 @@ export default defineConfig({
       include: ['test/types/**/*.test-d.ts'],
       tsconfig: './test/types/tsconfig.json',
     },
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
+    // Generous: a test that spawns several processes can take minutes on a loaded 2-core machine.
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
     pool: 'forks',
     // Most files wait on servers, child processes and timers rather than the CPU: three at once
     // keep a 2-core machine busy (about 2.5 min instead of 5 for the suite).
