@@ -8,7 +8,6 @@
 
 import { expect } from 'vitest';
 import type { MessageStreams, Transport, TransportAdmin } from '@procur/event-bus';
-import { isEventBusError } from '@procur/event-bus';
 import {
   checkSkip,
   runRoleSuite,
@@ -19,6 +18,7 @@ import {
   receiveN,
   sleep,
   uniqueName,
+  expectClosedRejections,
 } from './suite-kit.js';
 
 /** The name of every test of {@link describeAdmin}, for `options.skip`. */
@@ -100,19 +100,7 @@ const SPEC: RoleSuiteSpec<MessageStreams & TransportAdmin> = {
         ['info', () => transport.info(stream)],
         ['purge', () => transport.purge(stream)],
       ];
-      for (const [method, call] of calls) {
-        let promise: Promise<unknown>;
-        try {
-          promise = call();
-        } catch (err) {
-          throw new Error(`${method} threw synchronously after close instead of rejecting: ${String(err)}`);
-        }
-        const outcome = await promise.then(
-          () => 'resolved',
-          (err: unknown) => err,
-        );
-        expect(isEventBusError(outcome, 'ERR_CLOSED'), `${method} after close should reject with ERR_CLOSED`).toBe(true);
-      }
+      await expectClosedRejections(calls);
     });
   },
 };

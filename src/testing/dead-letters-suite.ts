@@ -8,7 +8,6 @@
 
 import { expect } from 'vitest';
 import type { DeadLetters, Delivery, MessageStreams, Transport } from '@procur/event-bus';
-import { isEventBusError } from '@procur/event-bus';
 import {
   checkSkip,
   runRoleSuite,
@@ -17,6 +16,7 @@ import {
   type RoleSuiteSpec,
   receiveN,
   uniqueName,
+  expectClosedRejections,
 } from './suite-kit.js';
 
 /** The name of every test of {@link describeDeadLetters}, for `options.skip`. */
@@ -154,19 +154,7 @@ const SPEC: RoleSuiteSpec<MessageStreams & DeadLetters> = {
         ['countDeadLetters', () => transport.countDeadLetters(dlq)],
         ['purgeDeadLetters', () => transport.purgeDeadLetters(dlq)],
       ];
-      for (const [method, call] of calls) {
-        let promise: Promise<unknown>;
-        try {
-          promise = call();
-        } catch (err) {
-          throw new Error(`${method} threw synchronously after close instead of rejecting: ${String(err)}`);
-        }
-        const outcome = await promise.then(
-          () => 'resolved',
-          (err: unknown) => err,
-        );
-        expect(isEventBusError(outcome, 'ERR_CLOSED'), `${method} after close should reject with ERR_CLOSED`).toBe(true);
-      }
+      await expectClosedRejections(calls);
     });
   },
 };

@@ -8,7 +8,6 @@
 
 import { expect } from 'vitest';
 import type { KeyValue, Transport } from '@procur/event-bus';
-import { isEventBusError } from '@procur/event-bus';
 import {
   checkSkip,
   runRoleSuite,
@@ -18,6 +17,7 @@ import {
   eventually,
   sleep,
   uniqueName,
+  expectClosedRejections,
 } from './suite-kit.js';
 
 /** The name of every test of {@link describeKeyValue}, for `options.skip`. */
@@ -175,19 +175,7 @@ const SPEC: RoleSuiteSpec<KeyValue> = {
         ['kvIncr', () => transport.kvIncr(key)],
         ['kvSetMany', () => transport.kvSetMany([{ key, value: 'v' }])],
       ];
-      for (const [method, call] of calls) {
-        let promise: Promise<unknown>;
-        try {
-          promise = call();
-        } catch (err) {
-          throw new Error(`${method} threw synchronously after close instead of rejecting: ${String(err)}`);
-        }
-        const outcome = await promise.then(
-          () => 'resolved',
-          (err: unknown) => err,
-        );
-        expect(isEventBusError(outcome, 'ERR_CLOSED'), `${method} after close should reject with ERR_CLOSED`).toBe(true);
-      }
+      await expectClosedRejections(calls);
     });
   },
 };

@@ -8,7 +8,6 @@
 
 import { expect } from 'vitest';
 import type { Signals, Transport } from '@procur/event-bus';
-import { isEventBusError } from '@procur/event-bus';
 import {
   checkSkip,
   runRoleSuite,
@@ -18,6 +17,7 @@ import {
   eventually,
   sleep,
   uniqueName,
+  expectClosedRejections,
 } from './suite-kit.js';
 
 /** The name of every test of {@link describeSignals}, for `options.skip`. */
@@ -88,19 +88,7 @@ const SPEC: RoleSuiteSpec<Signals> = {
         ['notify', () => transport.notify(key, 'm')],
         ['listen', () => transport.listen(key, () => {})],
       ];
-      for (const [method, call] of calls) {
-        let promise: Promise<unknown>;
-        try {
-          promise = call();
-        } catch (err) {
-          throw new Error(`${method} threw synchronously after close instead of rejecting: ${String(err)}`);
-        }
-        const outcome = await promise.then(
-          () => 'resolved',
-          (err: unknown) => err,
-        );
-        expect(isEventBusError(outcome, 'ERR_CLOSED'), `${method} after close should reject with ERR_CLOSED`).toBe(true);
-      }
+      await expectClosedRejections(calls);
     });
   },
 };

@@ -8,7 +8,6 @@
 
 import { expect } from 'vitest';
 import type { Delivery, MessageStreams, Transport } from '@procur/event-bus';
-import { isEventBusError } from '@procur/event-bus';
 import { TRANSPORT_DEFAULTS } from '@procur/event-bus/adapter-kit';
 import {
   checkSkip,
@@ -23,6 +22,7 @@ import {
   receiveN,
   sleep,
   uniqueName,
+  expectClosedRejections,
 } from './suite-kit.js';
 
 /** The name of every test of {@link describeMessageStreams}, for `options.skip`. */
@@ -600,19 +600,7 @@ const SPEC: RoleSuiteSpec<MessageStreams> = {
         ['claimStale', () => transport.claimStale(stream, { group: g, consumer: 'c1', minIdleMs: 0 })],
         ['touch', () => transport.touch(stream, g, 'c1', ['0-1'])],
       ];
-      for (const [method, call] of calls) {
-        let promise: Promise<unknown>;
-        try {
-          promise = call();
-        } catch (err) {
-          throw new Error(`${method} threw synchronously after close instead of rejecting: ${String(err)}`);
-        }
-        const outcome = await promise.then(
-          () => 'resolved',
-          (err: unknown) => err,
-        );
-        expect(isEventBusError(outcome, 'ERR_CLOSED'), `${method} after close should reject with ERR_CLOSED`).toBe(true);
-      }
+      await expectClosedRejections(calls);
     });
   },
 };

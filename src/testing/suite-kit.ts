@@ -6,8 +6,8 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { afterEach, beforeEach, describe, it } from 'vitest';
-import type { Delivery, MessageStreams, TransportFeatures, TransportPart, TransportRole } from '@procur/event-bus';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isEventBusError, type Delivery, type MessageStreams, type TransportFeatures, type TransportPart, type TransportRole } from '@procur/event-bus';
 import { hasRole, runAll } from '@procur/event-bus/adapter-kit';
 
 /** What a role suite's factory returns: a fresh adapter and how to clean up after it. */
@@ -230,4 +230,24 @@ export function runRoleSuite<T extends TransportPart>(spec: RoleSuiteSpec<T>, ti
     spec.body({ ctx, test: registrar(features, skip), features, names });
     options.additionalTests?.(ctx);
   });
+}
+
+/**
+ * Checks that each call, made on a closed adapter, rejects with `ERR_CLOSED` (a promise that
+ * rejects, not a synchronous throw), naming the method that does not.
+ */
+export async function expectClosedRejections(calls: ReadonlyArray<readonly [string, () => Promise<unknown>]>): Promise<void> {
+  for (const [method, call] of calls) {
+    let promise: Promise<unknown>;
+    try {
+      promise = call();
+    } catch (err) {
+      throw new Error(`${method} threw synchronously after close instead of rejecting: ${String(err)}`);
+    }
+    const outcome = await promise.then(
+      () => 'resolved',
+      (err: unknown) => err,
+    );
+    expect(isEventBusError(outcome, 'ERR_CLOSED'), `${method} after close should reject with ERR_CLOSED`).toBe(true);
+  }
 }
