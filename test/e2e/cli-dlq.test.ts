@@ -3,26 +3,15 @@
  * 4): both decode the entry with one decoder (an event envelope, else a task message), so a dead
  * task shows as its task, not `(undecodable)`, even when its context does not name it.
  */
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EventSystem } from '@procur/event-bus';
 import { startDashboard, type RunningDashboard } from '@procur/event-bus/http';
 import { createSystem } from './fixtures/dashboard-app.js';
+import { cli } from './fixtures/cli.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
 const APP = 'test/e2e/fixtures/dashboard-app.ts';
 const SEED = { PROCUR_TEST_SEED_TASK_DLQ: '1', PROCUR_TEST_SEED_DLQ: '1' };
 
-function cli(args: string[], env: Record<string, string> = {}): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    timeout: 60_000,
-    env: { ...process.env, PROCUR_BUS_APP: '', ...env },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 let bus: EventSystem | undefined;
 let dash: RunningDashboard | undefined;

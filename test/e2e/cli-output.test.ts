@@ -4,28 +4,17 @@
  * the JSON output stays valid JSON carrying the text unchanged. The one escaper is shared with
  * the console logger.
  */
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
 import { consoleLogger } from '@procur/event-bus';
 import { escapeControl } from '../../src/terminal-text.js';
+import { cli } from './fixtures/cli.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
 const APP = 'test/e2e/fixtures/dashboard-app.ts';
 // Clear screen, carriage return, bell, a one-byte CSI (C1), a right-to-left override, a newline.
 const HOSTILE = 'vendor API down\u001b[2J\u001b[H\rAll good\u0007 \u009b31m \u202Eevil\nforged line';
 // Anything a terminal acts on: C0 but newline, DEL, C1, bidi controls.
 const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 
-function cli(args: string[], env: Record<string, string> = {}): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    timeout: 60_000,
-    env: { ...process.env, PROCUR_BUS_APP: '', ...env },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 describe('escapeControl', () => {
   it('makes control characters visible and leaves printable text alone', () => {

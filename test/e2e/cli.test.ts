@@ -3,23 +3,15 @@
  * list/replay/delete/purge, --json before or after the command, demo, dashboard (binds loopback,
  * refuses to expose itself without credentials, never prints them), usage errors (exit 2).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { progress } from '../../src/cli/progress.js';
+import { cli } from './fixtures/cli.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const APP = 'test/e2e/fixtures/dashboard-app.ts';
 
-function cli(args: string[], env: Record<string, string> = {}): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    timeout: 60_000,
-    env: { ...process.env, PROCUR_BUS_APP: '', ...env },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 describe('procur-bus', () => {
   it('documents its commands and exit codes in --help', () => {
