@@ -18,10 +18,15 @@
 //    BATCH from EACH stream), the acks of the last read pipelined in front of it; the client
 //    handles what came back highest rank first. No retry streams, no delayed set.
 //
+// c'. the same with COUNT BATCH/4, so a read hands out at most BATCH, like ours (round order a, c, c').
+//
 // Both sides JSON-parse every body (the same work per event). Only the consume phase is timed,
 // from the first read until the last ack's reply. Priority inversions: a message of rank r handed
 // out by a read after which a message of a higher rank was still waiting (never handed out yet);
 // with a pre-published backlog that is exact.
+//
+// Client CPU per event (process.cpuUsage) and Redis server CPU per event (INFO cpu: the whole
+// server, so only meaningful on a Redis nobody else uses) are printed too.
 //
 // BENCH_EVENTS (20,000), BENCH_PAIRS (3), BENCH_LAYOUT_BATCH (100) scale it.
 import { randomUUID } from 'node:crypto';
@@ -36,6 +41,8 @@ const N = Number(process.env.BENCH_EVENTS ?? 20_000);
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 3);
 const BATCH = Number(process.env.BENCH_LAYOUT_BATCH ?? 100);
 const FILL = 1000;
+/** COUNT of the second simple side (c'): at most BATCH per read, like ours. */
+const QUARTER = Math.max(1, Math.floor(BATCH / 4));
 const STREAM = 'layout:events';
 const RANKS = 4;
 
@@ -102,13 +109,23 @@ interface Run {
   perRead: number;
   /** Client CPU (user + system) per event during the timed phase, µs. */
   cpuUs: number;
+  /** Redis server CPU (INFO cpu, the whole server) per event during the timed phase, µs. */
+  redisUs: number;
 }
 
-function finish(t: Tally, t0: number, cpu0: NodeJS.CpuUsage): Run {
+/** The Redis server's CPU time so far (used_cpu_user + used_cpu_sys), µs. */
+async function serverCpu(redis: IORedis): Promise<number> {
+  const info = await redis.info('cpu');
+  const f = (name: string) => Number(new RegExp(`${name}:([0-9.]+)`).exec(info)?.[1] ?? 0);
+  return (f('used_cpu_user') + f('used_cpu_sys')) * 1e6;
+}
+
+async function finish(t: Tally, t0: number, cpu0: NodeJS.CpuUsage, redis: IORedis, server0: number): Promise<Run> {
   const s = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  const server = (await serverCpu(redis)) - server0;
   if (t.handed !== N) throw new Error(`handed out ${t.handed} of ${N}`);
-  return { rate: N / s, inversions: t.inversions, perRead: t.handed / t.reads, cpuUs: (cpu.user + cpu.system) / N };
+  return { rate: N / s, inversions: t.inversions, perRead: t.handed / t.reads, cpuUs: (cpu.user + cpu.system) / N, redisUs: server / N };
 }
 
 async function assertNothingPending(redis: IORedis, keys: string[], group: string): Promise<void> {
@@ -135,6 +152,7 @@ async function ours(variant: Variant): Promise<Run> {
       );
     }
     const tally = new Tally(variant);
+    const server0 = await serverCpu(redis);
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     let ack: string[] = [];
@@ -152,7 +170,7 @@ async function ours(variant: Variant): Promise<Run> {
       tally.read(ranks);
     }
     if (ack.length) await t.ack(STREAM, 'g', ack);
-    const run = finish(tally, t0, cpu0);
+    const run = await finish(tally, t0, cpu0, redis, server0);
     await assertNothingPending(redis, [0, 1, 2, 3].map((r) => `{${prefix}}:stream:${STREAM}:${r}`), 'g');
     return run;
   } finally {
@@ -166,7 +184,7 @@ async function ours(variant: Variant): Promise<Run> {
 
 type XRead = [string, [string, string[]][]][] | null;
 
-async function simple(variant: Variant): Promise<Run> {
+async function simple(variant: Variant, count: number): Promise<Run> {
   const tag = `{layout-raw-${randomUUID()}}`;
   const keys = [0, 1, 2, 3].map((r) => `${tag}:${STREAM}:${r}`);
   const rankOfKey = new Map(keys.map((k, r) => [k, r]));
@@ -180,6 +198,7 @@ async function simple(variant: Variant): Promise<Run> {
       await p.exec();
     }
     const tally = new Tally(variant);
+    const server0 = await serverCpu(redis);
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     let acks: Array<[string, string[]]> = [];
@@ -189,7 +208,7 @@ async function simple(variant: Variant): Promise<Run> {
     for (;;) {
       const p = redis.pipeline();
       queueAcks(p);
-      p.xreadgroup('GROUP', 'g', 'c', 'COUNT', BATCH, 'STREAMS', ...byPriority, '>', '>', '>', '>');
+      p.xreadgroup('GROUP', 'g', 'c', 'COUNT', count, 'STREAMS', ...byPriority, '>', '>', '>', '>');
       const res = (await p.exec())!;
       for (const [err] of res) if (err) throw err;
       const read = (res[res.length - 1]![1] as XRead) ?? [];
@@ -216,7 +235,7 @@ async function simple(variant: Variant): Promise<Run> {
       queueAcks(p);
       await p.exec();
     }
-    const run = finish(tally, t0, cpu0);
+    const run = await finish(tally, t0, cpu0, redis, server0);
     await assertNothingPending(redis, keys, 'g');
     return run;
   } finally {
@@ -236,35 +255,43 @@ export async function run(): Promise<void> {
   })();
   const bytes = Math.round(BODIES.reduce((n, b) => n + Buffer.byteLength(b), 0) / N);
   console.log(`\n## Priority layout: eight sources and the fast path vs a simpler layout (Redis ${version})\n`);
-  console.log(`${N} pre-published events of about ${bytes} bytes; ${PAIRS} interleaved pairs after one warm-up of each; only the consume phase is timed.`);
+  console.log(`${N} pre-published events of about ${bytes} bytes; ${PAIRS} interleaved rounds (a, c, c') after one warm-up of each; only the consume phase is timed.`);
   console.log(`- a. ours: redisTransport({ url, keyPrefix }) at its defaults, Transport API receive({ group, consumer, max: ${BATCH}, ack: <last batch> }) until empty, then ack(); ${BATCH >= 32 ? 'the fast path is on (max >= 32)' : 'max < 32: the fast path is never taken'}.`);
   console.log('- b. ours with the fast path off: not measured (no switch; the library code is not changed for a benchmark).');
   console.log(`- c. simple: raw ioredis, 4 rank streams, 1 group, pipeline [XACK of the last read per stream] + XREADGROUP GROUP g c COUNT ${BATCH} STREAMS p3 p2 p1 p0 > > > > (up to ${BATCH} from each stream per read), handled highest rank first; no retry streams, no delayed set.`);
+  console.log(`- c'. the same simple loop with COUNT ${QUARTER} (at most ${4 * QUARTER} per read, like ours' ${BATCH}). Order of each round: a, c, c'.`);
   console.log('Both sides JSON.parse every body. Inversions: messages handed out by a read after which a higher rank was still waiting.');
+  console.log('Client CPU: process.cpuUsage() of this process. Redis CPU: INFO cpu of the whole server (every client of it: meaningful on a private Redis only).');
   const load0 = loadavg()[0]!;
   for (const variant of ['uniform', 'mixed'] as const) {
     await ours(variant);
-    await simple(variant);
+    await simple(variant, BATCH);
+    await simple(variant, QUARTER);
     const a: Run[] = [];
     const c: Run[] = [];
+    const c4: Run[] = [];
     for (let i = 0; i < PAIRS; i++) {
       a.push(await ours(variant));
-      c.push(await simple(variant));
+      c.push(await simple(variant, BATCH));
+      c4.push(await simple(variant, QUARTER));
     }
     const ratios = a.map((x, i) => x.rate / c[i]!.rate);
+    const ratios4 = a.map((x, i) => x.rate / c4[i]!.rate);
     const label = variant === 'uniform' ? 'uniform (all rank 1)' : 'mixed (ranks 0-3 in turn)';
     console.log(`\n### ${label}\n`);
-    console.log('| side | events/s (median) | per pair | msgs per read | inversions (median) | client CPU µs/event |');
-    console.log('|---|---:|---|---:|---:|---:|');
+    console.log('| side | events/s (median) | per pair | msgs per read | inversions (median) | client CPU µs/event | Redis CPU µs/event |');
+    console.log('|---|---:|---|---:|---:|---:|---:|');
     for (const [name, runs] of [
       ['a. ours (8 sources + fast path)', a],
-      ['c. simple (4 streams, 1 XREADGROUP)', c],
+      [`c. simple (4 streams, 1 XREADGROUP, COUNT ${BATCH})`, c],
+      [`c'. simple (COUNT ${QUARTER}: at most ${4 * QUARTER} per read)`, c4],
     ] as const) {
       console.log(
-        `| ${name} | ${fmt(median(runs.map((r) => r.rate)))} | ${runs.map((r) => fmt(r.rate)).join(', ')} | ${median(runs.map((r) => r.perRead)).toFixed(1)} | ${fmt(median(runs.map((r) => r.inversions)))} | ${median(runs.map((r) => r.cpuUs)).toFixed(1)} |`,
+        `| ${name} | ${fmt(median(runs.map((r) => r.rate)))} | ${runs.map((r) => fmt(r.rate)).join(', ')} | ${median(runs.map((r) => r.perRead)).toFixed(1)} | ${fmt(median(runs.map((r) => r.inversions)))} | ${median(runs.map((r) => r.cpuUs)).toFixed(1)} | ${median(runs.map((r) => r.redisUs)).toFixed(1)} |`,
       );
     }
-    console.log(`\nours / simple, per pair: ${ratios.map((r) => r.toFixed(2)).join(', ')}; median ${median(ratios).toFixed(2)}`);
+    console.log(`\nours / simple (c), per pair: ${ratios.map((r) => r.toFixed(2)).join(', ')}; median ${median(ratios).toFixed(2)}`);
+    console.log(`ours / simple (c'), per pair: ${ratios4.map((r) => r.toFixed(2)).join(', ')}; median ${median(ratios4).toFixed(2)}`);
   }
   console.log(`\n1-minute load average: ${load0.toFixed(2)} at the start, ${loadavg()[0]!.toFixed(2)} at the end (${cpus().length} CPUs; the machine was shared with other work).`);
   if (sink < 0) console.log(sink);
