@@ -111,6 +111,31 @@ interface Run {
   cpuUs: number;
   /** Redis server CPU (INFO cpu, the whole server) per event during the timed phase, µs. */
   redisUs: number;
+  /** Commands per 1,000 events in the timed phase (INFO commandstats, whole server). */
+  commands: string;
+}
+
+type Stats = Map<string, { calls: number; usec: number }>;
+
+/** INFO commandstats: calls and µs per command (commands run inside scripts are counted too). */
+async function commandStats(redis: IORedis): Promise<Stats> {
+  const out: Stats = new Map();
+  for (const m of (await redis.info('commandstats')).matchAll(/cmdstat_([^:]+):calls=(\d+),usec=(\d+)/g)) {
+    out.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) });
+  }
+  return out;
+}
+
+/** Commands per 1,000 events between two snapshots, busiest first (the admin INFO calls left out). */
+function statsDelta(a: Stats, b: Stats): string {
+  const rows: string[] = [];
+  for (const [cmd, v] of [...b].sort((x, y) => y[1].usec - (a.get(y[0])?.usec ?? 0) - (x[1].usec - (a.get(x[0])?.usec ?? 0)))) {
+    const calls = v.calls - (a.get(cmd)?.calls ?? 0);
+    if (calls <= 0 || cmd === 'info') continue;
+    const usec = v.usec - (a.get(cmd)?.usec ?? 0);
+    rows.push(`${cmd} ${((calls * 1000) / N).toFixed(1)} (${(usec / N).toFixed(2)} µs/event)`);
+  }
+  return rows.join(', ');
 }
 
 /** The Redis server's CPU time so far (used_cpu_user + used_cpu_sys), µs. */
@@ -120,12 +145,13 @@ async function serverCpu(redis: IORedis): Promise<number> {
   return (f('used_cpu_user') + f('used_cpu_sys')) * 1e6;
 }
 
-async function finish(t: Tally, t0: number, cpu0: NodeJS.CpuUsage, redis: IORedis, server0: number): Promise<Run> {
+async function finish(t: Tally, t0: number, cpu0: NodeJS.CpuUsage, redis: IORedis, server0: number, stats0: Stats): Promise<Run> {
   const s = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const server = (await serverCpu(redis)) - server0;
+  const commands = statsDelta(stats0, await commandStats(redis));
   if (t.handed !== N) throw new Error(`handed out ${t.handed} of ${N}`);
-  return { rate: N / s, inversions: t.inversions, perRead: t.handed / t.reads, cpuUs: (cpu.user + cpu.system) / N, redisUs: server / N };
+  return { rate: N / s, inversions: t.inversions, perRead: t.handed / t.reads, cpuUs: (cpu.user + cpu.system) / N, redisUs: server / N, commands };
 }
 
 async function assertNothingPending(redis: IORedis, keys: string[], group: string): Promise<void> {
@@ -152,6 +178,7 @@ async function ours(variant: Variant): Promise<Run> {
       );
     }
     const tally = new Tally(variant);
+    const stats0 = await commandStats(redis);
     const server0 = await serverCpu(redis);
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
@@ -170,7 +197,7 @@ async function ours(variant: Variant): Promise<Run> {
       tally.read(ranks);
     }
     if (ack.length) await t.ack(STREAM, 'g', ack);
-    const run = await finish(tally, t0, cpu0, redis, server0);
+    const run = await finish(tally, t0, cpu0, redis, server0, stats0);
     await assertNothingPending(redis, [0, 1, 2, 3].map((r) => `{${prefix}}:stream:${STREAM}:${r}`), 'g');
     return run;
   } finally {
@@ -198,6 +225,7 @@ async function simple(variant: Variant, count: number): Promise<Run> {
       await p.exec();
     }
     const tally = new Tally(variant);
+    const stats0 = await commandStats(redis);
     const server0 = await serverCpu(redis);
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
@@ -235,7 +263,7 @@ async function simple(variant: Variant, count: number): Promise<Run> {
       queueAcks(p);
       await p.exec();
     }
-    const run = await finish(tally, t0, cpu0, redis, server0);
+    const run = await finish(tally, t0, cpu0, redis, server0, stats0);
     await assertNothingPending(redis, keys, 'g');
     return run;
   } finally {
@@ -290,6 +318,10 @@ export async function run(): Promise<void> {
         `| ${name} | ${fmt(median(runs.map((r) => r.rate)))} | ${runs.map((r) => fmt(r.rate)).join(', ')} | ${median(runs.map((r) => r.perRead)).toFixed(1)} | ${fmt(median(runs.map((r) => r.inversions)))} | ${median(runs.map((r) => r.cpuUs)).toFixed(1)} | ${median(runs.map((r) => r.redisUs)).toFixed(1)} |`,
       );
     }
+    console.log('\nINFO commandstats of the last round, per 1,000 events (whole server; script-internal commands counted too):');
+    console.log(`- a: ${a[a.length - 1]!.commands}`);
+    console.log(`- c: ${c[c.length - 1]!.commands}`);
+    console.log(`- c': ${c4[c4.length - 1]!.commands}`);
     console.log(`\nours / simple (c), per pair: ${ratios.map((r) => r.toFixed(2)).join(', ')}; median ${median(ratios).toFixed(2)}`);
     console.log(`ours / simple (c'), per pair: ${ratios4.map((r) => r.toFixed(2)).join(', ')}; median ${median(ratios4).toFixed(2)}`);
   }
