@@ -8,11 +8,11 @@
  * transport refuses it (test/adapters/redis-connection.test.ts); see docs/architecture.md,
  * "ioredis-mock".
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import RedisMock from 'ioredis-mock';
 import { Redis } from 'ioredis';
-import type { KeyValue, KvSetOptions, Logger, SignalOptions, TransportFeatures } from '@procur/event-bus';
-import { describeKeyValue } from '@procur/event-bus/testing';
+import { createEventSystem, memoryTransport, silentLogger, type EventSystem, type KeyValue, type KvSetOptions, type Logger, type SignalOptions, type TransportFeatures } from '@procur/event-bus';
+import { describeKeyValue, waitUntil } from '@procur/event-bus/testing';
 import { RedisCommands } from '../../adapters/redis/commands.js';
 import { KeyLayout } from '../../adapters/redis/keys.js';
 import { RedisKeyValue } from '../../adapters/redis/kv.js';
@@ -272,4 +272,82 @@ describe('Redis key-value on ioredis-mock: the client passed in', () => {
     expect(await kv.client.get(kv.keys.kv('k'))).toBe('v');
     kv.client.disconnect();
   });
+});
+
+/**
+ * The scheduler's leader lease (kvSet ifAbsent / ifEquals with a TTL), fencing token (kvIncr) and
+ * per-run claims (kvSet ifAbsent) are built on the key-value role: here three event systems, like
+ * three processes, share one memory transport for their streams and one ioredis-mock for their
+ * key-value role (each its own `RedisKeyValue`, as each process has its own transport).
+ */
+describe('The scheduler on the Redis key-value role over ioredis-mock', () => {
+  const EVERY_MS = 200;
+  const systems: EventSystem[] = [];
+  let ran: string[] = [];
+
+  async function cluster(n: number): Promise<{ schedulers: EventSystem['scheduler'][]; kv: ReturnType<typeof mockKeyValue> }> {
+    ran = [];
+    const client = newMock();
+    const prefix = uniquePrefix();
+    const shared = memoryTransport();
+    const kv = mockKeyValue({ client, prefix });
+    for (let i = 0; i < n; i++) {
+      const bus = await createEventSystem({
+        streams: shared,
+        signals: shared,
+        keyValue: i === 0 ? kv : mockKeyValue({ client, prefix }),
+        logger: silentLogger,
+        env: {},
+        outbox: false,
+        taskEvents: false,
+        builtins: false,
+        scheduler: { tickMs: 50 },
+      });
+      systems.push(bus);
+      bus.tasks.define('tick', { queue: 'beat' }, async (_a: unknown, ctx) => {
+        ran.push(ctx.correlationId);
+      });
+      bus.scheduler.add({ name: 'beat', task: 'tick', everyMs: EVERY_MS });
+    }
+    await systems[0]!.worker({ queues: { beat: 4 } }).start();
+    return { schedulers: systems.map((s) => s.scheduler), kv };
+  }
+
+  /** The run slots sent, in ms, oldest first. */
+  const slots = () => ran.map((c) => Date.parse(c.slice('schedule:beat:'.length))).sort((a, b) => a - b);
+
+  afterEach(async () => {
+    for (const s of systems) await s.scheduler.stop();
+    for (const s of systems.splice(0)) await s.close();
+  });
+
+  it('three schedulers: one leader, each run sent once, no run skipped', async () => {
+    const { schedulers } = await cluster(3);
+    await Promise.all(schedulers.map((s) => s.start()));
+    await waitUntil(() => ran.length >= 5, 15_000, 'five scheduled runs');
+    expect(schedulers.filter((s) => s.isLeader)).toHaveLength(1);
+    await Promise.all(schedulers.map((s) => s.stop()));
+    await waitUntil(() => slots().length === ran.length, 5000, 'runs parsed');
+    expect(new Set(ran).size).toBe(ran.length);
+    const got = slots();
+    expect(got.map((t, i) => (i === 0 ? EVERY_MS : t - got[i - 1]!))).toEqual(got.map(() => EVERY_MS));
+  }, 30_000);
+
+  it('a leader that dies holding its lock: another takes over after the TTL with a new fence and sends the missed runs once', async () => {
+    const { schedulers, kv } = await cluster(2);
+    const [first, second] = schedulers as [EventSystem['scheduler'], EventSystem['scheduler']];
+    await first.start();
+    await waitUntil(() => first.isLeader && ran.length >= 2, 15_000, 'the first leader sending');
+    await second.start();
+    expect(second.isLeader).toBe(false);
+    first.haltForTesting(); // as SIGKILL: the lock stays until its TTL ends
+    const before = ran.length;
+    await waitUntil(() => second.isLeader, 15_000, 'the second scheduler taking over');
+    await waitUntil(() => ran.length >= before + 3, 15_000, 'runs from the new leader');
+    await second.stop();
+    expect(await kv.kvGet('procur:scheduler:fence')).toBe('2');
+    expect(new Set(ran).size).toBe(ran.length);
+    const got = slots();
+    expect(got.map((t, i) => (i === 0 ? EVERY_MS : t - got[i - 1]!))).toEqual(got.map(() => EVERY_MS));
+  }, 30_000);
 });
