@@ -1,21 +1,24 @@
 /**
  * Issue 16, item 7: the key-value role of the Redis transport (adapters/redis/kv.ts and its Lua
- * scripts kv-set-1, kv-delete-if-1, kv-incr-1) on ioredis-mock, an in-memory Redis with a Lua
- * interpreter (fengari). No server: these run anywhere. The role object is the transport's own
- * `RedisKeyValue` over the transport's own `RedisCommands` (EVALSHA with the EVAL fallback,
- * bounded calls, close), only the client is the mock; the same conformance suite as every
- * adapter (`describeKeyValue`) checks it. ioredis-mock has no consumer groups, so the full
+ * scripts kv-set-1, kv-delete-if-1, kv-incr-1), the scheduler's leader lease built on it, and the
+ * signals role (adapters/redis/pubsub.ts) on ioredis-mock, an in-memory Redis with a Lua
+ * interpreter (fengari). No server: these run anywhere (only the cases where the mock differs
+ * from Redis also run on a real one, when there is one). The role objects are the transport's own
+ * `RedisKeyValue` / `RedisSignals` over its own `RedisCommands` (EVALSHA with the EVAL fallback,
+ * bounded calls, close), only the client is the mock; the same conformance suites as every
+ * adapter (`describeKeyValue`, `describeSignals`) check them. ioredis-mock has no consumer groups, so the full
  * transport refuses it (test/adapters/redis-connection.test.ts); see docs/architecture.md,
  * "ioredis-mock".
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import RedisMock from 'ioredis-mock';
 import { Redis } from 'ioredis';
-import { createEventSystem, memoryTransport, silentLogger, type EventSystem, type KeyValue, type KvSetOptions, type Logger, type SignalOptions, type TransportFeatures } from '@procur/event-bus';
-import { describeKeyValue, waitUntil } from '@procur/event-bus/testing';
+import { createEventSystem, memoryTransport, silentLogger, type EventSystem, type KeyValue, type KvSetOptions, type Logger, type SignalOptions, type Signals, type TransportFeatures } from '@procur/event-bus';
+import { describeKeyValue, describeSignals, waitUntil } from '@procur/event-bus/testing';
 import { RedisCommands } from '../../adapters/redis/commands.js';
 import { KeyLayout } from '../../adapters/redis/keys.js';
 import { RedisKeyValue } from '../../adapters/redis/kv.js';
+import { RedisSignals } from '../../adapters/redis/pubsub.js';
 import { REDIS_REQUIRED, TEST_REDIS_URL, adminClient, deleteKeys, probeRedis, uniquePrefix } from '../e2e/fixtures/redis-helpers.js';
 
 /** Only the key-value role: what the harness below provides. */
@@ -49,8 +52,8 @@ function recordingLogger(): Logger & { errors: Logged[] } {
 
 /**
  * Two things ioredis has and ioredis-mock lacks, which the role's command wrapper uses:
- * - `status`: the wrapper waits for `'ready'` before each command; the mock, always connected,
- *   has none, so it reads `'ready'` here;
+ * - `status`: the wrapper waits for `'ready'` before each command (and connects a `'wait'`ing
+ *   lazy connection); the mock has only `connected`, which `status` reads here;
  * - the generic `call(command, args)`, used for `SET ... PX NX` and `EVALSHA`/`EVAL`: each goes
  *   to the mock's method of that name (`set`, `evalsha`, `eval`), which takes the same arguments.
  * Nothing else of the client changes.
@@ -61,8 +64,11 @@ const sent = new WeakMap<Redis, string[]>();
 function withCall(client: Redis): Redis {
   sent.set(client, []);
   const named = client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
-  Object.defineProperty(client, 'status', { value: 'ready', configurable: true });
+  Object.defineProperty(client, 'status', { get: () => (client as unknown as { connected: boolean }).connected ? 'ready' : 'wait', configurable: true });
+  const duplicate = client.duplicate.bind(client);
   return Object.assign(client, {
+    // The subscriber connection of `listen` is a duplicate: the same two shims on it.
+    duplicate: (...args: Parameters<Redis['duplicate']>) => withCall(duplicate(...args)),
     call(command: string, ...rest: unknown[]): Promise<unknown> {
       sent.get(client)?.push(command.toUpperCase());
       const args = rest.length === 1 && Array.isArray(rest[0]) ? (rest[0] as unknown[]) : rest;
@@ -112,10 +118,8 @@ const reachable = await probeRedis(TEST_REDIS_URL);
  * `redisTransport({ client })` does for this role (adapters/redis/redis-transport.ts), without the
  * consumer-group check the mock would fail. The mock stays open at close, as a client passed in.
  */
-function mockKeyValue(options: { client?: Redis; prefix?: string; logger?: Logger } = {}): KeyValue & { client: Redis; keys: KeyLayout } {
-  const client = options.client ?? newMock();
-  const keys = new KeyLayout(options.prefix ?? uniquePrefix());
-  const ctx = new RedisCommands({
+function commandsOver(client: Redis, keys: KeyLayout, logger: Logger): RedisCommands {
+  return new RedisCommands({
     main: client,
     ownsMain: false,
     where: 'ioredis-mock',
@@ -125,8 +129,14 @@ function mockKeyValue(options: { client?: Redis; prefix?: string; logger?: Logge
     maxLen: 0,
     publishTimeoutMs: 5000,
     operationTimeoutMs: 5000,
-    logger: options.logger ?? recordingLogger(),
+    logger,
   });
+}
+
+function mockKeyValue(options: { client?: Redis; prefix?: string; logger?: Logger } = {}): KeyValue & { client: Redis; keys: KeyLayout } {
+  const client = options.client ?? newMock();
+  const keys = new KeyLayout(options.prefix ?? uniquePrefix());
+  const ctx = commandsOver(client, keys, options.logger ?? recordingLogger());
   const kv = new RedisKeyValue(ctx);
   return {
     name: 'redis-kv (ioredis-mock)',
@@ -142,6 +152,34 @@ function mockKeyValue(options: { client?: Redis; prefix?: string; logger?: Logge
     close: () => ctx.life.close(async () => ctx.unwatch(client)),
   };
 }
+
+/** Only the signals role. */
+const SIGNALS: TransportFeatures = Object.freeze({ ...FEATURES, keyValue: false, signals: true });
+
+/**
+ * The signals role of the Redis transport (adapters/redis/pubsub.ts: PUBLISH, and SUBSCRIBE on a
+ * duplicate of the client) over one ioredis-mock client, closed as the transport closes it.
+ */
+function mockSignals(): Signals {
+  const client = newMock();
+  const ctx = commandsOver(client, new KeyLayout(uniquePrefix()), recordingLogger());
+  const signals = new RedisSignals(ctx);
+  return {
+    name: 'redis-signals (ioredis-mock)',
+    features: SIGNALS,
+    notify: (channel: string, message: string, o?: SignalOptions) => signals.notify(channel, message, o),
+    listen: (channel: string, handler: (message: string) => void, o?: SignalOptions) => signals.listen(channel, handler, o),
+    close: () =>
+      ctx.life.close(async () => {
+        const subscriber = signals.shutdown();
+        if (subscriber) ctx.drop(subscriber);
+        ctx.unwatch(client);
+        client.disconnect();
+      }),
+  };
+}
+
+describeSignals('redis (ioredis-mock)', () => ({ transport: mockSignals() }), { features: SIGNALS });
 
 describeKeyValue('redis (ioredis-mock)', () => ({ transport: mockKeyValue() }), {
   features: FEATURES,
@@ -204,6 +242,7 @@ const backends = [
 
 for (const backend of backends) {
   const noWrongType = !backend.gaps.wrongType;
+  const gap = (why: string) => (backend.name === 'ioredis-mock' ? ` (skipped on ioredis-mock: ${why})` : '');
   describe.skipIf(!backend.available)(`Redis key-value where ioredis-mock differs from Redis, on ${backend.name}`, () => {
     async function withKv(fn: (kv: ReturnType<typeof mockKeyValue>, logger: ReturnType<typeof recordingLogger>) => Promise<void>): Promise<void> {
       const logger = recordingLogger();
@@ -218,14 +257,14 @@ for (const backend of backends) {
       }
     }
 
-    it.skipIf(noWrongType)('kvGet reads a key of another type as absent and says so (skipped on ioredis-mock: no WRONGTYPE)', () =>
+    it.skipIf(noWrongType)(`kvGet reads a key of another type as absent and says so${gap('no WRONGTYPE')}`, () =>
       withKv(async (kv, logger) => {
         await kv.client.rpush(kv.keys.kv('k'), 'x');
         expect(await kv.kvGet('k')).toBeNull();
         expect(logger.errors.map((e) => e.message).join('\n')).toMatch(/holds no value/);
       }));
 
-    it.skipIf(noWrongType)('kvSet ifAbsent writes over a key of another type and says so; ifEquals does not match it (skipped on ioredis-mock: no WRONGTYPE)', () =>
+    it.skipIf(noWrongType)(`kvSet ifAbsent writes over a key of another type and says so; ifEquals does not match it${gap('no WRONGTYPE')}`, () =>
       withKv(async (kv, logger) => {
         await kv.client.rpush(kv.keys.kv('lock'), 'x');
         expect(await kv.kvSet('lock', 'me', { ifAbsent: true, ttlMs: 60_000 })).toBe(true);
@@ -238,14 +277,14 @@ for (const backend of backends) {
         expect(logger.errors.filter((e) => /overwrote/.test(e.message))).toHaveLength(1);
       }));
 
-    it.skipIf(noWrongType)('kvDelete ifEquals never deletes a key of another type (skipped on ioredis-mock: no WRONGTYPE)', () =>
+    it.skipIf(noWrongType)(`kvDelete ifEquals never deletes a key of another type${gap('no WRONGTYPE')}`, () =>
       withKv(async (kv) => {
         await kv.client.rpush(kv.keys.kv('k'), 'x');
         expect(await kv.kvDelete('k', { ifEquals: 'x' })).toBe(false);
         expect(await kv.client.type(kv.keys.kv('k'))).toBe('list');
       }));
 
-    it.skipIf(noWrongType)('kvIncr drops a value that is no counter and counts from 0, and says so (skipped on ioredis-mock: INCRBY of a non-integer does not fail)', () =>
+    it.skipIf(noWrongType)(`kvIncr drops a value that is no counter and counts from 0, and says so${gap('INCRBY of a non-integer does not fail')}`, () =>
       withKv(async (kv, logger) => {
         await kv.kvSet('n', 'not a number');
         expect(await kv.kvIncr('n', { by: 3 })).toBe(3);
@@ -255,7 +294,7 @@ for (const backend of backends) {
         expect(logger.errors.filter((e) => /held no counter/.test(e.message))).toHaveLength(2);
       }));
 
-    it.skipIf(!backend.gaps.escapesGlob)('kvScan treats glob characters in the prefix literally (skipped on ioredis-mock: SCAN MATCH ignores \\ escapes)', () =>
+    it.skipIf(!backend.gaps.escapesGlob)(`kvScan treats glob characters in the prefix literally${gap('SCAN MATCH ignores \\ escapes')}`, () =>
       withKv(async (kv) => {
         await kv.kvSet('glob:a*', '1');
         await kv.kvSet('glob:ab', '2');
