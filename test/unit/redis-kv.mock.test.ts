@@ -13,10 +13,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import RedisMock from 'ioredis-mock';
 import { Redis } from 'ioredis';
-import { createEventSystem, memoryTransport, silentLogger, type EventSystem, type KeyValue, type KvSetOptions, type Logger, type SignalOptions, type Signals, type TransportFeatures } from '@procur/event-bus';
+import { createEventSystem, isEventBusError, memoryTransport, silentLogger, type EventSystem, type KeyValue, type KvSetOptions, type Logger, type SignalOptions, type Signals, type TransportFeatures } from '@procur/event-bus';
 import { describeKeyValue, describeSignals, waitUntil } from '@procur/event-bus/testing';
 import { RedisCommands } from '../../adapters/redis/commands.js';
 import { KeyLayout } from '../../adapters/redis/keys.js';
+import { redisTransport } from '../../adapters/redis/redis-transport.js';
 import { RedisKeyValue } from '../../adapters/redis/kv.js';
 import { RedisSignals } from '../../adapters/redis/pubsub.js';
 import { REDIS_REQUIRED, TEST_REDIS_URL, adminClient, deleteKeys, probeRedis, uniquePrefix } from '../e2e/fixtures/redis-helpers.js';
@@ -152,6 +153,25 @@ function mockKeyValue(options: { client?: Redis; prefix?: string; logger?: Logge
     close: () => ctx.life.close(async () => ctx.unwatch(client)),
   };
 }
+
+describe('redisTransport over a real ioredis-mock client', () => {
+  // ioredis-mock 8 has xgroup, xreadgroup, xautoclaim methods that only reject ("Unsupported
+  // command"), but no `call` and no `status`: without this check the transport was built and
+  // failed later with "c.call is not a function" or "Cannot reach Redis at localhost:6379".
+  it('is refused at once with a ConfigError that names memoryTransport()', () => {
+    const client = new RedisMock() as unknown as Redis;
+    let err: unknown = 'returned';
+    try {
+      redisTransport({ client, trimIntervalMs: 0 });
+    } catch (e) {
+      err = e;
+    }
+    client.disconnect();
+    expect(isEventBusError(err, 'ERR_CONFIG')).toBe(true);
+    expect((err as Error).message).toMatch(/consumer groups/);
+    expect((err as Error).message).toMatch(/memoryTransport\(\)/);
+  });
+});
 
 /** Only the signals role. */
 const SIGNALS: TransportFeatures = Object.freeze({ ...FEATURES, keyValue: false, signals: true });
