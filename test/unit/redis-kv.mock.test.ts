@@ -6,9 +6,9 @@
  * from Redis also run on a real one, when there is one). The role objects are the transport's own
  * `RedisKeyValue` / `RedisSignals` over its own `RedisCommands` (EVALSHA with the EVAL fallback,
  * bounded calls, close), only the client is the mock; the same conformance suites as every
- * adapter (`describeKeyValue`, `describeSignals`) check them. ioredis-mock has no consumer groups, so the full
- * transport refuses it (test/adapters/redis-connection.test.ts); see docs/architecture.md,
- * "ioredis-mock".
+ * adapter (`describeKeyValue`, `describeSignals`) check them. ioredis-mock has no consumer
+ * groups, so the full transport refuses it (checked here with the real mock); see
+ * docs/architecture.md, "ioredis-mock".
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import RedisMock from 'ioredis-mock';
@@ -51,6 +51,9 @@ function recordingLogger(): Logger & { errors: Logged[] } {
   } as unknown as Logger & { errors: Logged[] };
 }
 
+/** The commands each mock was sent through `call`, in order. */
+const sent = new WeakMap<Redis, string[]>();
+
 /**
  * Two things ioredis has and ioredis-mock lacks, which the role's command wrapper uses:
  * - `status`: the wrapper waits for `'ready'` before each command (and connects a `'wait'`ing
@@ -59,9 +62,6 @@ function recordingLogger(): Logger & { errors: Logged[] } {
  *   to the mock's method of that name (`set`, `evalsha`, `eval`), which takes the same arguments.
  * Nothing else of the client changes.
  */
-/** The commands each mock was sent through `call`, in order. */
-const sent = new WeakMap<Redis, string[]>();
-
 function withCall(client: Redis): Redis {
   sent.set(client, []);
   const named = client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
@@ -114,11 +114,7 @@ async function probeMock(): Promise<{ wrongType: boolean; escapesGlob: boolean }
 const gaps = await probeMock();
 const reachable = await probeRedis(TEST_REDIS_URL);
 
-/**
- * The key-value role of the Redis transport over one ioredis-mock client: the wiring
- * `redisTransport({ client })` does for this role (adapters/redis/redis-transport.ts), without the
- * consumer-group check the mock would fail. The mock stays open at close, as a client passed in.
- */
+/** The command wrapper `redisTransport({ client })` builds (adapters/redis/redis-transport.ts), over `client`. */
 function commandsOver(client: Redis, keys: KeyLayout, logger: Logger): RedisCommands {
   return new RedisCommands({
     main: client,
@@ -134,7 +130,12 @@ function commandsOver(client: Redis, keys: KeyLayout, logger: Logger): RedisComm
   });
 }
 
-function mockKeyValue(options: { client?: Redis; prefix?: string; logger?: Logger } = {}): KeyValue & { client: Redis; keys: KeyLayout } {
+/**
+ * The key-value role of the Redis transport over one client (a new ioredis-mock by default): the
+ * wiring `redisTransport({ client })` does for this role, without the consumer-group check the
+ * mock would fail. The client stays open at close, as a client passed in.
+ */
+function keyValueOver(options: { client?: Redis; prefix?: string; logger?: Logger } = {}): KeyValue & { client: Redis; keys: KeyLayout } {
   const client = options.client ?? newMock();
   const keys = new KeyLayout(options.prefix ?? uniquePrefix());
   const ctx = commandsOver(client, keys, options.logger ?? recordingLogger());
@@ -201,10 +202,10 @@ function mockSignals(): Signals {
 
 describeSignals('redis (ioredis-mock)', () => ({ transport: mockSignals() }), { features: SIGNALS });
 
-describeKeyValue('redis (ioredis-mock)', () => ({ transport: mockKeyValue() }), {
+describeKeyValue('redis (ioredis-mock)', () => ({ transport: keyValueOver() }), {
   features: FEATURES,
   additionalTests(ctx) {
-    const kv = () => ctx.transport as ReturnType<typeof mockKeyValue>;
+    const kv = () => ctx.transport as ReturnType<typeof keyValueOver>;
 
     it('runs the compare-and-set script by EVALSHA, loading it by EVAL on NOSCRIPT first', async () => {
       const key = ctx.name('cas');
@@ -264,11 +265,11 @@ for (const backend of backends) {
   const noWrongType = !backend.gaps.wrongType;
   const gap = (why: string) => (backend.name === 'ioredis-mock' ? ` (skipped on ioredis-mock: ${why})` : '');
   describe.skipIf(!backend.available)(`Redis key-value where ioredis-mock differs from Redis, on ${backend.name}`, () => {
-    async function withKv(fn: (kv: ReturnType<typeof mockKeyValue>, logger: ReturnType<typeof recordingLogger>) => Promise<void>): Promise<void> {
+    async function withKv(fn: (kv: ReturnType<typeof keyValueOver>, logger: ReturnType<typeof recordingLogger>) => Promise<void>): Promise<void> {
       const logger = recordingLogger();
       const prefix = uniquePrefix();
       const client = backend.client();
-      const kv = mockKeyValue({ client, prefix, logger });
+      const kv = keyValueOver({ client, prefix, logger });
       try {
         await fn(kv, logger);
       } finally {
@@ -325,7 +326,7 @@ for (const backend of backends) {
 
 describe('Redis key-value on ioredis-mock: the client passed in', () => {
   it('stays open after close', async () => {
-    const kv = mockKeyValue();
+    const kv = keyValueOver();
     await kv.kvSet('k', 'v');
     await kv.close();
     expect(await kv.client.get(kv.keys.kv('k'))).toBe('v');
@@ -344,17 +345,17 @@ describe('The scheduler on the Redis key-value role over ioredis-mock', () => {
   const systems: EventSystem[] = [];
   let ran: string[] = [];
 
-  async function cluster(n: number): Promise<{ schedulers: EventSystem['scheduler'][]; kv: ReturnType<typeof mockKeyValue> }> {
+  async function cluster(n: number): Promise<{ schedulers: EventSystem['scheduler'][]; kv: ReturnType<typeof keyValueOver> }> {
     ran = [];
     const client = newMock();
     const prefix = uniquePrefix();
     const shared = memoryTransport();
-    const kv = mockKeyValue({ client, prefix });
+    const kv = keyValueOver({ client, prefix });
     for (let i = 0; i < n; i++) {
       const bus = await createEventSystem({
         streams: shared,
         signals: shared,
-        keyValue: i === 0 ? kv : mockKeyValue({ client, prefix }),
+        keyValue: i === 0 ? kv : keyValueOver({ client, prefix }),
         logger: silentLogger,
         env: {},
         outbox: false,
