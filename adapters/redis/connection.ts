@@ -104,14 +104,16 @@ export function wantedDb(client: RedisClient): number {
 }
 
 /**
- * True when `client` looks able to run the transport: ioredis clients expose a method per Redis
- * command, and a client without consumer groups (an in-memory mock such as ioredis-mock) lacks
- * the stream-group commands.
+ * True when `client` looks able to run the transport: ioredis clients (and Cluster clients)
+ * expose a method per Redis command, the generic `call` and a connection `status`. A client
+ * without consumer groups lacks them: a hand-made mock the stream-group commands, ioredis-mock
+ * (whose `xgroup`, `xreadgroup`, `xautoclaim` only reject "Unsupported command") `call` and
+ * `status`.
  */
 export function hasConsumerGroups(client: unknown): boolean {
   const c = client as Record<string, unknown> | null | undefined;
   if (!c || typeof c !== 'object') return false;
-  return ['xgroup', 'xreadgroup', 'xautoclaim', 'xack', 'evalsha'].every((m) => typeof c[m] === 'function');
+  return typeof c['status'] === 'string' && ['call', 'xgroup', 'xreadgroup', 'xautoclaim', 'xack', 'evalsha'].every((m) => typeof c[m] === 'function');
 }
 
 /** How the transport reaches Redis, and how it names that in messages. */
