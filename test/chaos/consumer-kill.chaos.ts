@@ -5,7 +5,7 @@
  * publishes 250 events/s (publishMany, batches of 5) to a private AOF Redis. Each round it waits
  * a seeded random time, SIGKILLs a random `workers` member and starts a replacement. After the
  * rounds: every accepted event is handled by `workers` (at-least-once: the survivors claim the
- * victims' pending deliveries after `claimIdleMs`), `audit` gets every one too, every kill hit
+ * victims' pending deliveries after `claimIdleMs`), `audit` gets every one too, each counted kill hit
  * deliveries in flight (the victim's XPENDING count after its death), and no process crashed.
  */
 import { spawnSync } from 'node:child_process';
@@ -62,7 +62,9 @@ describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('chaos: consumers SIGKILLed 
     const kills: Array<{ victim: string; pending: number; inFlight: number }> = [];
     try {
       await sleep(1000);
-      for (let round = 0; round < ROUNDS; round++) {
+      // ROUNDS kills that hit deliveries in flight; a kill that found its victim idle (its work
+      // acked between the pick and the signal on a loaded machine) earns one more round, bounded.
+      while (kills.filter((k) => k.pending > 0).length < ROUNDS && kills.length < 2 * ROUNDS) {
         await sleep(rand.int(300, 2000));
         // The random moment, then the first instant a random member has work in flight.
         const victim = await pickBusy(rand, workers);
@@ -110,7 +112,7 @@ describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('chaos: consumers SIGKILLed 
 
     expect(load.untyped).toEqual([]);
     expect(crashes).toEqual([]);
-    expect(kills.filter((k) => k.pending === 0), 'every kill hit deliveries in flight').toEqual([]);
+    expect(kills.filter((k) => k.pending > 0).length, `${ROUNDS} kills hit deliveries in flight (pending at kills: ${kills.map((k) => k.pending).join('/')})`).toBe(ROUNDS);
     expect(lostWorkers.slice(0, 20)).toEqual([]);
     expect(lostAudit.slice(0, 20)).toEqual([]);
     expect(accepted.length).toBeGreaterThan(1000);

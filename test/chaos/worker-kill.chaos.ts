@@ -52,7 +52,9 @@ describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('chaos: task workers SIGKILL
     const kills: Array<{ victim: string; inFlight: number }> = [];
     try {
       await sleep(1000);
-      for (let round = 0; round < ROUNDS; round++) {
+      // ROUNDS kills that hit tasks in flight; a kill that found its victim idle earns one more
+      // round, bounded.
+      while (kills.filter((k) => k.inFlight > 0).length < ROUNDS && kills.length < 2 * ROUNDS) {
         await sleep(rand.int(300, 2000));
         // The random moment, then the first instant a random member has work in flight.
         const victim = await pickBusy(rand, workers);
@@ -100,7 +102,7 @@ describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('chaos: task workers SIGKILL
 
     expect(load.untyped).toEqual([]);
     expect(crashes).toEqual([]);
-    expect(kills.filter((k) => k.inFlight === 0), 'every kill hit tasks in flight').toEqual([]);
+    expect(kills.filter((k) => k.inFlight > 0).length, `${ROUNDS} kills hit tasks in flight (in flight at kills: ${kills.map((k) => k.inFlight).join('/')})`).toBe(ROUNDS);
     expect(lost.slice(0, 10).map((o) => `${o.id}: ${isEventBusError(o.err) ? o.err.code : String(o.err)}`)).toEqual([]);
     expect(accepted.filter((id) => !executed.distinct.has(id)).slice(0, 10)).toEqual([]);
     expect(accepted.length).toBeGreaterThan(500);
