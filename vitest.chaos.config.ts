@@ -12,6 +12,8 @@ export default defineConfig({
   test: {
     ...base.test,
     include: ['test/chaos/**/*.chaos.ts'],
+    // The type tests belong to the main suite.
+    typecheck: { enabled: false },
     testTimeout: 240_000,
     hookTimeout: 60_000,
     fileParallelism: false,
