@@ -239,7 +239,7 @@ export class Publisher {
     }
     if (sourcing && !deferred) {
       try {
-        await ctx.store.markPublished(ids, options);
+        await boundedStoreCall(ctx, 'markPublished', options, (o) => ctx.store.markPublished(ids, o));
       } catch (err) {
         // The transport has the events; the relay may publish them once more (at-least-once).
         ctx.logger.warn('could not mark events published; the outbox relay may publish them again', {

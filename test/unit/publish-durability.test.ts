@@ -22,6 +22,7 @@ import {
   type EventSystem,
   type Transport,
 } from '../../src/index.js';
+import { waitUntil } from '../../src/testing/index.js';
 
 /** A memory transport whose publish fails as an unreachable Redis does. */
 function unreachableTransport(): Transport {
@@ -102,6 +103,23 @@ describe('publish with a store that does not answer', () => {
     expect(err).toBeInstanceOf(StoreError);
     expect((err as Error).message).toMatch(/storeTimeoutMs, PROCUR_EVENT_STORE_TIMEOUT_MS/);
     expect(sent).toBe(0);
+  });
+
+  it('a store whose markPublished never settles does not hold publish past storeTimeoutMs', async () => {
+    const base = memoryStore();
+    // Frozen after the append (the database stopped answering between the two calls).
+    const frozen: EventStore = Object.assign(Object.create(base) as EventStore, {
+      append: (...args: Parameters<EventStore['append']>) => base.append(...args),
+      markPublished: () => new Promise<void>(() => undefined),
+    });
+    bus = await createEventSystem({ store: frozen, logger: silentLogger, env: {}, outbox: false, config: { storeTimeoutMs: 100 } });
+    const got: string[] = [];
+    const c = bus.consumer('c');
+    c.registerHandler(input.type, (e) => void got.push(e.id));
+    await c.start();
+    // The transport has the event: publish resolves (the mark is best effort, at-least-once).
+    const id = await bus.publisher.publish(input);
+    await waitUntil(() => got.includes(id), 10_000, 'the event handled');
   });
 
   it('a bad storeTimeoutMs is a ConfigError naming the setting', async () => {
