@@ -14,7 +14,7 @@ import type { Redis } from 'ioredis';
 import { EventType, type EventSystem } from '@procur/event-bus';
 import { REDIS_REQUIRED } from '../e2e/fixtures/redis-helpers.js';
 import { pendingByConsumer } from '../e2e/fixtures/redis-bus-processes.js';
-import { ChaosRedis, Children, inFlightOf, pickBusy, printSummary, producerBus, scenarioRng, sleep, steadyLoad, tagged, tally, until, type Child } from './fixtures/chaos.js';
+import { ChaosRedis, Children, inFlightOf, pickBusy, printSummary, producerBus, scenarioRng, sleep, steadyLoad, tagged, tally, until, settleHandled, type Child } from './fixtures/chaos.js';
 
 const hasRedisServer = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 const ROUNDS = 6;
@@ -149,15 +149,7 @@ describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('chaos: consumers SIGKILLed 
       await load.stop();
     }
     const accepted = load.accepted;
-    const missing = () => {
-      const have = new Set(tagged(workers, 'H'));
-      return accepted.filter((m) => !have.has(m));
-    };
-    await until(() => missing().length === 0, 60_000, 200);
-    await sleep(1000);
-    const handled = tally(tagged(workers, 'H'));
-    const lost = missing();
-    const crashes = children.crashes();
+    const { handled, lost, crashes } = await settleHandled(children, workers, accepted, 1000);
     const admin = redis.admin();
     await admin.connect();
     const pendingLeft = [...(await pendingByConsumer(admin, prefix, STREAM, 'workers')).values()].reduce((a, b) => a + b, 0);

@@ -19,7 +19,7 @@ import { redisTransport } from '@procur/event-bus/redis';
 import { sqliteStore } from '@procur/event-bus/sqlite';
 import { REDIS_REQUIRED } from '../e2e/fixtures/redis-helpers.js';
 import { pendingByConsumer } from '../e2e/fixtures/redis-bus-processes.js';
-import { ChaosRedis, Children, inFlightOf, printSummary, producerBus, scenarioRng, sleep, steadyLoad, tagged, tally, until, type Child } from './fixtures/chaos.js';
+import { ChaosRedis, Children, inFlightOf, printSummary, producerBus, scenarioRng, sleep, steadyLoad, tagged, tally, until, settleHandled, type Child } from './fixtures/chaos.js';
 
 const hasRedisServer = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 const ROUNDS = 3;
@@ -254,15 +254,7 @@ describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('chaos: Redis SIGKILLed and 
       await load.stop();
     }
     const accepted = load.accepted;
-    const missing = () => {
-      const have = new Set(tagged(workers, 'H'));
-      return accepted.filter((m) => !have.has(m));
-    };
-    await until(() => missing().length === 0, 60_000, 200);
-    await sleep(500);
-    const handled = tally(tagged(workers, 'H'));
-    const lost = missing();
-    const crashes = children.crashes();
+    const { handled, lost, crashes } = await settleHandled(children, workers, accepted, 500);
     printSummary('redis-kill-outbox', {
       sent: accepted.length,
       handled: accepted.length - lost.length,

@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { EventType, isEventBusError, type EventSystem, type TaskResult } from '@procur/event-bus';
 import { REDIS_REQUIRED } from '../e2e/fixtures/redis-helpers.js';
-import { ChaosRedis, Children, inFlightOf, pickBusy, printSummary, producerBus, scenarioRng, sleep, steadyLoad, tagged, tally, until, type Child, type ExitInfo } from './fixtures/chaos.js';
+import { ChaosRedis, Children, inFlightOf, pickBusy, printSummary, producerBus, scenarioRng, sleep, steadyLoad, tagged, tally, settleHandled, type Child, type ExitInfo } from './fixtures/chaos.js';
 
 const hasRedisServer = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 const ROUNDS = 3;
@@ -157,15 +157,7 @@ describe.skipIf(!hasRedisServer && !REDIS_REQUIRED)('chaos: SIGTERM to a worker 
       await load.stop();
     }
     const accepted = load.accepted;
-    const missing = () => {
-      const have = new Set(tagged(consumers, 'H'));
-      return accepted.filter((m) => !have.has(m));
-    };
-    await until(() => missing().length === 0, 60_000, 200);
-    await sleep(500);
-    const handled = tally(tagged(consumers, 'H'));
-    const lost = missing();
-    const crashes = children.crashes();
+    const { handled, lost, crashes } = await settleHandled(children, consumers, accepted, 500);
     printSummary('consumer-sigterm', {
       sent: accepted.length,
       handled: accepted.length - lost.length,
