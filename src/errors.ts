@@ -232,6 +232,21 @@ export class TaskFailedError extends EventBusError {
   }
 }
 
+/**
+ * A flow (chain, group, chord) failed because one of its steps failed for good (after its
+ * retries) or could not be sent. `step` names it; the message says which and why.
+ */
+export class FlowFailedError extends TaskFailedError {
+  /** The failed step: its path in the flow (`'2'`, `'0.1'`), task name and task id. */
+  readonly step: { path: string; task: string; taskId: string };
+
+  constructor(flowId: string, kind: string, remote: { name?: string; message: string; stack?: string }, step: { path: string; task: string; taskId: string }) {
+    super(flowId, kind, remote);
+    this.name = 'FlowFailedError';
+    this.step = step;
+  }
+}
+
 /** Waiting for a task's result took longer than allowed, or a task ran past its `timeoutMs`. */
 export class TaskTimeoutError extends EventBusError {
   /** The task id. */

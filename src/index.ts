@@ -80,6 +80,24 @@ export {
   type ApplyOptions,
   type GetOptions,
 } from './tasks/tasks.js';
+export {
+  FlowResult,
+  chainSig,
+  groupSig,
+  chordSig,
+  type TaskSignature,
+  type FlowSignature,
+  type FlowStep,
+  type FlowOptions,
+  type FlowKind,
+  type FlowStepInfo,
+  type SignatureOptions,
+  type StoredApplyOptions,
+  type StepResult,
+  type ChainResult,
+  type GroupResult,
+  type TailArgs,
+} from './tasks/flows.js';
 export { TASK_MESSAGE_VERSION, FINAL_TASK_STATES, decodeTaskMessage, type TaskMessage, type TaskInfo, type TaskState } from './tasks/message.js';
 export { TaskEventType } from './tasks/runtime.js';
 export { Scheduler, type ScheduleEntry, type ScheduledEntry, type SchedulerOptions } from './scheduler.js';

@@ -35,6 +35,8 @@ export interface TaskMessage {
   eta?: string;
   /** Retries allowed after the first attempt; overrides the worker's definition when set. */
   maxRetries?: number;
+  /** The flow this task is a step of (`bus.tasks.chain` / `group` / `chord`): its id and the step's path. */
+  flow?: { id: string; node: string };
 }
 
 
@@ -94,6 +96,12 @@ export function decodeTaskMessage(text: string): TaskMessage {
   }
   if (o.maxRetries !== undefined && (!Number.isInteger(o.maxRetries) || (o.maxRetries as number) < 0)) {
     throw new DecodeError("[event-bus] Cannot decode task: field 'maxRetries' must be a whole number >= 0");
+  }
+  if (o.flow !== undefined) {
+    const f = o.flow as { id?: unknown; node?: unknown } | null;
+    if (typeof f !== 'object' || f === null || typeof f.id !== 'string' || typeof f.node !== 'string') {
+      throw new DecodeError("[event-bus] Cannot decode task: field 'flow' must be an object { id: string, node: string }");
+    }
   }
   return o as unknown as TaskMessage;
 }

@@ -13,6 +13,7 @@ import { encodeJson } from '../events/json.js';
 import { zodIssues } from '../events/registry.js';
 import { TASK_MESSAGE_VERSION, FINAL_TASK_STATES, type TaskInfo, type TaskMessage, type TaskState } from './message.js';
 import { TaskEventType, type TaskRuntime } from './runtime.js';
+import { FlowResult, makeSignature, startFlow, type ChainResult, type FlowOptions, type FlowRef, type FlowStep, type GroupResult, type SignatureOptions, type StepResult, type TailArgs, type TaskSignature } from './flows.js';
 
 /** What a task handler gets besides its arguments. */
 export interface TaskContext {
@@ -169,6 +170,14 @@ export interface Task<TArgs = unknown, TResult = unknown> {
   delay(args: TArgs): Promise<TaskResult<TResult>>;
   /** Sends the task with options (ETA, countdown, priority, correlation id, task id). */
   applyAsync(args: TArgs, options?: ApplyOptions): Promise<TaskResult<TResult>>;
+  /**
+   * A signature of this task (a step for `bus.tasks.chain` / `group` / `chord`), sent by the flow.
+   * Left out, `args` are the previous step's result; an array of `args` gets it prepended;
+   * `{ immutable: true }` ignores it (see {@link TaskSignature}).
+   */
+  sig(args?: TArgs | TailArgs<TArgs>, options?: SignatureOptions): TaskSignature<TArgs, TResult>;
+  /** An immutable signature (`sig(args, { immutable: true })`): the step ignores the previous result. */
+  si(args?: TArgs, options?: Omit<SignatureOptions, 'immutable'>): TaskSignature<TArgs, TResult>;
 }
 
 /** A defined task with its handler. @internal */
@@ -255,6 +264,8 @@ export class TaskRegistry {
       options,
       delay: (args) => this.send(name, args, {}) as Promise<TaskResult<TResult>>,
       applyAsync: (args, o) => this.send(name, args, o ?? {}) as Promise<TaskResult<TResult>>,
+      sig: (args, o) => makeSignature<TArgs, TResult>(name, queue, args !== undefined, args, o, false),
+      si: (args, o) => makeSignature<TArgs, TResult>(name, queue, args !== undefined, args, o, true),
     };
   }
 
@@ -296,7 +307,55 @@ export class TaskRegistry {
     return this.publish<TResult>(name, argsList, options);
   }
 
-  private async publish<TResult>(name: string, argsList: readonly unknown[], options: ApplyOptions): Promise<TaskResult<TResult>[]> {
+  /** Sends one step of a flow (its message carries `flow`). @internal */
+  sendFlowStep(name: string, args: unknown, options: ApplyOptions, flow: FlowRef): Promise<TaskResult<unknown>[]> {
+    return this.publish(name, [args], options, flow);
+  }
+
+  /**
+   * Runs steps one after another (Celery's chain): each step's result goes to the next step
+   * (see {@link TaskSignature} for open, partial and immutable signatures). Durable: the workers
+   * carry it on, so it completes after this process exits.
+   *
+   * @returns a handle whose `get()` gives the last step's result.
+   * @throws {@link EventValidationError} for malformed steps, naming each (`steps[2].args`).
+   * @example
+   * ```ts
+   * const flow = await bus.tasks.chain([fetchOffer.sig({ offerId }), scoreOffer.sig(), notify.si({ channel: 'ops' })]);
+   * await flow.get({ timeoutMs: 30_000 });
+   * ```
+   */
+  chain<const T extends readonly FlowStep[]>(steps: T, options?: FlowOptions): Promise<FlowResult<ChainResult<T>>> {
+    return startFlow(this, this.runtime, 'chain', steps, undefined, options);
+  }
+
+  /**
+   * Runs steps in parallel (Celery's group).
+   *
+   * @returns a handle whose `get()` gives every step's result, in the order of `steps`.
+   * @throws {@link EventValidationError} for malformed steps.
+   */
+  group<const T extends readonly FlowStep[]>(steps: T, options?: FlowOptions): Promise<FlowResult<GroupResult<T>>> {
+    return startFlow(this, this.runtime, 'group', steps, undefined, options);
+  }
+
+  /**
+   * Runs `header` in parallel, then `callback` with the list of their results (Celery's chord).
+   * Each member is counted once, however often it is redelivered.
+   *
+   * @returns a handle whose `get()` gives the callback's result.
+   * @throws {@link EventValidationError} for malformed steps.
+   */
+  chord<const T extends readonly FlowStep[], C extends FlowStep>(header: T, callback: C, options?: FlowOptions): Promise<FlowResult<StepResult<C>>> {
+    return startFlow(this, this.runtime, 'chord', header, callback, options);
+  }
+
+  /** A handle on a flow sent earlier (by id), from any process. */
+  flow<TResult = unknown>(id: string, kind: 'chain' | 'group' | 'chord' = 'chain'): FlowResult<TResult> {
+    return new FlowResult<TResult>(this.runtime, id, kind);
+  }
+
+  private async publish<TResult>(name: string, argsList: readonly unknown[], options: ApplyOptions, flow?: FlowRef): Promise<TaskResult<TResult>[]> {
     const { ctx, keys } = this.runtime;
     const def = this.definitions.get(name);
     if (typeof options !== 'object' || options === null) throw new EventValidationError(name, [{ path: 'options', message: `must be an object such as { countdownMs: 1000 }, got ${describeValue(options)}` }]);
@@ -363,6 +422,7 @@ export class TaskRegistry {
       };
       if (eta) msg.eta = eta;
       if (options.maxRetries !== undefined) msg.maxRetries = options.maxRetries;
+      if (flow) msg.flow = flow;
       const body = encodeJson(msg, name, many ? `[${i}].` : '');
       if (body.length * 3 > ctx.config.maxEventBytes && Buffer.byteLength(body) > ctx.config.maxEventBytes) {
         throw new EventValidationError(name, [

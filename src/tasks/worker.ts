@@ -11,6 +11,7 @@ import {
   type ValidationIssue,
 } from '../errors.js';
 import { deadLetterDelivery, decideRetry, defaultBackoff } from '../retry-policy.js';
+import { onFlowStep } from './flows.js';
 import { decodeTaskMessage, type TaskInfo, type TaskMessage } from './message.js';
 import { TaskEventType, type TaskRuntime } from './runtime.js';
 import { NAME_RULE, describeValue, isName, type TaskContext, type TaskRegistry } from './tasks.js';
@@ -294,6 +295,7 @@ export class Worker {
       return;
     }
     if (this.revoked.has(msg.id)) {
+      if (msg.flow) await onFlowStep(this.registry, this.runtime, msg, { state: 'REVOKED' });
       loop.ack(d.deliveryId);
       return;
     }
@@ -308,6 +310,7 @@ export class Worker {
       const error = new UnknownTaskError(msg.task, this.registry.names());
       const dlq = await deadLetterDelivery(ctx, loop, d.stream, d.group, d, error, { worker: this.id, taskId: msg.id, task: msg.task });
       if (dlq !== null) await this.settle(this.info(msg, 'FAILURE', d.attempt, { error: { name: error.name, message: error.message } }));
+      if (dlq !== null && msg.flow) await onFlowStep(this.registry, this.runtime, msg, { state: 'FAILURE', error: { name: error.name, message: error.message } });
       return;
     }
     const maxRetries = msg.maxRetries ?? def.options.maxRetries ?? ctx.config.dlqMaxRetries;
@@ -318,8 +321,8 @@ export class Worker {
     const startedAt = isoNow(ctx.clock);
     this.running.set(msg.id, { msg, f, startedAt });
     this.runtime.emit(TaskEventType.STARTED, msg, { attempt: d.attempt, worker: this.id });
-    // Stored with `trackStarted`; otherwise only announced (to watchers such as the dashboard).
-    if (def.options.trackStarted) await this.settle(this.info(msg, 'STARTED', d.attempt));
+    // Stored with `trackStarted` and for flow steps (a flow's steps() shows it); otherwise only announced.
+    if (def.options.trackStarted || msg.flow) await this.settle(this.info(msg, 'STARTED', d.attempt));
     else void this.settle(this.info(msg, 'STARTED', d.attempt, { args: undefined }), true);
     const tctx: TaskContext = new RunContext(msg.id, msg.task, queue, d.attempt, maxRetries + 1, f, msg.correlationId);
     let timer: NodeJS.Timeout | undefined;
@@ -361,6 +364,7 @@ export class Worker {
     if (f.released) return;
     if (this.revoked.has(msg.id)) {
       // Revoked while running: the revoker wrote the final state; the task is not retried.
+      if (msg.flow) await onFlowStep(this.registry, this.runtime, msg, { state: 'REVOKED' });
       loop.ack(d.deliveryId);
       return;
     }
@@ -368,6 +372,8 @@ export class Worker {
     if (!error && f.aborted) error = toError(f.controller.signal.reason);
     if (!error) {
       await this.settle(this.info(msg, 'SUCCESS', d.attempt, { result: def.options.ignoreResult ? null : (result ?? null), runtimeMs }), def.options.ignoreResult);
+      // A flow step: start what follows before the ack (a crash in between runs the step again).
+      if (msg.flow && !(await onFlowStep(this.registry, this.runtime, msg, { state: 'SUCCESS', result }))) return void (await loop.nack(d.deliveryId, ctx.config.retryBackoffMs, false));
       loop.ack(d.deliveryId);
       this.processed++;
       this.runtime.emit(TaskEventType.SUCCEEDED, msg, { attempt: d.attempt, runtimeMs, worker: this.id });
@@ -393,6 +399,7 @@ export class Worker {
     if (dlq === null) return;
     this.failed++;
     await this.settle(this.info(msg, 'FAILURE', d.attempt, { error: errInfo, runtimeMs }));
+    if (msg.flow) await onFlowStep(this.registry, this.runtime, msg, { state: 'FAILURE', error: errInfo });
     this.runtime.emit(TaskEventType.FAILED, msg, { attempt: d.attempt, error: error.message });
   }
 

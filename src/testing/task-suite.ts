@@ -8,6 +8,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { EventValidationError, TaskFailedError, TaskRevokedError, TaskTimeoutError, UnrecoverableError, createEventSystem, memoryStore, priorityRank, silentLogger, type EventSystem, type Transport } from '@procur/event-bus';
 import { sleep } from '@procur/event-bus/adapter-kit';
 import { waitUntil } from './helpers.js';
+import { describeTaskFlows } from './task-flows-suite.js';
 import { uniqueName } from './transport-suite.js';
 
 /** Makes a fresh transport for one test of {@link describeTaskQueue}. */
@@ -495,4 +496,5 @@ export function describeTaskQueue(name: string, factory: TaskTransportFactory): 
       expect(await bus.dlq.list()).toMatchObject([{ attempts: 2 }]);
     });
   });
+  describeTaskFlows(name, factory);
 }
