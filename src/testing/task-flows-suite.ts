@@ -15,6 +15,7 @@ import {
   createEventSystem,
   groupSig,
   memoryStore,
+  priorityRank,
   silentLogger,
   type EventSystem,
   type TaskSignature,
@@ -181,6 +182,22 @@ export function describeTaskFlows(name: string, factory: TaskTransportFactory): 
         ['1', 'sum'],
       ]);
       expect((await flow.steps())[3]?.info?.args).toEqual([2, 5, 6]);
+    });
+
+    test('a chord member delivered several times (a redelivery) is counted once: the callback runs once, with each result once', async () => {
+      const bus = await system();
+      const { runs, double, sum } = define(bus);
+      const flow = await bus.tasks.chord([double.sig(1), double.sig(2), double.sig(3)], sum.sig());
+      // Two more deliveries of member 0.0, as a redelivery after a crash would give (the same
+      // message: same task id, same flow reference), before any worker runs.
+      const body = JSON.stringify({ kind: 'task', version: 1, id: `${flow.id}.0.0`, task: 'double', queue: 'flow', args: 1, correlationId: flow.id, priority: 'normal', createdAt: new Date().toISOString(), flow: { id: flow.id, node: '0.0' } });
+      await bus.transport.publish(`${namespace}:tasks:flow`, [{ body, priority: priorityRank('normal') }, { body, priority: priorityRank('normal') }]);
+      await bus.worker({ queues: { flow: 3 } }).start();
+      expect(await flow.get({ timeoutMs: 10_000 })).toBe(12);
+      await waitUntil(() => runs.double === 5, 5000, 'every delivery run');
+      await sleep(300);
+      expect(runs.sum).toBe(1);
+      expect((await flow.steps())[3]?.info?.args).toEqual([2, 4, 6]);
     });
 
     test('a step that fails after its retries fails the flow with the step named; later steps never run', async () => {
