@@ -400,7 +400,7 @@ export async function startFlow<TResult>(
     // Not (fully) sent: free the id so that a retry of this call can use it (steps already sent
     // keep their task ids, so the retry does not send them twice).
     await runtime.states.unclaim(id, claimed).catch(() => false);
-    throw err;
+    throw err instanceof StepRefused ? err.refusal : err;
   }
   return new FlowResult<TResult>(runtime, id, kind);
 }
@@ -416,11 +416,27 @@ async function startNode(registry: TaskRegistry, def: FlowDef, path: string, nod
     if (o.eta !== undefined) options.eta = new Date(o.eta);
     if (o.priority !== undefined) options.priority = o.priority;
     if (o.maxRetries !== undefined) options.maxRetries = o.maxRetries;
-    await registry.sendFlowStep(node.task, args, options, { id: def.id, node: path });
+    try {
+      await registry.sendFlowStep(node.task, args, options, { id: def.id, node: path });
+    } catch (err) {
+      if (err instanceof EventValidationError) throw new StepRefused(path, node.task, err);
+      throw err;
+    }
     return;
   }
   if (node.t === 'chain') return startNode(registry, def, childPath(path, 0), node.c[0] as FlowNode, input);
   await Promise.all(node.c.map((c, i) => startNode(registry, def, childPath(path, i), c, input)));
+}
+
+/** A step whose arguments were refused when it was sent (they fail its schema): it names the step. */
+class StepRefused extends Error {
+  constructor(
+    readonly path: string,
+    readonly task: string,
+    readonly refusal: EventValidationError,
+  ) {
+    super(refusal.message);
+  }
 }
 
 /** A node finished with `result`: start what follows it, or finish its parent. */
@@ -446,9 +462,8 @@ async function completeNode(registry: TaskRegistry, runtime: TaskRuntime, def: F
       await startNode(registry, def, childPath(parentPath, index + 1), next, { value: result });
     } catch (err) {
       // The next step's arguments (this result) fail its schema: the flow fails, naming that step.
-      if (err instanceof EventValidationError) {
-        const at = taskNodes(next, childPath(parentPath, index + 1), [])[0];
-        if (at) await failFlow(runtime, def, at.path, at.node.task, { name: err.name, message: `could not be sent: ${err.message}` });
+      if (err instanceof StepRefused) {
+        await failFlow(runtime, def, err.path, err.task, { name: err.refusal.name, message: `could not be sent: ${err.refusal.message}` });
         return;
       }
       throw err;

@@ -232,6 +232,10 @@ export function describeTaskFlows(name: string, factory: TaskTransportFactory): 
       expect(err).toBeInstanceOf(FlowFailedError);
       expect((err as FlowFailedError).step.task).toBe('strict');
       expect((err as Error).message).toMatch(/step 1 'strict'.*could not be sent/);
+      // In a group, the member that refuses it is the one named.
+      const nested = await bus.tasks.chain([double.sig(2), groupSig([double.sig(), strict.sig()])]);
+      const err2 = await nested.get({ timeoutMs: 10_000 }).catch((e: unknown) => e);
+      expect((err2 as FlowFailedError).step).toEqual({ path: '1.1', task: 'strict', taskId: `${nested.id}.1.1` });
     });
 
     test('revoking a flow aborts the running step and no step after it runs', async () => {
@@ -261,6 +265,25 @@ export function describeTaskFlows(name: string, factory: TaskTransportFactory): 
       expect(await flow.status()).toBe('REVOKED');
       expect((await flow.steps()).map((s) => s.state)).toEqual(['SUCCESS', 'REVOKED', 'REVOKED', 'REVOKED']);
       expect(await flow.revoke()).toBe(false);
+    });
+
+    test('revoking a running step by its task id revokes its flow; nothing after it runs', async () => {
+      const bus = await system();
+      const { runs, double } = define(bus);
+      let started = false;
+      const hold = bus.tasks.define('hold_step', { queue: 'flow' }, (_a: null, ctx) =>
+        new Promise<number>((resolve) => {
+          started = true;
+          ctx.signal.addEventListener('abort', () => resolve(1));
+        }),
+      );
+      await bus.worker({ queues: { flow: 1 } }).start();
+      const flow = await bus.tasks.chain([hold.si(null), double.sig()]);
+      await waitUntil(() => started, 5000, 'the first step running');
+      expect(await bus.tasks.result(`${flow.id}.0`).revoke()).toBe(true);
+      await expect(flow.get({ timeoutMs: 5000 })).rejects.toBeInstanceOf(TaskRevokedError);
+      await sleep(300);
+      expect(runs.double).toBeUndefined();
     });
 
     test('get() of a flow no worker runs rejects TaskTimeoutError', async () => {
