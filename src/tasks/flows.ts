@@ -10,10 +10,12 @@
  * Exactly-once continuation: a step's task id is derived from the flow id and the step's path
  * (`<flowId>.<path>`), and steps are sent through the task-id idempotency of `applyAsync`
  * (set-if-absent on the task's state), so a step finished twice (a redelivery) sends its next
- * step once. A group member records its result under its own key with set-if-absent before it
- * counts itself (`kvIncr`), so a redelivered member is counted once; a member that finds its
- * result already recorded checks every member's result instead of counting, so a crash between
- * the two writes cannot stall the group.
+ * step once. A group member records its result under its own key with set-if-absent (a
+ * redelivered member's first result stays), then counts itself (`kvIncr`); once the count
+ * reaches the group's size, the member checks that every member's result is recorded before
+ * the group completes. A redelivered member counts again (it cannot know whether a crash came
+ * before or after its count), so the count never falls short, and the recorded results, not the
+ * count, decide: a crash between the two writes cannot stall the group, nor complete it early.
  *
  * The flow's own state (`PENDING`, then `SUCCESS` with the result, `FAILURE` naming the failed
  * step, or `REVOKED`) is a task state under the flow id, written through the one owner of task
@@ -470,14 +472,15 @@ async function completeNode(registry: TaskRegistry, runtime: TaskRuntime, def: F
     }
     return;
   }
-  // A group member: record its result once, then count it; the last one finishes the group.
+  // A group member: record its result (set-if-absent: the first one stays), then count. The
+  // count only says when to look: a member that finishes again (redelivered, perhaps after a
+  // crash before its count) counts again, since it cannot know whether it counted, so the count
+  // never falls short of the members done; whether the group is complete is decided by the
+  // members' recorded results, each recorded once.
   const keys = flowKeys(runtime, def.id);
-  const created = await transport.kvSet(keys.result(path), JSON.stringify(result ?? null), { ifAbsent: true, ttlMs: config.taskResultTtlMs });
-  if (created) {
-    const done = await transport.kvIncr(keys.count(parentPath), { ttlMs: config.taskResultTtlMs });
-    if (done < parent.c.length) return;
-  }
-  // The last member, or a member finished again (redelivered; maybe after a crash before its count).
+  await transport.kvSet(keys.result(path), JSON.stringify(result ?? null), { ifAbsent: true, ttlMs: config.taskResultTtlMs });
+  const done = await transport.kvIncr(keys.count(parentPath), { ttlMs: config.taskResultTtlMs });
+  if (done < parent.c.length) return;
   const raw = await Promise.all(parent.c.map((_, i) => transport.kvGet(keys.result(childPath(parentPath, i)))));
   if (raw.some((r) => r === null)) return;
   await completeNode(registry, runtime, def, parentPath, raw.map((r) => JSON.parse(r as string) as unknown));

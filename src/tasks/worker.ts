@@ -373,7 +373,10 @@ export class Worker {
     if (!error) {
       await this.settle(this.info(msg, 'SUCCESS', d.attempt, { result: def.options.ignoreResult ? null : (result ?? null), runtimeMs }), def.options.ignoreResult);
       // A flow step: start what follows before the ack (a crash in between runs the step again).
-      if (msg.flow && !(await onFlowStep(this.registry, this.runtime, msg, { state: 'SUCCESS', result }))) return void (await loop.nack(d.deliveryId, ctx.config.retryBackoffMs, false));
+      if (msg.flow && !(await onFlowStep(this.registry, this.runtime, msg, { state: 'SUCCESS', result }))) {
+        await loop.nack(d.deliveryId, ctx.config.retryBackoffMs, false);
+        return;
+      }
       loop.ack(d.deliveryId);
       this.processed++;
       this.runtime.emit(TaskEventType.SUCCEEDED, msg, { attempt: d.attempt, runtimeMs, worker: this.id });

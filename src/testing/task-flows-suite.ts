@@ -184,7 +184,7 @@ export function describeTaskFlows(name: string, factory: TaskTransportFactory): 
       expect((await flow.steps())[3]?.info?.args).toEqual([2, 5, 6]);
     });
 
-    test('a chord member delivered several times (a redelivery) is counted once: the callback runs once, with each result once', async () => {
+    test('a chord member delivered several times (a redelivery) is recorded once: the callback runs once, with each result once', async () => {
       const bus = await system();
       const { runs, double, sum } = define(bus);
       const flow = await bus.tasks.chord([double.sig(1), double.sig(2), double.sig(3)], sum.sig());
