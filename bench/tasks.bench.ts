@@ -46,7 +46,9 @@ import {
   redisUrl,
   redisVersion,
   size,
+  settled,
   sleep,
+  streamsOf,
   type Cost,
 } from './util.js';
 
@@ -94,54 +96,6 @@ function bullQueueOptions(connection: IORedis, prefix: string, variant: Variant)
 
 const bullConnection = () => new IORedis(redisUrl(), { maxRetriesPerRequest: null });
 const queueName = (i: number) => `q${i}`;
-
-/** Stream keys under `prefix` and their consumer groups (found by SCAN, so key layout changes do not break it). */
-async function streamsOf(redis: IORedis, prefix: string): Promise<{ key: string; groups: string[] }[]> {
-  const out: { key: string; groups: string[] }[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `*${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    for (const key of keys) {
-      if ((await redis.type(key)) !== 'stream') continue;
-      const info = (await redis.xinfo('GROUPS', key)) as unknown[][];
-      out.push({ key, groups: info.map((g) => String(g[1])) });
-    }
-  } while (cursor !== '0');
-  return out;
-}
-
-/**
- * Ours is complete when every group of `queues` has nothing pending and the streams without
- * groups (lifecycle events) stopped growing (3 polls 1 ms apart); returns the probe calls sent.
- */
-async function settled(redis: IORedis, streams: { key: string; groups: string[] }[]): Promise<Record<string, number>> {
-  let xpending = 0;
-  let xlen = 0;
-  const grouped = streams.filter((s) => s.groups.length > 0);
-  const plain = streams.filter((s) => s.groups.length === 0);
-  for (;;) {
-    const p = redis.pipeline();
-    for (const s of grouped) for (const g of s.groups) p.xpending(s.key, g);
-    xpending += grouped.reduce((a, s) => a + s.groups.length, 0);
-    const res = (await p.exec()) ?? [];
-    if (res.every(([, r]) => Number((r as [number])[0]) === 0)) break;
-    await sleep(1);
-  }
-  if (plain.length === 0) return { xpending };
-  let last = -1;
-  let still = 0;
-  while (still < 3) {
-    const p = redis.pipeline();
-    for (const s of plain) p.xlen(s.key);
-    xlen += plain.length;
-    const total = ((await p.exec()) ?? []).reduce((a, [, r]) => a + Number(r), 0);
-    still = total === last ? still + 1 : 0;
-    last = total;
-    if (still < 3) await sleep(1);
-  }
-  return { xpending, xlen };
-}
 
 /** Splits n tasks over q queues (round robin in chunks). */
 function shares(n: number, q: number): number[] {
