@@ -81,7 +81,9 @@ if (write && reports.length) {
   }
   // The summary: every goal of every benchmark's latest results file.
   const rows: string[] = [];
-  for (const f of readdirSync(here('./results')).filter((x) => x.endsWith('.json')).sort()) {
+  const order = ['tasks', 'redis', 'memory', 'postgres', 'scaling'];
+  const rank = (f: string) => (order.indexOf(f.replace(/\.json$/, '')) + 1 || 99);
+  for (const f of readdirSync(here('./results')).filter((x) => x.endsWith('.json')).sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))) {
     const j = JSON.parse(readFileSync(here(`./results/${f}`), 'utf8')) as { name: string; at: string; quick: boolean; goals: ReportLike['goals'] };
     for (const g of j.goals) {
       const met = g.better === 'higher' ? g.value >= g.target : g.value <= g.target;
