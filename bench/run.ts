@@ -92,7 +92,7 @@ if (write && reports.length) {
   }
   const summary = [
     '<!-- bench:summary:start (written by bench/run.ts from bench/results/*.json) -->',
-    '| goal (issue 12) | measured: median of per-pair ratios (each pair) | | benchmark, run (UTC) |',
+    '| goal (issue 12) | measured: median of per-pair ratios (each pair) | met | benchmark, run (UTC) |',
     '|---|---|---|---|',
     ...rows,
     '<!-- bench:summary:end -->',

@@ -80,20 +80,27 @@ export function parseServerCpuSeconds(info: string): number {
 /** Commands that run Lua: their time includes the commands they call, which commandstats counts again. */
 export const SCRIPT_COMMANDS = new Set(['evalsha', 'eval', 'evalsha_ro', 'eval_ro', 'fcall', 'fcall_ro']);
 
-/** Per-operation cost from a commandstats delta: every command (those inside scripts too), script calls, top commands. */
-export function perOpCost(delta: Map<string, CommandStat>, ops: number, top = 6): { commands: number; scripts: number; topText: string } {
+/**
+ * Per-operation cost from a commandstats delta: every command (those inside scripts too), script
+ * calls, the commands' own execution time (usec of every non-script command, inside scripts or
+ * not: Lua and protocol overhead excluded), top commands.
+ */
+export function perOpCost(delta: Map<string, CommandStat>, ops: number, top = 6): { commands: number; scripts: number; commandUs: number; topText: string } {
   let commands = 0;
   let scripts = 0;
+  let commandUs = 0;
   for (const [name, s] of delta) {
     commands += s.calls;
     if (SCRIPT_COMMANDS.has(name)) scripts += s.calls;
+    // The commands' own time, inside scripts or not; a script's usec includes its commands' time.
+    else commandUs += s.usec;
   }
   const topText = [...delta.entries()]
     .sort((a, b) => b[1].calls - a[1].calls)
     .slice(0, top)
     .map(([name, s]) => `${name} ${(s.calls / ops).toFixed(2)}`)
     .join(', ');
-  return { commands: commands / ops, scripts: scripts / ops, topText };
+  return { commands: commands / ops, scripts: scripts / ops, commandUs: commandUs / ops, topText };
 }
 
 /** Removes `calls` calls of `name` (the harness's own probes) from a delta, with their share of the time. */

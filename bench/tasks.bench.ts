@@ -29,6 +29,7 @@ import { lineChart } from './chart.js';
 import { percentile } from './stats.js';
 import {
   COST_HEADERS,
+  COST_NOTE,
   QUICK,
   Report,
   admin,
@@ -322,9 +323,9 @@ export async function run(): Promise<Report> {
       }
     }
     r.table(['case', 'ours tasks/s (median)', 'BullMQ tasks/s (median)', 'ours / BullMQ (median of pairs)', 'per-pair ratios'], rows);
-    r.line('Per-task cost of the median run of each side (commands: every command in `INFO commandstats`, those called inside scripts too; Redis CPU: the server\'s `INFO cpu` delta; client CPU: `process.cpuUsage()` of the benchmark process):');
+    r.line(COST_NOTE('task'));
     r.line();
-    r.table(['side', ...COST_HEADERS, 'top commands per task'], costs, ['l', 'r', 'r', 'r', 'r', 'r', 'l']);
+    r.table(['side', ...COST_HEADERS, 'top commands per task'], costs, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l']);
     r.chart(
       'tasks-concurrency.svg',
       lineChart({
@@ -365,7 +366,9 @@ export async function run(): Promise<Report> {
     const res = await alternate(PAIRS, oursEnqueue, bullEnqueue, (o, b) => o.rate / b.rate);
     r.line(`### Bulk enqueue: ${N.toLocaleString('en-US')} tasks, 1,000 per call (only the calls timed; ours with its lifecycle "sent" events on, waited for)`);
     r.line();
-    r.table(['side', ...COST_HEADERS, 'top commands per task'], [costRows('ours `sendMany`', res.a), costRows('BullMQ `addBulk`', res.b)], ['l', 'r', 'r', 'r', 'r', 'r', 'l']);
+    r.line(COST_NOTE('task'));
+    r.line();
+    r.table(['side', ...COST_HEADERS, 'top commands per task'], [costRows('ours `sendMany`', res.a), costRows('BullMQ `addBulk`', res.b)], ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l']);
     r.line(`ours / BullMQ, median of per-pair ratios: **${ratioText(res.ratios)}** (goal >= 3).`);
     r.line();
     r.goal({ goal: 'bulk enqueue: >= 3x BullMQ addBulk', measured: ratioText(res.ratios), value: median(res.ratios), target: 3, better: 'higher' });

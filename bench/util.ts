@@ -158,6 +158,8 @@ export interface Cost {
   commands: number;
   /** Script calls (EVALSHA, FCALL, ...) per op. */
   scripts: number;
+  /** Commands' own execution time per op, µs (commandstats usec of every non-script command, inside scripts too). */
+  commandUs: number;
   /** Redis server CPU (INFO cpu, user + sys) per op, µs: meaningful on a private Redis only. */
   redisUs: number;
   /** Client process CPU (`process.cpuUsage()`, user + sys) per op, µs. */
@@ -190,6 +192,7 @@ export async function measured(ops: number, phase: () => Promise<{ probes?: Reco
       rate: ops / seconds,
       commands: c.commands,
       scripts: c.scripts,
+      commandUs: c.commandUs,
       redisUs: ((b.serverCpuS - a.serverCpuS) * 1e6) / ops,
       clientUs: (cpu1.user + cpu1.system) / ops,
       top: c.topText,
@@ -200,9 +203,12 @@ export async function measured(ops: number, phase: () => Promise<{ probes?: Reco
 }
 
 export function costCells(c: Cost): string[] {
-  return [fmt(c.rate), c.commands.toFixed(2), c.scripts.toFixed(2), fmt(c.redisUs), fmt(c.clientUs)];
+  return [fmt(c.rate), c.commands.toFixed(2), c.scripts.toFixed(2), fmt(c.commandUs), fmt(c.redisUs), fmt(c.clientUs)];
 }
-export const COST_HEADERS = ['rate/s', 'Redis cmds/op', 'of them scripts', 'Redis CPU µs/op', 'client CPU µs/op'];
+/** What the cost columns mean, for the line above a cost table. */
+export const COST_NOTE = (op: string) =>
+  `Per-${op} cost of the median run of each side. Redis cmds: every command in \`INFO commandstats\` (those called inside scripts too), with the script calls among them; cmd µs: the commands' own execution time (commandstats \`usec\` of every non-script command); Redis CPU: the server's \`INFO cpu\` delta (user + sys: Lua, protocol and networking included; this run's alone on the private server); client CPU: \`process.cpuUsage()\` of the benchmark process over the timed phase.`;
+export const COST_HEADERS = ['rate/s', 'Redis cmds/op', 'of them scripts', 'cmd µs/op (commandstats)', 'Redis CPU µs/op (INFO cpu)', 'client CPU µs/op'];
 
 /** Runs a, b, a, b, ... (`pairs` pairs after one warm-up pair); returns each side's runs and the per-pair ratios b/a... of `ratio`. */
 export async function alternate<T>(pairs: number, first: () => Promise<T>, second: () => Promise<T>, ratio: (a: T, b: T) => number): Promise<{ a: T[]; b: T[]; ratios: number[] }> {

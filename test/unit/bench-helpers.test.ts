@@ -35,6 +35,7 @@ describe('bench stats helpers', () => {
     expect(c.commands).toBeCloseTo(2.5);
     expect(c.scripts).toBeCloseTo(0.5);
     expect(c.topText).toBe('xadd 2.00, evalsha 0.50');
+    expect(c.commandUs).toBeCloseTo(20); // xadd's 2,000 µs over 100 ops; the script's 900 µs already hold its commands' time
     expect(parseServerCpuSeconds('used_cpu_sys:1.250000\r\nused_cpu_user:2.500000\r\n')).toBeCloseTo(3.75);
   });
 
