@@ -36,3 +36,4 @@ export {
   type DescribeStoreOptions,
 } from './store-suite.js';
 export { describeTaskQueue, type TaskTransportFactory } from './task-suite.js';
+export { describeTaskFeatures } from './task-features-suite.js';

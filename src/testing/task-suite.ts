@@ -9,6 +9,7 @@ import { EventValidationError, TaskFailedError, TaskRevokedError, TaskTimeoutErr
 import { sleep } from '@procur/event-bus/adapter-kit';
 import { waitUntil } from './helpers.js';
 import { uniqueName } from './transport-suite.js';
+import { describeTaskFeatures } from './task-features-suite.js';
 
 /** Makes a fresh transport for one test of {@link describeTaskQueue}. */
 export type TaskTransportFactory = () => Promise<{ transport: Transport; teardown?: () => Promise<void> }> | { transport: Transport; teardown?: () => Promise<void> };
@@ -495,4 +496,5 @@ export function describeTaskQueue(name: string, factory: TaskTransportFactory): 
       expect(await bus.dlq.list()).toMatchObject([{ attempts: 2 }]);
     });
   });
+  describeTaskFeatures(name, factory);
 }
