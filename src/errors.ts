@@ -16,6 +16,7 @@ export const ErrorCode = {
   TIMEOUT: 'ERR_TIMEOUT',
   TASK_FAILED: 'ERR_TASK_FAILED',
   REVOKED: 'ERR_REVOKED',
+  EXPIRED: 'ERR_EXPIRED',
   UNKNOWN_TASK: 'ERR_UNKNOWN_TASK',
   TRANSPORT: 'ERR_TRANSPORT',
   STORE: 'ERR_STORE',
@@ -268,6 +269,34 @@ export class TaskRevokedError extends EventBusError {
     super(ErrorCode.REVOKED, `[event-bus] Task '${taskName}' (${taskId}) was revoked`);
     this.name = 'TaskRevokedError';
     this.taskId = taskId;
+  }
+}
+
+/**
+ * The task expired: its `expiresAt` (or `expiresInMs`) passed before an attempt started, so the
+ * worker that received it dropped it (state `EXPIRED`) and it never ran (or never ran again).
+ * `get()` rejects with it; nothing retries it.
+ *
+ * @example
+ * ```ts
+ * const r = await report.applyAsync(args, { expiresInMs: 60_000 });
+ * try { await r.get(); } catch (err) { if (isEventBusError(err, 'ERR_EXPIRED')) console.log('too late, skipped'); }
+ * ```
+ */
+export class TaskExpiredError extends EventBusError {
+  /** The task id. */
+  readonly taskId: string;
+  /** When it expired (ISO 8601), when known. */
+  readonly expiresAt: string | undefined;
+
+  constructor(taskId: string, taskName: string, expiresAt?: string) {
+    super(
+      ErrorCode.EXPIRED,
+      `[event-bus] Task '${taskName}' (${taskId}) expired${expiresAt ? ` at ${expiresAt}` : ''} before a worker started it, so it never ran; send it again with a later expiresAt, or add workers to its queue`,
+    );
+    this.name = 'TaskExpiredError';
+    this.taskId = taskId;
+    this.expiresAt = expiresAt;
   }
 }
 

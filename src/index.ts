@@ -100,6 +100,14 @@ export {
 } from './tasks/flows.js';
 export { TASK_MESSAGE_VERSION, FINAL_TASK_STATES, decodeTaskMessage, type TaskMessage, type TaskInfo, type TaskState } from './tasks/message.js';
 export { TaskEventType } from './tasks/runtime.js';
+export {
+  TASK_PROGRESS_MAX_BYTES,
+  TASK_LOG_MAX_LINES,
+  TASK_LOG_MAX_CHARS,
+  type TaskProgressValue,
+  type TaskLogEntry,
+  type TaskProgressUpdate,
+} from './tasks/progress.js';
 export { Scheduler, type ScheduleEntry, type ScheduledEntry, type SchedulerOptions } from './scheduler.js';
 export {
   Worker,

@@ -14,7 +14,7 @@ import { CONFIG_VARIABLES } from '../config.js';
 import { progress } from './progress.js';
 import { escapeControl } from '../terminal-text.js';
 import { describeDeadLetter } from '../http/dead-letter-view.js';
-import { isEventBusError } from '@procur/event-bus';
+import { NotFoundError, isEventBusError } from '@procur/event-bus';
 import type { EventSystem } from '@procur/event-bus';
 
 const CONNECTING = `
@@ -44,7 +44,7 @@ ${Object.values(CONFIG_VARIABLES)
 const EXIT_CODES = `
 Exit codes:
   0    success
-  1    the answer is "no" (health: unhealthy; dlq delete: no such entry) or the command failed
+  1    the answer is "no" (health: unhealthy; dlq delete: no such entry; pause/resume: unknown queue) or the command failed
        (transport or store unreachable, demo step timed out)
   2    bad usage or configuration (unknown option, no --app or URL, malformed PROCUR_EVENT_* value,
        dashboard bound beyond loopback without --auth/--token)
@@ -212,10 +212,10 @@ program
           return print(lines.length ? lines.join('\n') : 'no workers reported', workers);
         }
         case 'queues': {
-          const queues = await bus.inspect.queues();
+          const [queues, paused] = await Promise.all([bus.inspect.queues(), bus.tasks.pausedQueues()]);
           const lines = Object.entries(queues).map(([q, i]) => {
             const g = i.groups[0];
-            return `${t(q).padEnd(16)} waiting ${g ? g.lag : i.length} (by priority low..critical ${(g?.lagByPriority ?? i.lengthByPriority).join('/')})  delayed ${i.delayed}  running ${g?.pending ?? 0}  retrying ${g?.retrying ?? 0}`;
+            return `${t(q).padEnd(16)}${paused.includes(q) ? ' PAUSED' : ''} waiting ${g ? g.lag : i.length} (by priority low..critical ${(g?.lagByPriority ?? i.lengthByPriority).join('/')})  delayed ${i.delayed}  running ${g?.pending ?? 0}  retrying ${g?.retrying ?? 0}`;
           });
           return print(lines.length ? lines.join('\n') : 'no queues', queues);
         }
@@ -237,6 +237,67 @@ program
       print([...purged].map(([q, n]) => `${t(q)}: purged ${n} tasks`).join('\n') || 'no queues', Object.fromEntries(purged));
     }),
   );
+
+/**
+ * Whether anything names the queue: a task defined here, a worker's heartbeat, its stream (tasks
+ * were sent to it), or its pause flag. A typo gets an error instead of pausing nothing.
+ */
+async function knownQueue(bus: EventSystem, queue: string): Promise<boolean> {
+  if (bus.tasks.queues().includes(queue) || (await bus.tasks.isPaused(queue))) return true;
+  if ((await bus.inspect.workers()).some((w) => Object.hasOwn(w.queues, queue))) return true;
+  try {
+    const info = await bus.tasks.queueInfo(queue);
+    return info.groups.length > 0 || info.length > 0 || info.delayed > 0;
+  } catch {
+    return false; // no admin role: streams cannot be inspected
+  }
+}
+
+/** The queue names known from workers and the pause flags, for an error message. */
+async function knownQueueNames(bus: EventSystem): Promise<string[]> {
+  const names = new Set([...bus.tasks.queues(), ...(await bus.tasks.pausedQueues())]);
+  for (const w of await bus.inspect.workers()) for (const q of Object.keys(w.queues)) names.add(q);
+  return [...names].sort();
+}
+
+for (const verb of ['pause', 'resume'] as const) {
+  const pausing = verb === 'pause';
+  program
+    .command(`${verb} <queue>`)
+    .description(
+      pausing
+        ? 'pause a task queue in every process: workers finish the tasks they run and start no new ones (sending still works)'
+        : 'resume a paused task queue in every process',
+    )
+    .option('--force', pausing ? 'pause a queue nothing names yet (no task, worker or stream): e.g. before its workers start' : 'ignored (resuming is always safe)')
+    .action((queue: string, o: { force?: boolean }) =>
+      withApp(verb, async (bus) => {
+        let known: boolean;
+        try {
+          known = o.force === true || (await knownQueue(bus, queue));
+        } catch (err) {
+          if (isEventBusError(err, 'ERR_VALIDATION')) throw new CommanderError(2, 'usage', `${verb}: the queue name must be 1-200 letters, digits or . _ : - (starting with a letter or digit), got '${queue}'`);
+          throw err;
+        }
+        if (!known) {
+          const names = await knownQueueNames(bus);
+          throw new NotFoundError(
+            `no queue '${queue}' is known: no task, worker, stream or pause names it${names.length ? ` (known: ${names.join(', ')})` : ''}. ` +
+              (pausing ? 'Check the name, or pass --force to pause it before anything uses it.' : 'Check the name.'),
+          );
+        }
+        const changed = pausing ? await bus.tasks.pause(queue) : await bus.tasks.resume(queue);
+        const human = pausing
+          ? changed
+            ? `paused queue '${t(queue)}': workers finish the tasks they run and start no new ones (undo: procur-bus resume ${t(queue)})`
+            : `queue '${t(queue)}' was paused already`
+          : changed
+            ? `resumed queue '${t(queue)}': workers take its tasks again`
+            : `queue '${t(queue)}' was not paused`;
+        print(human, { queue, paused: pausing, changed });
+      }),
+    );
+}
 
 program
   .command('migrate')

@@ -11,13 +11,13 @@ import type { TaskState } from '../tasks/message.js';
 export const ACTION_HEADER = 'x-procur-dashboard';
 
 /** The task states, in lifecycle order (the filter of the task list, the API's `?state=`). @internal */
-export const TASK_STATES: readonly TaskState[] = ['PENDING', 'RECEIVED', 'STARTED', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED'];
+export const TASK_STATES: readonly TaskState[] = ['PENDING', 'RECEIVED', 'STARTED', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED', 'EXPIRED'];
 
 /** Priorities from lowest to highest, the order of `lagByPriority` and `lengthByPriority`. @internal */
 export const PRIORITY_NAMES = ['low', 'normal', 'high', 'critical'] as const;
 
 /** The server-sent event names of `/api/stream`. @internal */
-export const STREAM_EVENTS = ['hello', 'tasks', 'events', 'workers', 'queues', 'dlq', 'health', 'throughput', 'status'] as const;
+export const STREAM_EVENTS = ['hello', 'tasks', 'events', 'workers', 'queues', 'dlq', 'health', 'throughput', 'status', 'progress'] as const;
 
 /** One of {@link STREAM_EVENTS}. @internal */
 export type StreamEvent = (typeof STREAM_EVENTS)[number];

@@ -78,7 +78,8 @@ export interface DashboardHandler extends DashboardRequestHandler {
  * - `GET /` the page; `GET /health/events` health (200 or 503); `GET /metrics` Prometheus text
  * - `GET /api/snapshot` everything the page shows first; `GET /api/stream` server-sent events
  * - `GET /api/workers`, `GET /api/queues`, `GET /api/health`, `GET /api/stats?hours=24`
- * - `GET /api/tasks?state=&name=&queue=&correlationId=&search=&limit=`, `GET /api/tasks/:id`,
+ * - `GET /api/tasks?state=&name=&queue=&correlationId=&search=&limit=`, `GET /api/tasks/:id`
+ *   (with the task's `progress` and `logs`; live changes as the stream's `progress` event),
  *   `POST /api/tasks/:id/revoke`
  * - `GET /api/events?type=&correlationId=&limit=`, `GET /api/events/:id`
  * - `GET /api/dlq?limit=&after=`, `GET /api/dlq/:id`, `POST /api/dlq/:id/replay`,
@@ -191,6 +192,7 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
           events: events.reverse(),
           eventTypes: await bus.monitor.getEventTypeStats({ hours: 1 }),
           throughput: feed.throughputSeries(),
+          pausedQueues: await bus.tasks.pausedQueues().catch(() => []),
         });
         return true;
       }
@@ -208,7 +210,7 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
         sendJson(res, 200, { workers: await feed.workers() });
         return true;
       case 'queues':
-        sendJson(res, 200, { queues: await bus.monitor.getQueues(), scheduled: await bus.scheduler.list() });
+        sendJson(res, 200, { queues: await bus.monitor.getQueues(), scheduled: await bus.scheduler.list(), paused: await bus.tasks.pausedQueues() });
         return true;
       case 'stats': {
         const hours = Number(url.searchParams.get('hours') ?? 24);
@@ -276,6 +278,8 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
     }
     timeline.sort((a, b) => a.at.localeCompare(b.at));
     const row = feed.indexed(id);
+    const handle = bus.tasks.result(id);
+    const [progress, logs] = await Promise.all([handle.progress().catch(() => undefined), handle.logs().catch(() => [])]);
     sendJson(res, 200, {
       task: {
         id,
@@ -293,6 +297,10 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
         runtimeMs: info?.runtimeMs ?? row?.runtimeMs,
         updatedAt: info?.updatedAt ?? row?.updatedAt,
         known: Boolean(info || row),
+        progress,
+        logs,
+        ...(info?.dedupeKey !== undefined ? { dedupeKey: info.dedupeKey } : {}),
+        ...(info?.expiresAt !== undefined ? { expiresAt: info.expiresAt } : {}),
       },
       timeline,
     });

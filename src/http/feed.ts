@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { EventEnvelope, EventSystem, Logger, StoredEvent, TaskInfo, TaskState, WorkerInfo } from '@procur/event-bus';
+import type { EventEnvelope, EventSystem, Logger, StoredEvent, TaskInfo, TaskProgressUpdate, TaskProgressValue, TaskState, WorkerInfo } from '@procur/event-bus';
 // The task system's names and states have one home; this pure module is shared, not copied.
 import { FINAL_TASK_STATES, TASK_EVENT_STATES, TASK_STATES, TaskEventType, isTaskState, taskKeys } from '../tasks/names.js';
 
@@ -73,6 +73,8 @@ export interface TaskRow {
   error?: string;
   /** The arguments, shortened for display, when known. */
   argsPreview?: string;
+  /** The latest progress it reported (`ctx.progress`), when seen live. */
+  progress?: TaskProgressValue;
 }
 
 interface IndexedTask extends TaskRow {
@@ -215,6 +217,9 @@ export class LiveFeed {
   private readonly errorsAt = new Map<string, number>();
   private readonly offs: Array<() => void> = [];
   private unlisten: (() => Promise<void>) | undefined;
+  private unlistenProgress: (() => Promise<void>) | undefined;
+  /** Progress and log updates since the last flush, merged per task. */
+  private readonly pendingProgress = new Map<string, { id: string; progress?: TaskProgressValue; logs?: TaskProgressUpdate['logs'] }>();
 
   constructor(
     private readonly bus: EventSystem,
@@ -245,6 +250,11 @@ export class LiveFeed {
     } catch (err) {
       this.report('watching task states', err);
     }
+    try {
+      this.unlistenProgress = await bus.tasks.watchProgress((u) => this.foldProgress(u));
+    } catch (err) {
+      this.report('watching task progress', err);
+    }
     await this.loadRecentTasks().catch((err: unknown) => this.report('loading recent tasks', err));
     await this.backfillThroughput().catch((err: unknown) => this.report('reading past throughput', err));
     this.timer = setInterval(() => void this.tick(), this.options.pollMs);
@@ -267,6 +277,7 @@ export class LiveFeed {
     this.clients.clear();
     await this.started?.catch(() => {});
     await this.unlisten?.().catch(() => {});
+    await this.unlistenProgress?.().catch(() => {});
   }
 
   private report(what: string, err: unknown): void {
@@ -396,6 +407,22 @@ export class LiveFeed {
   indexed(id: string): (TaskRow & { timeline: TaskTimelineEntry[] }) | undefined {
     const t = this.tasksById.get(id);
     return t ? { ...publicRow(t), timeline: [...t.timeline] } : undefined;
+  }
+
+  /** Folds a progress or log update: the row's progress, and a `progress` event for open pages. */
+  foldProgress(u: TaskProgressUpdate): void {
+    if (typeof u.id !== 'string') return;
+    const merged = this.pendingProgress.get(u.id) ?? { id: u.id };
+    if (u.progress !== undefined) {
+      merged.progress = u.progress;
+      const t = this.tasksById.get(u.id);
+      if (t) {
+        t.progress = u.progress;
+        this.pushTask(t);
+      }
+    }
+    if (Array.isArray(u.logs)) merged.logs = [...(merged.logs ?? []), ...u.logs].slice(-200);
+    this.pendingProgress.set(u.id, merged);
   }
 
   /** Records a revoke made from the dashboard at once (the notification follows). */
@@ -589,6 +616,11 @@ export class LiveFeed {
   }
 
   private flush(): void {
+    if (this.pendingProgress.size > 0) {
+      const updates = [...this.pendingProgress.values()];
+      this.pendingProgress.clear();
+      if (this.clients.size > 0) this.broadcast('progress', updates.slice(-500));
+    }
     if (this.pendingTasks.size > 0) {
       const rows = [...this.pendingTasks.values()];
       this.pendingTasks.clear();

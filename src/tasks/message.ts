@@ -37,6 +37,13 @@ export interface TaskMessage {
   maxRetries?: number;
   /** The flow this task is a step of (`bus.tasks.chain` / `group` / `chord`): its id and the step's path. */
   flow?: { id: string; node: string };
+  /**
+   * Latest start time (ISO 8601), from `expiresAt` / `expiresInMs`: a worker that receives the
+   * message at or after it drops it (state `EXPIRED`) instead of starting an attempt.
+   */
+  expiresAt?: string;
+  /** The `dedupeKey` it was sent with: the worker frees the key when the task finishes. */
+  dedupeKey?: string;
 }
 
 
@@ -68,6 +75,10 @@ export interface TaskInfo {
   updatedAt: string;
   /** How long the last attempt ran, in ms. */
   runtimeMs?: number;
+  /** The `dedupeKey` it was sent with, when it had one. */
+  dedupeKey?: string;
+  /** When it expired (ISO 8601), for `EXPIRED`. */
+  expiresAt?: string;
 }
 
 /** Decodes a task message. @throws {@link DecodeError} naming the bad field. */
@@ -102,6 +113,12 @@ export function decodeTaskMessage(text: string): TaskMessage {
     if (typeof f !== 'object' || f === null || typeof f.id !== 'string' || typeof f.node !== 'string') {
       throw new DecodeError("[event-bus] Cannot decode task: field 'flow' must be an object { id: string, node: string }");
     }
+  }
+  if (o.expiresAt !== undefined && (typeof o.expiresAt !== 'string' || Number.isNaN(Date.parse(o.expiresAt)))) {
+    throw new DecodeError("[event-bus] Cannot decode task: field 'expiresAt' must be an ISO 8601 date-time string");
+  }
+  if (o.dedupeKey !== undefined && (typeof o.dedupeKey !== 'string' || o.dedupeKey.length === 0)) {
+    throw new DecodeError("[event-bus] Cannot decode task: field 'dedupeKey' must be a non-empty string");
   }
   return o as unknown as TaskMessage;
 }

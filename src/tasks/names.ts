@@ -7,15 +7,20 @@
  * @module
  */
 import type { TaskInfo } from './message.js';
+import type { DedupeRecord } from './dedupe.js';
+import type { TaskLogRecord, TaskProgressRecord, TaskProgressUpdate } from './progress.js';
 
 /** The lifecycle states of a task (Celery's names). */
-export type TaskState = 'PENDING' | 'RECEIVED' | 'STARTED' | 'RETRY' | 'SUCCESS' | 'FAILURE' | 'REVOKED';
+export type TaskState = 'PENDING' | 'RECEIVED' | 'STARTED' | 'RETRY' | 'SUCCESS' | 'FAILURE' | 'REVOKED' | 'EXPIRED';
 
 /** Every task state, in lifecycle order (within one attempt). */
-export const TASK_STATES: readonly TaskState[] = Object.freeze(['PENDING', 'RECEIVED', 'STARTED', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED'] as const);
+export const TASK_STATES: readonly TaskState[] = Object.freeze(['PENDING', 'RECEIVED', 'STARTED', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED', 'EXPIRED'] as const);
 
-/** The states after which a task never changes again. */
-export const FINAL_TASK_STATES: ReadonlySet<TaskState> = new Set<TaskState>(['SUCCESS', 'FAILURE', 'REVOKED']);
+/**
+ * The states after which a task never changes again. `EXPIRED`: its `expiresAt` passed before an
+ * attempt started, so a worker dropped it (it never ran, or never ran again).
+ */
+export const FINAL_TASK_STATES: ReadonlySet<TaskState> = new Set<TaskState>(['SUCCESS', 'FAILURE', 'REVOKED', 'EXPIRED']);
 
 /** True for a known task state. */
 export function isTaskState(value: unknown): value is TaskState {
@@ -31,6 +36,7 @@ export const TaskEventType = {
   FAILED: 'task.failed',
   RETRIED: 'task.retried',
   REVOKED: 'task.revoked',
+  EXPIRED: 'task.expired',
 } as const;
 
 /** One of the {@link TaskEventType} values. */
@@ -45,6 +51,7 @@ export const TASK_EVENT_STATES: Readonly<Record<TaskEventType, TaskState>> = Obj
   [TaskEventType.SUCCEEDED]: 'SUCCESS',
   [TaskEventType.FAILED]: 'FAILURE',
   [TaskEventType.REVOKED]: 'REVOKED',
+  [TaskEventType.EXPIRED]: 'EXPIRED',
 });
 
 /** Key and channel names of the task system under a namespace. @internal */
@@ -66,6 +73,19 @@ export function taskKeys(namespace: string) {
     /** Every other state change (sent, started, retry), for watchers such as the dashboard. */
     stateChannel: `${namespace}:task-state`,
     revokeChannel: `${namespace}:task-revoke`,
+    /** A task's progress (JSON {@link TaskProgressRecord}), kept `taskResultTtlMs`. */
+    progress: (id: string) => `${namespace}:task-progress:${id}`,
+    /** A task's log lines (JSON {@link TaskLogRecord}), kept `taskResultTtlMs`. */
+    logs: (id: string) => `${namespace}:task-logs:${id}`,
+    /** Progress and log updates ({@link TaskProgressUpdate}), for watchers such as the dashboard. */
+    progressChannel: `${namespace}:task-progress`,
+    /** Set while a queue is paused (no TTL; `bus.tasks.resume` deletes it). */
+    paused: (queue: string) => `${namespace}:paused:${queue}`,
+    pausedPrefix: `${namespace}:paused:`,
+    /** Pause and resume of a queue (the queue name as JSON `{ queue, paused }`), so workers react at once. */
+    pauseChannel: `${namespace}:queue-pause`,
+    /** The task id holding a dedupe key of a task name ({@link DedupeRecord}). */
+    dedupe: (task: string, key: string) => `${namespace}:dedupe:${task}:${key}`,
     eventsStream: `${namespace}:task-events`,
     group: 'workers',
   };

@@ -3,6 +3,7 @@ import type { SystemContext } from '../context.js';
 import type { Unsubscribe } from '../contracts/transport.js';
 import type { TaskInfo } from './message.js';
 import { FINAL_TASK_STATES, parseTaskStates, type TaskKeys } from './names.js';
+import { releaseDedupe } from './dedupe.js';
 
 interface PendingWrite {
   info: TaskInfo;
@@ -111,6 +112,8 @@ export class TaskStates {
         others.length > 0 && this.announceTransient ? transport.notify(this.keys.stateChannel, joined(others)) : undefined,
       ]);
       for (const w of batch) w.resolve();
+      // A finished task frees its dedupe key (best effort: a send that finds it held by a finished task takes it over).
+      for (const w of finals) if (w.info.dedupeKey !== undefined) void releaseDedupe({ ctx: this.ctx, keys: this.keys }, w.info);
     } catch (err) {
       for (const w of batch) w.reject(err);
     }

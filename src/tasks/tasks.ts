@@ -4,6 +4,7 @@ import { isoNow } from '../clock.js';
 import type { SignalOptions, Unsubscribe } from '../contracts/transport.js';
 import {
   EventValidationError,
+  TaskExpiredError,
   TaskFailedError,
   TaskRevokedError,
   type ValidationIssue,
@@ -14,6 +15,10 @@ import { zodIssues } from '../events/registry.js';
 import { TASK_MESSAGE_VERSION, FINAL_TASK_STATES, type TaskInfo, type TaskMessage, type TaskState } from './message.js';
 import { TaskEventType, type TaskRuntime } from './runtime.js';
 import { FlowResult, makeSignature, startFlow, type ChainResult, type FlowOptions, type FlowRef, type FlowStep, type GroupResult, type SignatureOptions, type StepResult, type TailArgs, type TaskSignature } from './flows.js';
+import { claimDedupe, unclaimDedupe } from './dedupe.js';
+import { expiryOf } from './expiry.js';
+import { isQueuePaused, pauseQueue, pausedQueues, resumeQueue } from './pause.js';
+import { readLogRecord, readProgressRecord, watchProgress, type TaskLogEntry, type TaskProgressUpdate, type TaskProgressValue } from './progress.js';
 
 /** What a task handler gets besides its arguments. */
 export interface TaskContext {
@@ -31,6 +36,28 @@ export interface TaskContext {
   signal: AbortSignal;
   /** The correlation id the task was sent with. */
   correlationId: string;
+  /**
+   * Reports the task's progress: a finite number (e.g. a percentage) or a plain JSON object of
+   * at most 4096 bytes (`TASK_PROGRESS_MAX_BYTES`); the latest value wins. Read from any process
+   * with `result.progress()`; announced live (the dashboard). Updates of one event-loop turn go
+   * in one write. The promise resolves once written and never rejects (a failed write is logged).
+   *
+   * @throws {@link EventValidationError} (synchronously) for any other value.
+   * @example
+   * ```ts
+   * for (const [i, row] of rows.entries()) { await importRow(row); void ctx.progress({ done: i + 1, total: rows.length }); }
+   * ```
+   */
+  progress(value: TaskProgressValue): Promise<void>;
+  /**
+   * Appends a line to the task's log, read from any process with `result.logs()` and announced
+   * live. Kept: the latest 200 lines of the task over all its attempts (`TASK_LOG_MAX_LINES`),
+   * each cut to 1000 characters (`TASK_LOG_MAX_CHARS`), for `taskResultTtlMs`. The promise
+   * resolves once written and never rejects (a failed write is logged).
+   *
+   * @throws {@link EventValidationError} (synchronously) when `message` is not a string.
+   */
+  log(message: string): Promise<void>;
 }
 
 /** A task handler: gets the arguments, returns the result (JSON-serialisable). */
@@ -72,6 +99,22 @@ export interface ApplyOptions extends SignalOptions {
   queue?: string;
   /** Retries allowed; overrides the worker's definition. */
   maxRetries?: number;
+  /**
+   * Deduplicates sends: while the task first sent with this key (per task name) is not
+   * finished, and within `dedupeTtlMs` of its send when given, a send with the same key returns
+   * that task's handle and sends nothing, across processes. A non-empty string of at most 256
+   * characters; not with `sendMany`.
+   */
+  dedupeKey?: string;
+  /**
+   * Keeps the `dedupeKey` for this long after the send (ms, > 0), even once the task finished:
+   * at most one run per window (throttling). Needs `dedupeKey`. @default none: the key is freed when the task finishes
+   */
+  dedupeTtlMs?: number;
+  /** The task never starts after this time (a valid `Date` after now and after its ETA): a worker drops it, state `EXPIRED`. */
+  expiresAt?: Date;
+  /** The task never starts after now + this many ms (> 0): as `expiresAt`. */
+  expiresInMs?: number;
 }
 
 /** Options of `result.get()`. */
@@ -98,11 +141,28 @@ export class TaskResult<TResult = unknown> {
    *
    * @throws {@link TaskFailedError} with the worker's message and stack when it failed for good.
    * @throws {@link TaskRevokedError} when it was revoked.
+   * @throws {@link TaskExpiredError} when it expired before a worker started it (`expiresAt`).
    * @throws `TaskTimeoutError` when no result arrives within `timeoutMs`.
    */
   async get(options: GetOptions = {}): Promise<TResult> {
     const info = await this.runtime.states.waitFinal(this.id, this.name, options.timeoutMs ?? 30_000, options.signal);
     return unwrap(info) as TResult;
+  }
+
+  /**
+   * The latest progress the task reported with `ctx.progress()`, from any process; `undefined`
+   * before it reported any (or after `taskResultTtlMs`).
+   */
+  async progress(): Promise<TaskProgressValue | undefined> {
+    return (await readProgressRecord(this.runtime, this.id))?.value;
+  }
+
+  /**
+   * The task's log lines (`ctx.log()`), oldest first, from any process: the latest 200 over all
+   * its attempts, `[]` when it logged nothing.
+   */
+  async logs(): Promise<TaskLogEntry[]> {
+    return (await readLogRecord(this.runtime, this.id))?.lines ?? [];
   }
 
   /** The task's state now (`PENDING` when nothing is recorded yet). */
@@ -138,6 +198,7 @@ export class TaskResult<TResult = unknown> {
 export function unwrap(info: TaskInfo): unknown {
   if (info.state === 'SUCCESS') return info.result ?? null;
   if (info.state === 'REVOKED') throw new TaskRevokedError(info.id, info.name);
+  if (info.state === 'EXPIRED') throw new TaskExpiredError(info.id, info.name, info.expiresAt);
   throw new TaskFailedError(info.id, info.name, info.error ?? { message: 'unknown error' });
 }
 
@@ -301,9 +362,10 @@ export class TaskRegistry {
    *
    * @throws {@link EventValidationError} naming the failing element (`[3].args.vendorId`).
    */
-  sendMany<TResult = unknown>(name: string, argsList: readonly unknown[], options: Omit<ApplyOptions, 'taskId'> = {}): Promise<TaskResult<TResult>[]> {
+  sendMany<TResult = unknown>(name: string, argsList: readonly unknown[], options: Omit<ApplyOptions, 'taskId' | 'dedupeKey' | 'dedupeTtlMs'> = {}): Promise<TaskResult<TResult>[]> {
     if (!Array.isArray(argsList)) throw new EventValidationError(name, [{ path: 'argsList', message: 'must be an array' }]);
     if (typeof options === 'object' && options !== null && (options as ApplyOptions).taskId !== undefined) throw new EventValidationError(name, [{ path: 'taskId', message: 'cannot be shared by several tasks' }]);
+    if (typeof options === 'object' && options !== null && (options as ApplyOptions).dedupeKey !== undefined) throw new EventValidationError(name, [{ path: 'dedupeKey', message: 'cannot be shared by several tasks: send them one by one' }]);
     return this.publish<TResult>(name, argsList, options);
   }
 
@@ -392,6 +454,15 @@ export class TaskRegistry {
     if (options.signal !== undefined && (typeof options.signal !== 'object' || options.signal === null || typeof (options.signal as { aborted?: unknown }).aborted !== 'boolean')) {
       issues.push({ path: 'signal', message: `must be an AbortSignal, got ${describeValue(options.signal)}` });
     }
+    const expiresAtMs = expiryOf(options, now, now + delayMs, issues, describeValue);
+    if (options.dedupeKey !== undefined && (typeof options.dedupeKey !== 'string' || options.dedupeKey.length === 0 || options.dedupeKey.length > 256)) {
+      issues.push({ path: 'dedupeKey', message: `must be a non-empty string of at most 256 characters, got ${describeValue(options.dedupeKey)}` });
+    }
+    if (options.dedupeTtlMs !== undefined) {
+      const ttl = options.dedupeTtlMs as unknown;
+      if (options.dedupeKey === undefined) issues.push({ path: 'dedupeTtlMs', message: 'needs a dedupeKey (the key to keep for this long)' });
+      else if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0 || ttl > MAX_DATE_MS - now) issues.push({ path: 'dedupeTtlMs', message: `must be a finite number of milliseconds > 0, got ${describeValue(ttl)}` });
+    }
     const many = argsList.length > 1;
     const parsed = argsList.map((args, i) => {
       if (!def?.options.schema) return args;
@@ -423,6 +494,8 @@ export class TaskRegistry {
       if (eta) msg.eta = eta;
       if (options.maxRetries !== undefined) msg.maxRetries = options.maxRetries;
       if (flow) msg.flow = flow;
+      if (expiresAtMs !== undefined) msg.expiresAt = new Date(expiresAtMs).toISOString();
+      if (options.dedupeKey !== undefined) msg.dedupeKey = options.dedupeKey;
       const body = encodeJson(msg, name, many ? `[${i}].` : '');
       if (body.length * 3 > ctx.config.maxEventBytes && Buffer.byteLength(body) > ctx.config.maxEventBytes) {
         throw new EventValidationError(name, [
@@ -433,6 +506,13 @@ export class TaskRegistry {
     });
     if (messages.length === 0) return [];
     await this.ensureQueue(queue as string);
+    let dedupe: string | undefined;
+    if (options.dedupeKey !== undefined) {
+      // Kept at most until the task's ETA plus the result TTL, like a task id.
+      const outcome = await claimDedupe(this.runtime, { id: ids[0] as string, name, queue: queue as string }, options.dedupeKey, options.dedupeTtlMs, delayMs + ctx.config.taskResultTtlMs);
+      if ('existing' in outcome) return [new TaskResult<TResult>(this.runtime, outcome.existing.id, outcome.existing.name, outcome.existing.queue)];
+      dedupe = outcome.claimed;
+    }
     let claimed: string | undefined;
     if (options.taskId !== undefined) {
       // A task id is an idempotency key: the first send records the task (set-if-absent, atomic
@@ -442,6 +522,7 @@ export class TaskRegistry {
       // Kept until the task's ETA plus the result TTL, so a long countdown does not forget the id.
       claimed = await this.runtime.states.claim(pending, delayMs + ctx.config.taskResultTtlMs);
       if (claimed === undefined) {
+        if (dedupe !== undefined) await unclaimDedupe(this.runtime, name, options.dedupeKey as string, dedupe).catch(() => false);
         const existing = await this.runtime.states.read(id);
         return [new TaskResult<TResult>(this.runtime, id, existing?.name ?? name, existing?.queue ?? (queue as string))];
       }
@@ -451,6 +532,7 @@ export class TaskRegistry {
     } catch (err) {
       // Not sent: free the id so that a retry of this send can use it.
       if (claimed !== undefined) await this.runtime.states.unclaim(options.taskId as string, claimed).catch(() => false);
+      if (dedupe !== undefined) await unclaimDedupe(this.runtime, name, options.dedupeKey as string, dedupe).catch(() => false);
       throw err;
     }
     for (let i = 0; this.runtime.taskEvents && i < ids.length; i++) {
@@ -490,6 +572,59 @@ export class TaskRegistry {
   /** Deletes the tasks waiting in a queue (not the running ones). Returns how many. */
   purge(queue: string): Promise<number> {
     return this.runtime.ctx.transport.purge(this.runtime.keys.stream(queue));
+  }
+
+  /**
+   * Pauses a queue in every process sharing the transport: workers finish the tasks they run
+   * and start no new ones from it (a worker started while it is paused stays idle on it) until
+   * {@link resume}. Sending to it still works; tasks wait. Idempotent; the queue need not exist
+   * yet.
+   *
+   * @returns `true` when this call paused it, `false` when it was paused already.
+   * @throws {@link EventValidationError} for a malformed queue name.
+   * @example
+   * ```ts
+   * await bus.tasks.pause('contracts');   // e.g. while the PDF service is down
+   * await bus.tasks.resume('contracts');
+   * ```
+   */
+  pause(queue: string): Promise<boolean> {
+    return pauseQueue(this.runtime, queue);
+  }
+
+  /**
+   * Resumes a paused queue in every process: workers take tasks from it again at once.
+   * Idempotent.
+   *
+   * @returns `true` when it was paused, `false` when it was not.
+   * @throws {@link EventValidationError} for a malformed queue name.
+   */
+  resume(queue: string): Promise<boolean> {
+    return resumeQueue(this.runtime, queue);
+  }
+
+  /**
+   * Whether a queue is paused, as every process sees it.
+   *
+   * @throws {@link EventValidationError} for a malformed queue name.
+   */
+  isPaused(queue: string): Promise<boolean> {
+    return isQueuePaused(this.runtime, queue);
+  }
+
+  /** The paused queues, sorted (scans the pause keys: for operators, not a hot path). */
+  pausedQueues(): Promise<string[]> {
+    return pausedQueues(this.runtime);
+  }
+
+  /**
+   * Calls `handler` with every progress and log update (`ctx.progress`, `ctx.log`) any process
+   * announces from now on. The dashboard's live task detail is this view.
+   *
+   * @returns a function that stops watching.
+   */
+  watchProgress(handler: (update: TaskProgressUpdate) => void): Promise<Unsubscribe> {
+    return watchProgress(this.runtime, handler);
   }
 
   /** A handle on a task sent earlier (by id). */

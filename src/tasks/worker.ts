@@ -15,6 +15,9 @@ import { onFlowStep } from './flows.js';
 import { decodeTaskMessage, type TaskInfo, type TaskMessage } from './message.js';
 import { TaskEventType, type TaskRuntime } from './runtime.js';
 import { NAME_RULE, describeValue, isName, type TaskContext, type TaskRegistry } from './tasks.js';
+import { expireDelivery, isExpired } from './expiry.js';
+import { PauseWatch } from './pause.js';
+import { TaskReporter, type TaskProgressValue } from './progress.js';
 
 /** A shared rate limit: at most `max` tasks started per `perMs`, across every worker of the queue. */
 export interface RateLimit {
@@ -105,12 +108,33 @@ class RunContext implements TaskContext {
     readonly maxAttempts: number,
     f: InFlight,
     readonly correlationId: string,
+    runtime: TaskRuntime,
   ) {
     this.#f = f;
+    this.#runtime = runtime;
   }
+
+  readonly #runtime: TaskRuntime;
+  /** Created on first use: most tasks report no progress. */
+  #reporter: TaskReporter | undefined;
 
   get signal(): AbortSignal {
     return this.#f.controller.signal;
+  }
+
+  progress(value: TaskProgressValue): Promise<void> {
+    this.#reporter ??= new TaskReporter(this.#runtime, this.taskId, this.name, this.queue, this.attempt);
+    return this.#reporter.progress(value);
+  }
+
+  log(message: string): Promise<void> {
+    this.#reporter ??= new TaskReporter(this.#runtime, this.taskId, this.name, this.queue, this.attempt);
+    return this.#reporter.log(message);
+  }
+
+  /** Writes pending progress and logs; later reports are ignored. `undefined` when there were none. */
+  endReports(): Promise<void> | undefined {
+    return this.#reporter?.close();
   }
 }
 
@@ -141,6 +165,7 @@ export class Worker {
   private stopping: Promise<void> | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private unlisten: Unsubscribe | undefined;
+  private pauses: PauseWatch | undefined;
   private readonly startedAt: string;
   private processed = 0;
   private failed = 0;
@@ -192,6 +217,9 @@ export class Worker {
     for (const { key } of await ctx.transport.kvScan(keys.revokedPrefix)) {
       this.revoked.set(key.slice(keys.revokedPrefix.length), ctx.clock.now());
     }
+    // Before the first read: a worker started while a queue is paused takes nothing from it.
+    const pauses = (this.pauses = new PauseWatch(this.runtime, Object.keys(this.queues)));
+    await pauses.start();
     for (const [queue, q] of Object.entries(this.queues)) {
       const loop = new DeliveryLoop({
         transport: ctx.transport,
@@ -209,7 +237,7 @@ export class Worker {
         claimIdleMs: ctx.config.claimIdleMs,
         startAt: 'beginning',
         process: (f) => this.run(queue, f),
-        ...(q.rateLimit ? { budget: this.budget(queue, q.rateLimit) } : {}),
+        budget: pauses.gate(queue, q.rateLimit ? this.budget(queue, q.rateLimit) : undefined),
       });
       this.loops.set(queue, loop);
     }
@@ -236,6 +264,7 @@ export class Worker {
         // The registry entry expires by itself.
       }
       await this.unlisten?.().catch(() => {});
+      await this.pauses?.stop();
       await this.runtime.flush();
       this.onClosed(this);
       this.runtime.ctx.logger.info('worker stopped', { worker: this.id });
@@ -279,6 +308,7 @@ export class Worker {
       args: msg.args,
       worker: this.id,
       updatedAt: isoNow(this.runtime.ctx.clock),
+      ...(msg.dedupeKey !== undefined ? { dedupeKey: msg.dedupeKey } : {}),
       ...extra,
     };
   }
@@ -287,6 +317,11 @@ export class Worker {
     const { ctx } = this.runtime;
     const loop = this.loops.get(queue) as DeliveryLoop;
     const d = f.delivery;
+    // Paused after this was read: hand it back untouched (no attempt counted); the loop reads no more.
+    if (this.pauses?.has(queue)) {
+      await loop.nack(d.deliveryId, 0, false);
+      return;
+    }
     let msg: TaskMessage;
     try {
       msg = decodeTaskMessage(d.body);
@@ -297,6 +332,10 @@ export class Worker {
     if (this.revoked.has(msg.id)) {
       if (msg.flow) await onFlowStep(this.registry, this.runtime, msg, { state: 'REVOKED' });
       loop.ack(d.deliveryId);
+      return;
+    }
+    if (msg.expiresAt !== undefined && isExpired(msg, ctx.clock.now())) {
+      await expireDelivery(this.runtime, f, msg, this.id, (id) => loop.ack(id));
       return;
     }
     // Too early (the message's eta is ahead): back to the transport's delayed set, no attempt counted.
@@ -324,7 +363,7 @@ export class Worker {
     // Stored with `trackStarted` and for flow steps (a flow's steps() shows it); otherwise only announced.
     if (def.options.trackStarted || msg.flow) await this.settle(this.info(msg, 'STARTED', d.attempt));
     else void this.settle(this.info(msg, 'STARTED', d.attempt, { args: undefined }), true);
-    const tctx: TaskContext = new RunContext(msg.id, msg.task, queue, d.attempt, maxRetries + 1, f, msg.correlationId);
+    const tctx = new RunContext(msg.id, msg.task, queue, d.attempt, maxRetries + 1, f, msg.correlationId, this.runtime);
     let timer: NodeJS.Timeout | undefined;
     if (def.options.timeoutMs) {
       timer = setTimeout(
@@ -361,6 +400,9 @@ export class Worker {
       this.running.delete(msg.id);
     }
     const runtimeMs = Math.round((performance.now() - t0) * 1000) / 1000;
+    // Progress and logs are written before the outcome, so a result read after get() sees them.
+    const reports = tctx.endReports();
+    if (reports) await reports;
     if (f.released) return;
     if (this.revoked.has(msg.id)) {
       // Revoked while running: the revoker wrote the final state; the task is not retried.

@@ -37,3 +37,4 @@ export {
 } from './store-suite.js';
 export { describeTaskQueue, type TaskTransportFactory } from './task-suite.js';
 export { describeTaskFlows } from './task-flows-suite.js';
+export { describeTaskFeatures } from './task-features-suite.js';

@@ -10,6 +10,7 @@ import { sleep } from '@procur/event-bus/adapter-kit';
 import { waitUntil } from './helpers.js';
 import { describeTaskFlows } from './task-flows-suite.js';
 import { uniqueName } from './transport-suite.js';
+import { describeTaskFeatures } from './task-features-suite.js';
 
 /** Makes a fresh transport for one test of {@link describeTaskQueue}. */
 export type TaskTransportFactory = () => Promise<{ transport: Transport; teardown?: () => Promise<void> }> | { transport: Transport; teardown?: () => Promise<void> };
@@ -497,4 +498,5 @@ export function describeTaskQueue(name: string, factory: TaskTransportFactory): 
     });
   });
   describeTaskFlows(name, factory);
+  describeTaskFeatures(name, factory);
 }

@@ -51,7 +51,7 @@ describe('flows', () => {
     expectTypeOf(chordSig([double.sig(1)], join.sig()).__result).toEqualTypeOf<string | undefined>();
     const nested = await bus.tasks.chain([double.sig(1), groupSig([double.sig(), label.sig()]), join.sig()]);
     expectTypeOf(await nested.get()).toEqualTypeOf<string>();
-    expectTypeOf(await nested.status()).toEqualTypeOf<'PENDING' | 'RECEIVED' | 'STARTED' | 'RETRY' | 'SUCCESS' | 'FAILURE' | 'REVOKED'>();
+    expectTypeOf(await nested.status()).toEqualTypeOf<'PENDING' | 'RECEIVED' | 'STARTED' | 'RETRY' | 'SUCCESS' | 'FAILURE' | 'REVOKED' | 'EXPIRED'>();
   });
 
   it('refuses what is not a step', () => {

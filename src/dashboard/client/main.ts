@@ -80,6 +80,10 @@ function handle(type: StreamEvent, data: unknown): void {
       if (!s.ok) toast(`Dashboard: ${s.error ?? 'error'}`);
       break;
     }
+    case 'progress':
+      // Progress and log lines of tasks (the detail view shows them): reload the open one.
+      if (S.taskId && (data as { id: string }[]).some((u) => u.id === S.taskId)) loadTask();
+      return;
     case 'hello':
       break;
   }

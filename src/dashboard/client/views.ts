@@ -32,7 +32,7 @@ export function render(): void {
 }
 
 function statePill(state: string): HTMLSpanElement {
-  const cls = state === 'SUCCESS' ? 'ok' : state === 'FAILURE' || state === 'REVOKED' ? 'bad' : state === 'RETRY' ? 'warn' : 'info';
+  const cls = state === 'SUCCESS' ? 'ok' : state === 'FAILURE' || state === 'REVOKED' || state === 'EXPIRED' ? 'bad' : state === 'RETRY' ? 'warn' : 'info';
   return el('span', { class: `pill ${cls}`, text: state });
 }
 
