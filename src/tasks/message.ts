@@ -1,5 +1,5 @@
 import { DecodeError } from '../errors.js';
-import { isEventPriority, type EventPriority } from '../events/envelope.js';
+import { dropBadTraceContext, isEventPriority, type EventPriority } from '../events/envelope.js';
 import type { TaskState } from './names.js';
 
 export { FINAL_TASK_STATES, taskKeys, type TaskKeys, type TaskState } from './names.js';
@@ -35,6 +35,10 @@ export interface TaskMessage {
   eta?: string;
   /** Retries allowed after the first attempt; overrides the worker's definition when set. */
   maxRetries?: number;
+  /** W3C trace context of the send, written when tracing is on (docs/tracing.md). Optional; a malformed value is ignored. */
+  traceparent?: string;
+  /** W3C `tracestate` that goes with {@link TaskMessage.traceparent}. */
+  tracestate?: string;
 }
 
 
@@ -95,5 +99,6 @@ export function decodeTaskMessage(text: string): TaskMessage {
   if (o.maxRetries !== undefined && (!Number.isInteger(o.maxRetries) || (o.maxRetries as number) < 0)) {
     throw new DecodeError("[event-bus] Cannot decode task: field 'maxRetries' must be a whole number >= 0");
   }
+  dropBadTraceContext(o);
   return o as unknown as TaskMessage;
 }

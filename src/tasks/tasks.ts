@@ -13,6 +13,7 @@ import { encodeJson } from '../events/json.js';
 import { zodIssues } from '../events/registry.js';
 import { TASK_MESSAGE_VERSION, FINAL_TASK_STATES, type TaskInfo, type TaskMessage, type TaskState } from './message.js';
 import { TaskEventType, type TaskRuntime } from './runtime.js';
+import { endSpans, taskSendSpan, type TraceSpan } from '../tracing.js';
 
 /** What a task handler gets besides its arguments. */
 export interface TaskContext {
@@ -347,6 +348,7 @@ export class TaskRegistry {
     const eta = delayMs > 0 ? new Date(now + delayMs).toISOString() : undefined;
     const rank = priorityRank(priority);
     const ids: string[] = [];
+    const spans: TraceSpan[] | undefined = ctx.tracing ? [] : undefined;
     const messages = parsed.map((args, i) => {
       const id = options.taskId ?? newEventId();
       ids.push(id);
@@ -363,6 +365,7 @@ export class TaskRegistry {
       };
       if (eta) msg.eta = eta;
       if (options.maxRetries !== undefined) msg.maxRetries = options.maxRetries;
+      if (spans) spans.push(taskSendSpan(ctx, msg));
       const body = encodeJson(msg, name, many ? `[${i}].` : '');
       if (body.length * 3 > ctx.config.maxEventBytes && Buffer.byteLength(body) > ctx.config.maxEventBytes) {
         throw new EventValidationError(name, [
@@ -388,7 +391,9 @@ export class TaskRegistry {
     }
     try {
       await ctx.transport.publish(keys.stream(queue as string), messages, options);
+      endSpans(spans);
     } catch (err) {
+      endSpans(spans, err);
       // Not sent: free the id so that a retry of this send can use it.
       if (claimed !== undefined) await this.runtime.states.unclaim(options.taskId as string, claimed).catch(() => false);
       throw err;

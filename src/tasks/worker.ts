@@ -12,6 +12,7 @@ import {
 } from '../errors.js';
 import { deadLetterDelivery, decideRetry, defaultBackoff } from '../retry-policy.js';
 import { decodeTaskMessage, type TaskInfo, type TaskMessage } from './message.js';
+import { traceSettle, traceWorker } from '../tracing.js';
 import { TaskEventType, type TaskRuntime } from './runtime.js';
 import { NAME_RULE, describeValue, isName, type TaskContext, type TaskRegistry } from './tasks.js';
 
@@ -207,7 +208,7 @@ export class Worker {
         blockMs: this.options.blockMs ?? ctx.config.eventBlockTime,
         claimIdleMs: ctx.config.claimIdleMs,
         startAt: 'beginning',
-        process: (f) => this.run(queue, f),
+        process: traceWorker(ctx, queue, keys.group, this.id, (f, decoded) => this.run(queue, f, decoded)),
         ...(q.rateLimit ? { budget: this.budget(queue, q.rateLimit) } : {}),
       });
       this.loops.set(queue, loop);
@@ -282,13 +283,13 @@ export class Worker {
     };
   }
 
-  private async run(queue: string, f: InFlight): Promise<void> {
+  private async run(queue: string, f: InFlight, decoded?: TaskMessage): Promise<void> {
     const { ctx } = this.runtime;
     const loop = this.loops.get(queue) as DeliveryLoop;
     const d = f.delivery;
     let msg: TaskMessage;
     try {
-      msg = decodeTaskMessage(d.body);
+      msg = decoded ?? decodeTaskMessage(d.body);
     } catch (err) {
       await deadLetterDelivery(ctx, loop, d.stream, d.group, d, toError(err), { worker: this.id, queue });
       return;
@@ -383,12 +384,14 @@ export class Worker {
       const delayMs = decision.delayMs;
       // Recorded before the redelivery can start the next attempt (with a short backoff it may).
       this.runtime.emit(TaskEventType.RETRIED, msg, { attempt: d.attempt, error: error.message, retryInMs: delayMs });
+      traceSettle(ctx, f, 'retry', queue, error, d.attempt, delayMs);
       const retryAt = new Date(ctx.clock.now() + delayMs).toISOString();
       await loop.nack(d.deliveryId, delayMs);
       this.retried++;
       await this.settle(this.info(msg, 'RETRY', d.attempt, { error: errInfo, runtimeMs, retryAt }));
       return;
     }
+    traceSettle(ctx, f, 'dead_letter', queue, error, d.attempt);
     const dlq = await deadLetterDelivery(ctx, loop, d.stream, d.group, d, error, { worker: this.id, taskId: msg.id, task: msg.task });
     if (dlq === null) return;
     this.failed++;
