@@ -36,3 +36,4 @@ export {
   type DescribeStoreOptions,
 } from './store-suite.js';
 export { describeTaskQueue, type TaskTransportFactory } from './task-suite.js';
+export { describeBatchHandlers, type BatchTransportFactory } from './batch-handler-suite.js';
