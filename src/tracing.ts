@@ -188,6 +188,8 @@ class OtelTracing implements Tracing {
       { kind: api.SpanKind.CONSUMER, attributes: this.attributes(operation, 'process', spec) },
       parent ?? api.ROOT_CONTEXT,
     );
+    // No provider (or dropped by the sampler) and no incoming context: nothing to record or pass on.
+    if (!span.isRecording() && parent === undefined) return fn();
     return this.run(key, span, fn);
   }
 
@@ -201,6 +203,7 @@ class OtelTracing implements Tracing {
     const attributes = this.attributes('process', 'process', spec);
     attributes['messaging.batch.message_count'] = spec.count;
     const span = this.tracer.startSpan(`process ${spec.destination}`, { kind: api.SpanKind.CONSUMER, attributes, links }, api.ROOT_CONTEXT);
+    if (!span.isRecording()) return fn();
     return this.run(key, span, fn);
   }
 
