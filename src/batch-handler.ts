@@ -72,7 +72,7 @@ export type BatchEventHandler<TData = unknown> = (events: EventEnvelope<TData>[]
  * ```ts
  * consumer.registerBatchHandler('invoice.paid', async (events) => {
  *   const rejected = await bulkInsert(events); // ids the database refused
- *   if (rejected.length) throw new BatchError(rejected.map((id) => [id, new Error('refused')]));
+ *   if (rejected.length) throw new BatchError(rejected.map((id) => [id, new Error('refused')] as const));
  * });
  * ```
  */
