@@ -296,7 +296,7 @@ export class BatchHandlers {
 
   private run(slot: Slot, members: Member[]): Promise<void> {
     const tracing = this.host.ctx.tracing;
-    if (tracing === undefined) return this.runBatch(slot, members);
+    if (tracing === undefined || !tracing.live()) return this.runBatch(slot, members);
     const key = {};
     return tracing.processBatch(
       key,

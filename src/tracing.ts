@@ -67,6 +67,11 @@ export interface TraceSpan {
  */
 export interface Tracing {
   /**
+   * False while no tracer provider is registered (the API's no-op provider): the hooks then skip
+   * all tracing work, so an installed but unused API costs one check per message.
+   */
+  live(): boolean;
+  /**
    * Starts a PRODUCER span for one outgoing message and writes its context into `carrier`
    * (only when the span context is valid: with no provider registered nothing is written).
    */
@@ -154,9 +159,20 @@ const NOOP_SPAN: TraceSpan = { end() {} };
 class OtelTracing implements Tracing {
   private readonly tracer: OtelApi.Tracer;
   private readonly spans = new WeakMap<object, OtelApi.Span>();
+  /** The API's no-op provider: what the global proxy delegates to while none is registered. */
+  private readonly noop: unknown;
 
   constructor(private readonly api: Api) {
     this.tracer = api.trace.getTracer(TRACER_NAME);
+    const Proxy = (api as { ProxyTracerProvider?: new () => { getDelegate?: () => unknown } }).ProxyTracerProvider;
+    this.noop = typeof Proxy === 'function' ? new Proxy().getDelegate?.() : undefined;
+  }
+
+  live(): boolean {
+    if (this.noop === undefined) return true;
+    const p = this.api.trace.getTracerProvider() as { getDelegate?: () => unknown };
+    // A provider that is not the API's proxy (or a proxy of another copy of the API): assume live.
+    return typeof p.getDelegate !== 'function' || p.getDelegate() !== this.noop;
   }
 
   produce(operation: 'publish' | 'send', spec: MessageSpec, carrier: TraceCarrier): TraceSpan {
@@ -307,7 +323,8 @@ class OtelTracing implements Tracing {
 // Hooks called from the publisher, the task sender, the consumer and the worker (one line each).
 
 /** Runs a publish with a list its producer spans go into; ends them with its outcome. @internal */
-export async function tracePublish<T>(ctx: SystemContext, publish: (spans: TraceSpan[]) => Promise<T>): Promise<T> {
+export async function tracePublish<T>(ctx: SystemContext, publish: (spans?: TraceSpan[]) => Promise<T>): Promise<T> {
+  if (!(ctx.tracing as Tracing).live()) return publish();
   const spans: TraceSpan[] = [];
   try {
     const out = await publish(spans);
@@ -362,6 +379,7 @@ export function traceConsumer(
   const tracing = ctx.tracing;
   if (tracing === undefined) return (f) => handle(f);
   return (f) => {
+    if (!tracing.live()) return handle(f);
     let event: EventEnvelope;
     try {
       event = decodeEnvelope(f.delivery.body);
@@ -402,6 +420,7 @@ export function traceWorker(
   const tracing = ctx.tracing;
   if (tracing === undefined) return (f) => run(f);
   return (f) => {
+    if (!tracing.live()) return run(f);
     let msg: TaskMessage;
     try {
       msg = decodeTaskMessage(f.delivery.body);

@@ -348,7 +348,7 @@ export class TaskRegistry {
     const eta = delayMs > 0 ? new Date(now + delayMs).toISOString() : undefined;
     const rank = priorityRank(priority);
     const ids: string[] = [];
-    const spans: TraceSpan[] | undefined = ctx.tracing ? [] : undefined;
+    const spans: TraceSpan[] | undefined = ctx.tracing?.live() ? [] : undefined;
     const messages = parsed.map((args, i) => {
       const id = options.taskId ?? newEventId();
       ids.push(id);

@@ -66,7 +66,10 @@ describe('the guarded loader', () => {
     expect(asked).toHaveLength(1);
     // Something that is not the API (a stub package) is not used either.
     expect(await loadTracing(true, async () => ({ trace: {} }))).toBeUndefined();
-    expect(await loadTracing(true)).toBeDefined();
+    const real = await loadTracing(true);
+    expect(real).toBeDefined();
+    // Installed but no provider registered: the hooks skip all tracing work.
+    expect(real!.live()).toBe(false);
   });
 });
 

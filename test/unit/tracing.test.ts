@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { UnrecoverableError, defineEvent, encodeEnvelope, memoryTransport, type EventEnvelope, type EventSystem } from '../../src/index.js';
 import { createTestSystem, waitUntil } from '../../src/testing/index.js';
+import { loadTracing } from '../../src/tracing.js';
 
 const Ping = defineEvent('trace.ping', z.object({ n: z.number() }));
 const exporter = new InMemorySpanExporter();
@@ -188,6 +189,10 @@ describe('tracing with a registered provider', () => {
     expect(byId.get('foreign-2')!.parentSpanContext).toBeUndefined();
     expect(byId.get('old-3')!.parentSpanContext).toBeUndefined();
     expect(got.find((e) => e.id === 'odd-4')?.traceparent).toBeUndefined();
+  });
+
+  it('the loaded tracing sees the registered provider', async () => {
+    expect((await loadTracing(undefined))?.live()).toBe(true);
   });
 
   it('tracing: false loads nothing: no spans, no traceparent', async () => {
