@@ -10,7 +10,9 @@ import { z } from 'zod';
 import {
   BatchError,
   EventValidationError,
+  TimeoutError,
   UnrecoverableError,
+  encodeEnvelope,
   createEventSystem,
   defineEvent,
   memoryStore,
@@ -241,6 +243,45 @@ export function describeBatchHandlers(name: string, factory: BatchTransportFacto
       await c2.start();
       await waitUntil(() => got.length >= 2, 20_000, 'the handed-back events redelivered');
       expect(got.sort()).toEqual([0, 1]);
+    });
+
+    test('a payload that fails its schema is dead-lettered alone and never reaches the handler', async () => {
+      const bus = await system();
+      const stream = bus.config.eventStreamName;
+      const base = { type: Item.type, priority: 'normal', correlationId: 'c', occurredAt: new Date().toISOString(), version: 1 } as const;
+      await bus.transport.publish(stream, [
+        { body: encodeEnvelope({ ...base, id: 'good-1', data: { n: 1 } }), priority: 1 },
+        { body: encodeEnvelope({ ...base, id: 'bad-2', data: { n: 'two' } }), priority: 1 },
+        { body: encodeEnvelope({ ...base, id: 'good-3', data: { n: 3 } }), priority: 1 },
+      ]);
+      const got: string[] = [];
+      const c = bus.consumer('b');
+      c.registerBatchHandler(Item, (events) => void got.push(...events.map((e) => e.id)), { maxSize: 10, maxWaitMs: 50 });
+      await c.start();
+      await waitUntil(async () => got.length === 2 && (await bus.dlq.size()) === 1, 20_000, 'two handled, one dead-lettered');
+      expect(got.sort()).toEqual(['good-1', 'good-3']);
+      expect((await bus.dlq.list())[0]?.event?.id).toBe('bad-2');
+    });
+
+    test('the consumer timeoutMs applies to the batch call: a batch past it fails and is retried', async () => {
+      const bus = await system();
+      await publish(bus, 2);
+      let calls = 0;
+      let aborted: unknown;
+      const c = bus.consumer('b', { timeoutMs: 100 });
+      c.registerBatchHandler(Item, (_events, ctx) => {
+        if (++calls > 1) return;
+        return new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => {
+          aborted = ctx.signal.reason;
+          resolve();
+        }));
+      }, { maxSize: 2, maxWaitMs: 50 });
+      const failed: string[] = [];
+      bus.on('failed', (p) => void failed.push(p.error.name));
+      await c.start();
+      await waitUntil(() => calls >= 2 && failed.length >= 2, 20_000, 'the timed-out batch retried');
+      expect(aborted).toBeInstanceOf(TimeoutError);
+      expect(failed.slice(0, 2)).toEqual(['TimeoutError', 'TimeoutError']);
     });
 
     test('bad options and conflicting registrations are refused with EventValidationError', async () => {
