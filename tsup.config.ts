@@ -92,7 +92,8 @@ const common: Options = {
   platform: 'node',
   splitting: false,
   shims: false,
-  external: ['@procur/event-bus', 'ioredis', 'pg', 'better-sqlite3', 'vitest'],
+  // Optional peers stay imports (the OpenTelemetry API only ever through a guarded dynamic import).
+  external: ['@procur/event-bus', 'ioredis', 'pg', 'better-sqlite3', 'vitest', '@opentelemetry/api'],
 };
 
 /**

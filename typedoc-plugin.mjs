@@ -22,7 +22,7 @@ const MODULES = {
 const GROUPS = [
   [/^src\/errors\.ts$/, 'Errors'],
   [/^src\/(publisher|outbox|events\/)/, 'Publishing'],
-  [/^src\/(consumer|delivery-loop|dlq|replay|hooks)\b/, 'Consuming'],
+  [/^src\/(consumer|batch-handler|delivery-loop|dlq|replay|hooks)\b/, 'Consuming'],
   [/^src\/(tasks\/|scheduler)/, 'Tasks'],
   [/^(src\/(contracts\/store|event-store-api|store-validation)|adapters\/(sql|postgres|sqlite)\/|adapters\/memory\/memory-store)/, 'Store'],
   [/^(src\/contracts\/transport|adapters\/(redis|memory)\/)/, 'Transport'],

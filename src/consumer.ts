@@ -10,6 +10,8 @@ import { ClosedError, EventValidationError, TimeoutError, toError } from './erro
 import { deadLetterDelivery, decideRetry, defaultBackoff } from './retry-policy.js';
 import { decodeEnvelope, type EventEnvelope } from './events/envelope.js';
 import { eventTypeName } from './events/registry.js';
+import { traceConsumer, traceSettle } from './tracing.js';
+import { BatchHandlers, assertNoBatchHandler, type BatchEventHandler, type BatchHandlerOptions } from './batch-handler.js';
 import type { CheckedEventRef, EventRef, HandlerData } from './events/types.js';
 
 /** What a handler gets besides the event. */
@@ -158,6 +160,7 @@ export class Consumer {
   private readonly timeoutMs: number | undefined;
   private readonly records: Batcher<ProcessingRecord>;
   private loop: DeliveryLoop | undefined;
+  private batches: BatchHandlers | undefined;
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private filter: Set<string> | undefined;
@@ -242,9 +245,59 @@ export class Consumer {
         { path: 'type', message: `unknown event type '${type}'; register it with defineEvent(type, schema)` },
       ]);
     }
+    assertNoBatchHandler(this.batches, type, this.name);
     const list = this.handlers.get(type) ?? [];
     list.push(handler as EventHandler);
     this.handlers.set(type, list);
+    return this;
+  }
+
+  /**
+   * Registers a batch handler for one event type: it gets up to `maxSize` events of that type at
+   * once, or those that arrived within `maxWaitMs` of the first, and settles each on its own.
+   * Return to acknowledge them all; `ctx.fail(event, error)` or a thrown {@link BatchError}
+   * fails only the events named (each retried with the consumer's backoff, or dead-lettered when
+   * its retries are used up, alone); any other throw fails every event of the batch (each on its
+   * own attempt count). Payloads are validated per event first: one that fails its schema is
+   * dead-lettered alone and never reaches the handler.
+   *
+   * A type takes either one batch handler or `registerHandler` handlers; `'*'` handlers do not
+   * run for it. Batches of one type may run at once as slots allow; the consumer's `concurrency`
+   * (default: the larger of the batch size and the largest `maxSize`) bounds the events held in
+   * all. `timeoutMs` of the consumer applies to each batch call. `stop()` hands partial batches
+   * over at once.
+   *
+   * @throws {@link EventValidationError} for `'*'`, an unknown type, a type that already has a
+   *   handler, a non-function handler, `maxSize` not a whole number from 1 to 10000, `maxWaitMs`
+   *   not a number >= 0, or an idempotent consumer.
+   * @returns this consumer, for chaining.
+   * @example
+   * ```ts
+   * consumer.registerBatchHandler(InvoicePaid, async (events, ctx) => {
+   *   for (const e of events) if (e.data.amount < 0) ctx.fail(e, new UnrecoverableError('negative amount'));
+   *   await db.insertMany(events.map((e) => e.data));
+   * }, { maxSize: 500, maxWaitMs: 100 });
+   * ```
+   */
+  registerBatchHandler<const R extends EventRef>(
+    type: CheckedEventRef<R>,
+    handler: BatchEventHandler<HandlerData<R>>,
+    options?: BatchHandlerOptions,
+  ): this {
+    this.batches ??= new BatchHandlers({
+      ctx: this.ctx,
+      name: this.name,
+      stream: this.stream,
+      group: this.group,
+      memberName: this.memberName,
+      maxAttempts: this.maxRetries + 1,
+      timeoutMs: this.timeoutMs,
+      idempotent: this.idempotent,
+      succeeded: (f, event, started) => this.succeeded(f, event, started),
+      failed: (f, event, thrown, started) => this.failed(f, event, thrown, started),
+      deadLetter: (f, event, error) => this.deadLetter(f, event, error),
+    });
+    this.batches.register(eventTypeName(type), handler, options, (t) => this.handlers.has(t));
     return this;
   }
 
@@ -260,6 +313,9 @@ export class Consumer {
     const { config } = this.ctx;
     const batchSize = positiveInt('batchSize', options.batchSize ?? config.eventBatchSize);
     this.filter = options.eventTypes ? new Set(options.eventTypes) : undefined;
+    // With batch handlers the default concurrency holds the largest batch.
+    const concurrency = positiveInt('concurrency', options.concurrency ?? Math.max(batchSize, this.batches?.maxSize ?? 0));
+    this.batches?.started(concurrency);
     this.loop = new DeliveryLoop({
       transport: this.ctx.transport,
       logger: this.ctx.logger,
@@ -268,13 +324,13 @@ export class Consumer {
       group: this.group,
       consumer: this.memberName,
       batchSize,
-      concurrency: positiveInt('concurrency', options.concurrency ?? batchSize),
+      concurrency,
       // Read the next batch while this one is handled, so a read's round trip overlaps work.
       prefetch: options.prefetch ?? batchSize,
       blockMs: positiveInt('blockMs', options.blockMs ?? config.eventBlockTime),
       claimIdleMs: config.claimIdleMs,
       startAt: this.startAt,
-      process: (f) => this.handle(f),
+      process: traceConsumer(this.ctx, { stream: this.stream, group: this.group, memberName: this.memberName, isBatchType: (t) => this.batches?.has(t) ?? false }, (f, decoded) => this.handle(f, decoded)),
     });
     this.starting = this.loop.start().then(() => {
       this.ctx.logger.info('consumer started', { consumer: this.memberName, group: this.group, stream: this.stream });
@@ -289,6 +345,8 @@ export class Consumer {
    */
   stop(options: ConsumerStopOptions = {}): Promise<void> {
     this.stopping ??= (async () => {
+      // Partial batches are handed to their handlers now rather than after their maxWaitMs.
+      this.batches?.close();
       await this.loop?.stop(options.timeoutMs ?? 30_000);
       await this.records.flush();
       this.onClosed(this);
@@ -302,15 +360,16 @@ export class Consumer {
    * common case costs no promise and no extra tick; the first handler that returns a promise
    * hands over to {@link continueAsync}.
    */
-  private handle(f: InFlight): Promise<void> | undefined {
+  private handle(f: InFlight, decoded?: EventEnvelope): Promise<void> | undefined {
     const loop = this.loop as DeliveryLoop;
     const d = f.delivery;
     let event: EventEnvelope;
     try {
-      event = decodeEnvelope(d.body);
+      event = decoded ?? decodeEnvelope(d.body);
     } catch (err) {
       return this.deadLetter(f, undefined, toError(err));
     }
+    if (this.batches?.has(event.type) && (!this.filter || this.filter.has(event.type))) return this.batches.add(f, event);
     const handlers = this.handlersFor(event.type);
     if (!handlers) {
       loop.ack(d.deliveryId);
@@ -481,6 +540,7 @@ export class Consumer {
     }
     if (decision.action === 'retry') {
       const delayMs = decision.delayMs;
+      traceSettle(this.ctx, f, 'retry', this.stream, error, d.attempt, delayMs);
       await loop.nack(d.deliveryId, delayMs);
       this.record(event.id, 'failed', d.attempt, durationMs, error.message);
       logger.warn('handler failed; will retry', { type: event.type, eventId: event.id, attempt: d.attempt, retryInMs: delayMs, error: error.message });
@@ -488,6 +548,7 @@ export class Consumer {
       return;
     }
     hooks.emit('failed', { ...base, retryInMs: undefined });
+    traceSettle(this.ctx, f, 'dead_letter', this.stream, error, d.attempt);
     await this.deadLetter(f, event, error, durationMs);
   }
 

@@ -5,6 +5,7 @@ import type { Transport } from './contracts/transport.js';
 import type { EventRegistry } from './events/registry.js';
 import type { HookEmitter } from './hooks.js';
 import type { Logger } from './logger.js';
+import type { Tracing } from './tracing.js';
 
 /** What the parts of one event system share. @internal */
 export interface SystemContext {
@@ -19,4 +20,6 @@ export interface SystemContext {
   readonly validate: boolean;
   /** Default `source` stamped on published events. */
   readonly source: string | undefined;
+  /** OpenTelemetry hooks; `undefined` when `@opentelemetry/api` is not installed or `tracing: false`. */
+  readonly tracing?: Tracing | undefined;
 }

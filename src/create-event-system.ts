@@ -26,6 +26,7 @@ import { Worker, listWorkers, type WorkerInfo, type WorkerOptions } from './task
 import type { StreamInfo } from './contracts/transport.js';
 import { nullRecord } from './records.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
+import { loadTracing } from './tracing.js';
 
 /** Options of {@link createEventSystem}. Everything is optional. */
 export interface EventSystemOptions {
@@ -86,6 +87,13 @@ export interface EventSystemOptions {
   health?: Partial<HealthThresholds>;
   /** Source of time. @default the system clock */
   clock?: Clock;
+  /**
+   * OpenTelemetry spans and W3C trace context (docs/tracing.md). On by default when the optional
+   * peer `@opentelemetry/api` is installed: spans then go to the globally registered tracer
+   * provider (none registered: no spans, no trace context on messages). `false` never loads the
+   * API. Without the package installed nothing is loaded and nothing changes. @default true
+   */
+  tracing?: boolean;
 }
 
 /** Celery's `inspect`: what workers do, across every process sharing the transport. */
@@ -222,6 +230,7 @@ export async function createEventSystem(options: EventSystemOptions = {}): Promi
     clock,
     validate: options.validate ?? true,
     source: options.source,
+    tracing: await loadTracing(options.tracing),
   };
   // Built before anything is opened: bad thresholds throw ConfigError with nothing to clean up.
   const monitor = new Monitor(ctx, options.health, { workers: () => listWorkers(taskRuntime), queues: () => inspect.queues() });

@@ -25,6 +25,7 @@ export const ErrorCode = {
   NOT_FOUND: 'ERR_NOT_FOUND',
   UNRECOVERABLE: 'ERR_UNRECOVERABLE',
   RETRY_LATER: 'ERR_RETRY_LATER',
+  BATCH: 'ERR_BATCH',
 } as const;
 
 /** One of the {@link ErrorCode} values. */

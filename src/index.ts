@@ -47,6 +47,7 @@ export {
   type EventHandler,
   type HandlerContext,
 } from './consumer.js';
+export { BatchError, type BatchContext, type BatchEventHandler, type BatchHandlerOptions } from './batch-handler.js';
 export { DeadLetterQueue, type DeadLetterEntry, type DlqListOptions } from './dlq.js';
 export { EventStoreApi, type EventQueryOptions, type TimeInput } from './event-store-api.js';
 export { DEFAULT_REPLAY_BATCH_SIZE, type ReplayFilter, type ReplayProgress } from './replay.js';

@@ -4,6 +4,7 @@ import type { SystemContext } from './context.js';
 import type { OutgoingMessage, SignalOptions } from './contracts/transport.js';
 import { EventValidationError, TransportError, type ValidationIssue } from './errors.js';
 import { boundedStoreCall } from './outbox.js';
+import { producerSpan, tracePublish, type TraceSpan } from './tracing.js';
 import { EventType, eventSchemas, type EventDataInput } from './events/catalog.js';
 import { encodeJson } from './events/json.js';
 import { eventTypeName } from './events/registry.js';
@@ -172,7 +173,11 @@ export class Publisher {
     return this.publishRaw(inputs as unknown as readonly RawInput[], options, true);
   }
 
-  private async publishRaw(inputs: readonly RawInput[], options: PublishOptions | undefined, many: boolean): Promise<string[]> {
+  private publishRaw(inputs: readonly RawInput[], options: PublishOptions | undefined, many: boolean): Promise<string[]> {
+    return this.ctx.tracing === undefined ? this.publishNow(inputs, options, many) : tracePublish(this.ctx, (spans) => this.publishNow(inputs, options, many, spans));
+  }
+
+  private async publishNow(inputs: readonly RawInput[], options: PublishOptions | undefined, many: boolean, spans?: TraceSpan[]): Promise<string[]> {
     const { ctx } = this;
     if (!Array.isArray(inputs)) {
       throw new EventValidationError(undefined, [{ path: '', message: 'publishMany expects an array of events' }]);
@@ -184,6 +189,7 @@ export class Publisher {
     for (let i = 0; i < inputs.length; i++) {
       const prefix = many && inputs.length > 1 ? `[${i}].` : '';
       const env = this.envelope(inputs[i] as RawInput, now, prefix);
+      if (spans) spans.push(producerSpan(ctx, env));
       // Circular data, a BigInt or a throwing toJSON: an EventValidationError naming the field.
       const body = encodeJson(env, env.type, prefix);
       // UTF-16 length x3 bounds the UTF-8 size, so most events skip the byte count.

@@ -86,6 +86,13 @@ export interface EventEnvelope<TData = unknown> {
   version: number;
   /** Free-form string-keyed context (replay flags, tracing ids). */
   metadata?: Record<string, unknown>;
+  /**
+   * W3C trace context of the publish (`00-<trace id>-<span id>-<flags>`), written when tracing
+   * is on (docs/tracing.md). Optional; a malformed value is ignored (a new trace starts).
+   */
+  traceparent?: string;
+  /** W3C `tracestate` that goes with {@link EventEnvelope.traceparent}. */
+  tracestate?: string;
 }
 
 /** Generates a new time-sortable event id (UUIDv7). */
@@ -152,5 +159,17 @@ export function decodeEnvelope(text: string): EventEnvelope {
   if (o.metadata !== undefined && (typeof o.metadata !== 'object' || o.metadata === null)) {
     throw new DecodeError("[event-bus] Cannot decode event: field 'metadata' must be an object");
   }
+  dropBadTraceContext(o);
   return o as unknown as EventEnvelope;
+}
+
+/**
+ * Trace context is advisory (W3C): a `traceparent` or `tracestate` that is not a string is
+ * removed rather than failing the message; a malformed string is ignored by the tracer.
+ *
+ * @internal
+ */
+export function dropBadTraceContext(o: Record<string, unknown>): void {
+  if (o.traceparent !== undefined && typeof o.traceparent !== 'string') delete o.traceparent;
+  if (o.tracestate !== undefined && typeof o.tracestate !== 'string') delete o.tracestate;
 }

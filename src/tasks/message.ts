@@ -1,5 +1,5 @@
 import { DecodeError } from '../errors.js';
-import { isEventPriority, type EventPriority } from '../events/envelope.js';
+import { dropBadTraceContext, isEventPriority, type EventPriority } from '../events/envelope.js';
 import type { TaskState } from './names.js';
 
 export { FINAL_TASK_STATES, taskKeys, type TaskKeys, type TaskState } from './names.js';
@@ -44,6 +44,10 @@ export interface TaskMessage {
   expiresAt?: string;
   /** The `dedupeKey` it was sent with: the worker frees the key when the task finishes. */
   dedupeKey?: string;
+  /** W3C trace context of the send, written when tracing is on (docs/tracing.md). Optional; a malformed value is ignored. */
+  traceparent?: string;
+  /** W3C `tracestate` that goes with {@link TaskMessage.traceparent}. */
+  tracestate?: string;
 }
 
 
@@ -120,5 +124,6 @@ export function decodeTaskMessage(text: string): TaskMessage {
   if (o.dedupeKey !== undefined && (typeof o.dedupeKey !== 'string' || o.dedupeKey.length === 0)) {
     throw new DecodeError("[event-bus] Cannot decode task: field 'dedupeKey' must be a non-empty string");
   }
+  dropBadTraceContext(o);
   return o as unknown as TaskMessage;
 }

@@ -19,6 +19,7 @@ import { claimDedupe, unclaimDedupe } from './dedupe.js';
 import { expiryOf } from './expiry.js';
 import { isQueuePaused, pauseQueue, pausedQueues, resumeQueue } from './pause.js';
 import { readLogRecord, readProgressRecord, watchProgress, type TaskLogEntry, type TaskProgressUpdate, type TaskProgressValue } from './progress.js';
+import { endSpans, taskSendSpan, type TraceSpan } from '../tracing.js';
 
 /** What a task handler gets besides its arguments. */
 export interface TaskContext {
@@ -477,6 +478,7 @@ export class TaskRegistry {
     const eta = delayMs > 0 ? new Date(now + delayMs).toISOString() : undefined;
     const rank = priorityRank(priority);
     const ids: string[] = [];
+    const spans: TraceSpan[] | undefined = ctx.tracing?.live() ? [] : undefined;
     const messages = parsed.map((args, i) => {
       const id = options.taskId ?? newEventId();
       ids.push(id);
@@ -496,6 +498,7 @@ export class TaskRegistry {
       if (flow) msg.flow = flow;
       if (expiresAtMs !== undefined) msg.expiresAt = new Date(expiresAtMs).toISOString();
       if (options.dedupeKey !== undefined) msg.dedupeKey = options.dedupeKey;
+      if (spans) spans.push(taskSendSpan(ctx, msg));
       const body = encodeJson(msg, name, many ? `[${i}].` : '');
       if (body.length * 3 > ctx.config.maxEventBytes && Buffer.byteLength(body) > ctx.config.maxEventBytes) {
         throw new EventValidationError(name, [
@@ -529,7 +532,9 @@ export class TaskRegistry {
     }
     try {
       await ctx.transport.publish(keys.stream(queue as string), messages, options);
+      endSpans(spans);
     } catch (err) {
+      endSpans(spans, err);
       // Not sent: free the id so that a retry of this send can use it.
       if (claimed !== undefined) await this.runtime.states.unclaim(options.taskId as string, claimed).catch(() => false);
       if (dedupe !== undefined) await unclaimDedupe(this.runtime, name, options.dedupeKey as string, dedupe).catch(() => false);

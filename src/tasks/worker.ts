@@ -13,6 +13,7 @@ import {
 import { deadLetterDelivery, decideRetry, defaultBackoff } from '../retry-policy.js';
 import { onFlowStep } from './flows.js';
 import { decodeTaskMessage, type TaskInfo, type TaskMessage } from './message.js';
+import { traceSettle, traceWorker } from '../tracing.js';
 import { TaskEventType, type TaskRuntime } from './runtime.js';
 import { NAME_RULE, describeValue, isName, type TaskContext, type TaskRegistry } from './tasks.js';
 import { expireDelivery, isExpired } from './expiry.js';
@@ -236,7 +237,7 @@ export class Worker {
         blockMs: this.options.blockMs ?? ctx.config.eventBlockTime,
         claimIdleMs: ctx.config.claimIdleMs,
         startAt: 'beginning',
-        process: (f) => this.run(queue, f),
+        process: traceWorker(ctx, queue, keys.group, this.id, (f, decoded) => this.run(queue, f, decoded)),
         budget: pauses.gate(queue, q.rateLimit ? this.budget(queue, q.rateLimit) : undefined),
       });
       this.loops.set(queue, loop);
@@ -313,7 +314,7 @@ export class Worker {
     };
   }
 
-  private async run(queue: string, f: InFlight): Promise<void> {
+  private async run(queue: string, f: InFlight, decoded?: TaskMessage): Promise<void> {
     const { ctx } = this.runtime;
     const loop = this.loops.get(queue) as DeliveryLoop;
     const d = f.delivery;
@@ -324,7 +325,7 @@ export class Worker {
     }
     let msg: TaskMessage;
     try {
-      msg = decodeTaskMessage(d.body);
+      msg = decoded ?? decodeTaskMessage(d.body);
     } catch (err) {
       await deadLetterDelivery(ctx, loop, d.stream, d.group, d, toError(err), { worker: this.id, queue });
       return;
@@ -434,12 +435,14 @@ export class Worker {
       const delayMs = decision.delayMs;
       // Recorded before the redelivery can start the next attempt (with a short backoff it may).
       this.runtime.emit(TaskEventType.RETRIED, msg, { attempt: d.attempt, error: error.message, retryInMs: delayMs });
+      traceSettle(ctx, f, 'retry', queue, error, d.attempt, delayMs);
       const retryAt = new Date(ctx.clock.now() + delayMs).toISOString();
       await loop.nack(d.deliveryId, delayMs);
       this.retried++;
       await this.settle(this.info(msg, 'RETRY', d.attempt, { error: errInfo, runtimeMs, retryAt }));
       return;
     }
+    traceSettle(ctx, f, 'dead_letter', queue, error, d.attempt);
     const dlq = await deadLetterDelivery(ctx, loop, d.stream, d.group, d, error, { worker: this.id, taskId: msg.id, task: msg.task });
     if (dlq === null) return;
     this.failed++;

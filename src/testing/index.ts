@@ -38,3 +38,4 @@ export {
 export { describeTaskQueue, type TaskTransportFactory } from './task-suite.js';
 export { describeTaskFlows } from './task-flows-suite.js';
 export { describeTaskFeatures } from './task-features-suite.js';
+export { describeBatchHandlers, type BatchTransportFactory } from './batch-handler-suite.js';
