@@ -38,8 +38,9 @@ export interface TaskContext {
   /** The correlation id the task was sent with. */
   correlationId: string;
   /**
-   * Reports the task's progress: a finite number (e.g. a percentage) or a plain JSON object of
-   * at most 4096 bytes (`TASK_PROGRESS_MAX_BYTES`); the latest value wins. Read from any process
+   * Reports the task's progress: a finite number (e.g. a percentage) or a plain JSON object (an
+   * object literal or an instance of an interface, not an array, a `Date` or a class) of at most
+   * 4096 bytes (`TASK_PROGRESS_MAX_BYTES`); the latest value wins. Read from any process
    * with `result.progress()`; announced live (the dashboard). Updates of one event-loop turn go
    * in one write. The promise resolves once written and never rejects (a failed write is logged).
    *
@@ -49,7 +50,7 @@ export interface TaskContext {
    * for (const [i, row] of rows.entries()) { await importRow(row); void ctx.progress({ done: i + 1, total: rows.length }); }
    * ```
    */
-  progress(value: TaskProgressValue): Promise<void>;
+  progress(value: number | object): Promise<void>;
   /**
    * Appends a line to the task's log, read from any process with `result.logs()` and announced
    * live. Kept: the latest 200 lines of the task over all its attempts (`TASK_LOG_MAX_LINES`),

@@ -18,7 +18,7 @@ import { TaskEventType, type TaskRuntime } from './runtime.js';
 import { NAME_RULE, describeValue, isName, type TaskContext, type TaskRegistry } from './tasks.js';
 import { expireDelivery, isExpired } from './expiry.js';
 import { PauseWatch } from './pause.js';
-import { TaskReporter, type TaskProgressValue } from './progress.js';
+import { TaskReporter } from './progress.js';
 
 /** A shared rate limit: at most `max` tasks started per `perMs`, across every worker of the queue. */
 export interface RateLimit {
@@ -123,7 +123,7 @@ class RunContext implements TaskContext {
     return this.#f.controller.signal;
   }
 
-  progress(value: TaskProgressValue): Promise<void> {
+  progress(value: number | object): Promise<void> {
     this.#reporter ??= new TaskReporter(this.#runtime, this.taskId, this.name, this.queue, this.attempt);
     return this.#reporter.progress(value);
   }

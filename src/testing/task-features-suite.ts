@@ -24,6 +24,12 @@ import { waitUntil } from './helpers.js';
 import { uniqueName } from './transport-suite.js';
 import type { TaskTransportFactory } from './task-suite.js';
 
+/** A progress shape declared as an interface (no index signature). */
+interface Step {
+  done: number;
+  total: number;
+}
+
 /** A promise with its resolver, to hold a task handler until the test lets it go. */
 function gate(): { promise: Promise<void>; open: () => void } {
   let open!: () => void;
@@ -87,7 +93,8 @@ export function describeTaskFeatures(name: string, factory: TaskTransportFactory
         await ctx.progress(25);
         void ctx.log('read the header');
         await ctx.log('checked 2 rows');
-        await ctx.progress({ done: 2, total: 4 });
+        const step: Step = { done: 2, total: 4 }; // an interface type is accepted too
+        await ctx.progress(step);
         await hold.promise;
         void ctx.progress(100);
         void ctx.log('done');
