@@ -24,10 +24,11 @@ const FILES: Record<string, string> = {
   postgres: 'postgres.bench.ts',
   memory: 'memory.bench.ts',
   scaling: 'scaling.bench.ts',
+  backlog: 'scaling.bench.ts#runBacklog',
   sqlite: 'sqlite.bench.ts',
   layout: 'layout.bench.ts',
 };
-const DEFAULT = ['tasks', 'redis', 'postgres', 'memory', 'scaling', 'sqlite'];
+const DEFAULT = ['tasks', 'redis', 'postgres', 'memory', 'scaling', 'backlog', 'sqlite'];
 const named = [...args.filter((a) => !a.startsWith('--')), ...(process.env.BENCH_ONLY?.split(',').filter(Boolean) ?? [])];
 for (const n of named) if (!FILES[n]) throw new Error(`unknown benchmark '${n}': one of ${Object.keys(FILES).join(', ')}`);
 const selected = [...new Set((named.length ? named : DEFAULT).map((n) => (n === 'events' ? 'redis' : n)))];
@@ -40,33 +41,7 @@ interface ReportLike {
   markdown(): string;
 }
 
-const { startPrivateRedis } = await import('./util.js');
-let privateRedis: Awaited<ReturnType<typeof startPrivateRedis>> | undefined;
-if (!process.env.PROCUR_BENCH_REDIS_URL && selected.some((n) => n !== 'postgres' && n !== 'sqlite' && n !== 'memory')) {
-  privateRedis = await startPrivateRedis();
-  process.env.PROCUR_BENCH_REDIS_URL = privateRedis.url;
-  process.env.PROCUR_BENCH_REDIS_PRIVATE = '1';
-  // The layout benchmark reads PROCUR_TEST_REDIS_URL.
-  process.env.PROCUR_TEST_REDIS_URL = privateRedis.url;
-}
-
-const startedAt = new Date().toISOString();
-console.log(`# @procur/event-bus benchmarks (${startedAt}, node ${process.version}, ${cpus().length} CPUs${quick ? ', QUICK sizes' : ''}; Redis ${process.env.PROCUR_BENCH_REDIS_URL ?? 'n/a'}${privateRedis ? ' (private)' : ''})`);
-const reports: ReportLike[] = [];
-try {
-  for (const name of selected) {
-    const file = new URL(`./${FILES[name]}`, import.meta.url);
-    if (!existsSync(file)) continue;
-    console.log(`\n## ${name}\n`);
-    const mod = (await import(file.href)) as { run: () => Promise<unknown> };
-    const out = await mod.run();
-    if (out && typeof out === 'object' && 'markdown' in out) reports.push(out as ReportLike);
-  }
-} finally {
-  await privateRedis?.stop();
-}
-
-if (write && reports.length) {
+function writeResults(reports: ReportLike[]): void {
   mkdirSync(here('./charts'), { recursive: true });
   mkdirSync(here('./results'), { recursive: true });
   const resultsPath = here('./RESULTS.md');
@@ -81,7 +56,7 @@ if (write && reports.length) {
   }
   // The summary: every goal of every benchmark's latest results file.
   const rows: string[] = [];
-  const order = ['tasks', 'redis', 'memory', 'postgres', 'scaling'];
+  const order = ['tasks', 'redis', 'memory', 'postgres', 'scaling', 'backlog'];
   const rank = (f: string) => (order.indexOf(f.replace(/\.json$/, '')) + 1 || 99);
   for (const f of readdirSync(here('./results')).filter((x) => x.endsWith('.json')).sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))) {
     const j = JSON.parse(readFileSync(here(`./results/${f}`), 'utf8')) as { name: string; at: string; quick: boolean; goals: ReportLike['goals'] };
@@ -99,5 +74,37 @@ if (write && reports.length) {
   ].join('\n');
   results = results.replace(/<!-- bench:summary:start[\s\S]*?<!-- bench:summary:end -->/, summary);
   writeFileSync(resultsPath, results);
-  console.log(`\nwrote bench/RESULTS.md (${reports.map((r) => r.name).join(', ')}), bench/charts/, bench/results/`);
 }
+
+const { startPrivateRedis } = await import('./util.js');
+let privateRedis: Awaited<ReturnType<typeof startPrivateRedis>> | undefined;
+if (!process.env.PROCUR_BENCH_REDIS_URL && selected.some((n) => n !== 'postgres' && n !== 'sqlite' && n !== 'memory')) {
+  privateRedis = await startPrivateRedis();
+  process.env.PROCUR_BENCH_REDIS_URL = privateRedis.url;
+  process.env.PROCUR_BENCH_REDIS_PRIVATE = '1';
+  // The layout benchmark reads PROCUR_TEST_REDIS_URL.
+  process.env.PROCUR_TEST_REDIS_URL = privateRedis.url;
+}
+
+const startedAt = new Date().toISOString();
+console.log(`# @procur/event-bus benchmarks (${startedAt}, node ${process.version}, ${cpus().length} CPUs${quick ? ', QUICK sizes' : ''}; Redis ${process.env.PROCUR_BENCH_REDIS_URL ?? 'n/a'}${privateRedis ? ' (private)' : ''})`);
+const reports: ReportLike[] = [];
+try {
+  for (const name of selected) {
+    const [fileName, fn = 'run'] = (FILES[name] as string).split('#') as [string, string?];
+    const file = new URL(`./${fileName}`, import.meta.url);
+    if (!existsSync(file)) continue;
+    console.log(`\n## ${name}\n`);
+    const mod = (await import(file.href)) as Record<string, () => Promise<unknown>>;
+    const out = await mod[fn]!();
+    if (out && typeof out === 'object' && 'markdown' in out) {
+      reports.push(out as ReportLike);
+      // Written as each one finishes, so a long run that is stopped keeps what it measured.
+      if (write) writeResults([out as ReportLike]);
+    }
+  }
+} finally {
+  await privateRedis?.stop();
+}
+
+if (write && reports.length) console.log(`\nwrote bench/RESULTS.md (${reports.map((r) => r.name).join(', ')}), bench/charts/, bench/results/`);

@@ -170,10 +170,15 @@ async function bytesPerEvent(bodyBytes: number): Promise<{ oursKey: number; rawK
 
 // ---- run --------------------------------------------------------------------------------------------
 
-const PARTS = new Set((process.env.BENCH_SCALING_PARTS ?? 'backlog,groups,bytes').split(','));
+const PARTS = new Set((process.env.BENCH_SCALING_PARTS ?? 'groups,bytes').split(','));
 
-export async function run(): Promise<Report> {
-  const r = new Report('scaling', 'Scaling curves');
+/** `npm run bench -- backlog`: the consume-rate-against-backlog curve alone (its own section; the 1M point is the slowest part). */
+export function runBacklog(): Promise<Report> {
+  return run(new Set(['backlog']), 'backlog');
+}
+
+export async function run(parts = PARTS, name = 'scaling'): Promise<Report> {
+  const r = new Report(name, name === 'backlog' ? 'Consume rate against backlog size' : 'Scaling curves');
   const a = admin();
   const version = await redisVersion(a);
   a.disconnect();
@@ -181,7 +186,7 @@ export async function run(): Promise<Report> {
   r.line(`Redis ${version} (${redisIsPrivate() ? 'a private redis-server started by the harness' : 'shared'}), Node ${process.version}, ${machineNote()} at the start${QUICK ? ' (QUICK sizes)' : ''}. Settings as in the Redis events section: ours \`redisTransport\` defaults, event sourcing off, validation on; raw ioredis 5.`);
   r.line();
 
-  if (PARTS.has('backlog')) {
+  if (parts.has('backlog')) {
     const rows: (string | number)[][] = [];
     const pts = { ours: [] as { x: number; y: number }[], ours100: [] as { x: number; y: number }[], raw: [] as { x: number; y: number }[] };
     for (const n of BACKLOGS) {
@@ -214,7 +219,7 @@ export async function run(): Promise<Report> {
     );
   }
 
-  if (PARTS.has('groups')) {
+  if (parts.has('groups')) {
     const rows: (string | number)[][] = [];
     const pub = { ours: [] as { x: number; y: number }[], raw: [] as { x: number; y: number }[] };
     const fan = { ours: [] as { x: number; y: number }[], raw: [] as { x: number; y: number }[] };
@@ -264,7 +269,7 @@ export async function run(): Promise<Report> {
     );
   }
 
-  if (PARTS.has('bytes')) {
+  if (parts.has('bytes')) {
     const rows: (string | number)[][] = [];
     const pts = { ours: [] as { x: number; y: number }[], raw: [] as { x: number; y: number }[] };
     for (const body of [256, 1024, 4096]) {
