@@ -8,7 +8,8 @@ import { Batcher } from './batcher.js';
 import { DeliveryLoop, raceAbort, type InFlight } from './delivery-loop.js';
 import { ClosedError, EventValidationError, TimeoutError, toError } from './errors.js';
 import { deadLetterDelivery, decideRetry, defaultBackoff } from './retry-policy.js';
-import { decodeEnvelope, type EventEnvelope } from './events/envelope.js';
+import type { EventEnvelope } from './events/envelope.js';
+import { decodeDelivery } from './events/in-process.js';
 import { eventTypeName } from './events/registry.js';
 import type { CheckedEventRef, EventRef, HandlerData } from './events/types.js';
 
@@ -307,7 +308,7 @@ export class Consumer {
     const d = f.delivery;
     let event: EventEnvelope;
     try {
-      event = decodeEnvelope(d.body);
+      event = decodeDelivery(d);
     } catch (err) {
       return this.deadLetter(f, undefined, toError(err));
     }

@@ -6,6 +6,7 @@ import { EventValidationError, TransportError, type ValidationIssue } from './er
 import { boundedStoreCall } from './outbox.js';
 import { EventType, eventSchemas, type EventDataInput } from './events/catalog.js';
 import { encodeJson } from './events/json.js';
+import { ValueMessage, snapshotJson, takesValues } from './events/in-process.js';
 import { eventTypeName } from './events/registry.js';
 import type { CheckedEventRef, EventRef, NamedFields, PublishData } from './events/types.js';
 import {
@@ -181,13 +182,17 @@ export class Publisher {
     const now = isoNow(ctx.clock);
     const envelopes: EventEnvelope[] = new Array(inputs.length);
     const messages: OutgoingMessage[] = new Array(inputs.length);
+    // An in-process transport takes JSON snapshots and encodes only what it is asked for.
+    const values = takesValues(ctx.transport);
     for (let i = 0; i < inputs.length; i++) {
       const prefix = many && inputs.length > 1 ? `[${i}].` : '';
       const env = this.envelope(inputs[i] as RawInput, now, prefix);
       // Circular data, a BigInt or a throwing toJSON: an EventValidationError naming the field.
-      const body = encodeJson(env, env.type, prefix);
-      // UTF-16 length x3 bounds the UTF-8 size, so most events skip the byte count.
-      if (body.length * 3 > ctx.config.maxEventBytes) {
+      const snap = values ? snapshotJson(env, env.type, prefix) : undefined;
+      let body = snap ? undefined : encodeJson(env, env.type, prefix);
+      // UTF-16 length x3 (a snapshot's bound) bounds the UTF-8 size, so most events skip the byte count.
+      if ((snap ? snap.maxBytes : (body as string).length * 3) > ctx.config.maxEventBytes) {
+        body ??= JSON.stringify(snap?.value);
         const bytes = Buffer.byteLength(body);
         if (bytes > ctx.config.maxEventBytes) {
           throw new EventValidationError(env.type, [
@@ -199,7 +204,7 @@ export class Publisher {
         }
       }
       envelopes[i] = env;
-      messages[i] = { body, priority: priorityRank(env.priority) };
+      messages[i] = snap ? new ValueMessage(snap.value, priorityRank(env.priority), body) : { body: body as string, priority: priorityRank(env.priority) };
     }
 
     const sourcing = ctx.config.eventSourcingEnabled;

@@ -6,10 +6,11 @@
  * @module
  */
 
-import type { Delivery, SignalOptions } from '../../src/contracts/transport.js';
+import type { Delivery, OutgoingMessage, SignalOptions } from '../../src/contracts/transport.js';
 import type { Clock } from '../../src/clock.js';
 import { TransportError } from '../../src/errors.js';
 import { PRIORITY_LEVELS, clampRank } from '../../src/events/envelope.js';
+import { DELIVERY_VALUE, cloneJson, messageValue, type JsonValue } from '../../src/events/in-process.js';
 import { throwIfAborted, type Lifecycle } from '../../src/lifecycle.js';
 
 /** The longest delay `setTimeout` accepts; longer waits are re-armed. */
@@ -56,11 +57,61 @@ export class Fifo<T> {
 /** A published message, shared by the stream log and every group that holds it. */
 export interface Message {
   readonly id: string;
-  readonly body: string;
+  /**
+   * The body as published. Undefined for an in-process message until a body is asked for
+   * ({@link bodyOf} encodes `value` then).
+   */
+  body: string | undefined;
+  /**
+   * The JSON snapshot of an in-process message (`src/events/in-process.ts`); never handed out,
+   * only copies of it. Undefined for a message published as text.
+   */
+  readonly value: JsonValue | undefined;
   readonly priority: number;
   readonly publishedAt: number;
   /** Set once any group has been handed it: `purge` keeps such messages in the log. */
   handed: boolean;
+}
+
+/** The body of `msg`: as published, or the JSON text of its snapshot (encoded once, on first read). */
+export function bodyOf(msg: Message): string {
+  msg.body ??= JSON.stringify(msg.value);
+  return msg.body;
+}
+
+/**
+ * The delivery of an in-process message: its `body` is encoded only when read, and the consumer
+ * takes a fresh copy of the snapshot (`DELIVERY_VALUE`) instead of decoding text, so a handler
+ * that mutates its event changes nothing another group, a redelivery or the DLQ sees.
+ */
+class ValueDelivery implements Delivery {
+  readonly #msg: Message;
+
+  constructor(
+    readonly deliveryId: string,
+    readonly stream: string,
+    readonly group: string,
+    msg: Message,
+    readonly priority: number,
+    readonly attempt: number,
+    readonly publishedAt: number,
+  ) {
+    this.#msg = msg;
+  }
+
+  get body(): string {
+    return bodyOf(this.#msg);
+  }
+
+  [DELIVERY_VALUE](): JsonValue {
+    return cloneJson(this.#msg.value as JsonValue);
+  }
+
+  /** Own fields and the body, as an encoded delivery shows them (`JSON.stringify`, logs). */
+  toJSON(): Delivery {
+    const { deliveryId, stream, group, body, priority, attempt, publishedAt } = this;
+    return { deliveryId, stream, group, body, priority, attempt, publishedAt };
+  }
 }
 
 /** A message ready for a group, with the attempt number its next delivery carries. */
@@ -179,8 +230,17 @@ export function createStreamCore(clock: Clock, maxLen: number, life: Lifecycle) 
     return g;
   }
 
-  function newMessage(body: string, priority: number | undefined, now: number): Message {
-    return { id: String(++messageSeq), body, priority: clampRank(priority), publishedAt: now, handed: false };
+  /** A message from what `publish` or `redeliver` was given: its snapshot when it carries one, else its body. */
+  function newMessage(m: OutgoingMessage, now: number): Message {
+    const value = messageValue(m);
+    return {
+      id: String(++messageSeq),
+      body: value === undefined ? m.body : undefined,
+      value,
+      priority: clampRank(m.priority),
+      publishedAt: now,
+      handed: false,
+    };
   }
 
   /** Makes a message visible on its stream: into the log and every group's backlog. */
@@ -197,11 +257,12 @@ export function createStreamCore(clock: Clock, maxLen: number, life: Lifecycle) 
   }
 
   function toDelivery(id: string, g: GroupState, msg: Message, attempt: number): Delivery {
+    if (msg.value !== undefined) return new ValueDelivery(id, g.stream.name, g.name, msg, msg.priority, attempt, msg.publishedAt);
     return {
       deliveryId: id,
       stream: g.stream.name,
       group: g.name,
-      body: msg.body,
+      body: msg.body as string,
       priority: msg.priority,
       attempt,
       publishedAt: msg.publishedAt,

@@ -35,7 +35,7 @@ export function memoryStreams(core: StreamCore, life: Lifecycle, enter: (options
       const ids = new Array<string>(messages.length);
       for (let i = 0; i < messages.length; i++) {
         const m = messages[i]!;
-        const msg = newMessage(m.body, m.priority, now);
+        const msg = newMessage(m, now);
         ids[i] = msg.id;
         const delay = m.delayMs;
         if (delay !== undefined && delay > 0) {
@@ -171,7 +171,7 @@ export function memoryStreams(core: StreamCore, life: Lifecycle, enter: (options
       const ids = new Array<string>(messages.length);
       for (let i = 0; i < messages.length; i++) {
         const m = messages[i]!;
-        const msg = newMessage(m.body, m.priority, now);
+        const msg = newMessage(m, now);
         ids[i] = msg.id;
         const attempt = m.attempt !== undefined && m.attempt >= 1 ? Math.floor(m.attempt) : 1;
         const delay = m.delayMs;
