@@ -120,6 +120,22 @@ export interface Ready {
   readonly attempt: number;
 }
 
+/**
+ * An entry of a ready queue: a message itself when its next delivery is its first (no wrapper
+ * per message and group on the publish path), else a {@link Ready} with the attempt.
+ */
+export type ReadyEntry = Message | Ready;
+
+/** The message of a ready entry. */
+export function entryMessage(r: ReadyEntry): Message {
+  return (r as Partial<Ready>).msg ?? (r as Message);
+}
+
+/** The attempt the next delivery of a ready entry carries. */
+export function entryAttempt(r: ReadyEntry): number {
+  return (r as Partial<Ready>).msg === undefined ? 1 : (r as Ready).attempt;
+}
+
 /** A pending delivery. */
 export interface Pending {
   readonly msg: Message;
@@ -146,7 +162,7 @@ export interface GroupState {
   readonly name: string;
   readonly stream: StreamState;
   /** Ready messages, one FIFO per priority rank. */
-  readonly ready: Fifo<Ready>[];
+  readonly ready: Fifo<ReadyEntry>[];
   /** Pending deliveries by delivery id, in order of `deliveredAt` (claims re-insert). */
   readonly pending: Map<string, Pending>;
   readonly consumers: Set<string>;
@@ -253,7 +269,7 @@ export function createStreamCore(clock: Clock, maxLen: number, life: Lifecycle) 
         s.lengthByPriority[dropped.priority]!--;
       }
     }
-    for (const g of s.groups.values()) g.ready[msg.priority]!.push({ msg, attempt: 1 });
+    for (const g of s.groups.values()) g.ready[msg.priority]!.push(msg);
   }
 
   function toDelivery(id: string, g: GroupState, msg: Message, attempt: number): Delivery {
@@ -277,10 +293,12 @@ export function createStreamCore(clock: Clock, maxLen: number, life: Lifecycle) 
       while (out.length < max) {
         const r = q.shift();
         if (r === undefined) break;
+        const msg = entryMessage(r);
+        const attempt = entryAttempt(r);
         const id = String(++deliverySeq);
-        r.msg.handed = true;
-        g.pending.set(id, { msg: r.msg, attempt: r.attempt, consumer, deliveredAt: now, activeAt: now });
-        out.push(toDelivery(id, g, r.msg, r.attempt));
+        msg.handed = true;
+        g.pending.set(id, { msg, attempt, consumer, deliveredAt: now, activeAt: now });
+        out.push(toDelivery(id, g, msg, attempt));
       }
     }
     return out;

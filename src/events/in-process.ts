@@ -58,6 +58,103 @@ function put(out: Record<string, unknown>, key: string, value: unknown): void {
   else out[key] = value;
 }
 
+// The walk's state (module level: no closure per event). `snapshotJson` restores it on exit, so a
+// `toJSON` that publishes (re-entry) is safe.
+let bytes = 0;
+const ancestors: object[] = [];
+
+/** One value as `SerializeJSONProperty` sees it: `undefined` where JSON leaves the value out. */
+function walk(v: unknown, key: string): JsonValue | undefined {
+  const kind = typeof v;
+  if ((kind === 'object' && v !== null) || kind === 'function' || kind === 'bigint') {
+    const toJSON = (v as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === 'function') v = toJSON.call(v, key);
+  }
+  switch (typeof v) {
+    case 'string':
+      bytes += 2 + 6 * v.length;
+      return v;
+    case 'number':
+      bytes += 32;
+      // JSON has no NaN, Infinity or -0.
+      return Number.isFinite(v) ? (v === 0 ? 0 : v) : null;
+    case 'boolean':
+      bytes += 5;
+      return v;
+    case 'object':
+      break;
+    case 'bigint':
+      throw new NotJson();
+    default:
+      // undefined, functions, symbols: left out of objects, null in arrays.
+      return undefined;
+  }
+  if (v === null) {
+    bytes += 4;
+    return null;
+  }
+  if (ancestors.includes(v)) throw new NotJson();
+  if (Array.isArray(v)) {
+    ancestors.push(v);
+    const out: JsonValue[] = [];
+    const n = v.length;
+    bytes += 2 + n;
+    for (let i = 0; i < n; i++) {
+      const item = walk(v[i], String(i));
+      if (item === undefined) bytes += 4;
+      out.push(item === undefined ? null : item);
+    }
+    ancestors.pop();
+    return out;
+  }
+  const proto: unknown = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null && types.isBoxedPrimitive(v)) {
+    // Unboxed as JSON.stringify does (ToNumber, ToString, the boolean slot); a Symbol object is an object.
+    if (types.isNumberObject(v)) return walk(Number(v), key);
+    if (types.isStringObject(v)) return walk(String(v), key);
+    if (types.isBooleanObject(v)) return walk(Boolean.prototype.valueOf.call(v), key);
+    if (types.isBigIntObject(v)) throw new NotJson();
+  }
+  ancestors.push(v);
+  // A spread copies the own enumerable properties in `Object.keys` order (getters read), in one
+  // fast step; only values that are not already JSON are walked and replaced.
+  const out = { ...(v as Record<string, unknown>) };
+  let dropped = false;
+  bytes += 2;
+  // for-in over a fresh fast-mode object reads through its enum cache (no keys array, no
+  // megamorphic keyed loads); an inherited enumerable key (a polluted Object.prototype) is skipped.
+  for (const k in out) {
+    const x = out[k];
+    bytes += 4 + 6 * k.length;
+    switch (typeof x) {
+      case 'string':
+        bytes += 2 + 6 * x.length;
+        continue;
+      case 'boolean':
+        bytes += 5;
+        continue;
+      case 'number':
+        if (x !== 0 && Number.isFinite(x)) {
+          bytes += 32;
+          continue;
+        }
+        break;
+    }
+    if (!Object.hasOwn(out, k)) continue;
+    const item = walk(x, k);
+    if (item === undefined) dropped = true;
+    put(out, k, item);
+  }
+  ancestors.pop();
+  if (!dropped) return out as Record<string, JsonValue>;
+  // JSON leaves such keys out; rebuilding keeps the object out of dictionary mode (no `delete`).
+  const kept: Record<string, JsonValue> = {};
+  for (const k of Object.keys(out)) {
+    if (out[k] !== undefined) put(kept, k, out[k]);
+  }
+  return kept;
+}
+
 /**
  * Takes the JSON snapshot of `value`: what `JSON.parse(JSON.stringify(value))` returns, built
  * without the text, plus a bound of the text's size.
@@ -69,80 +166,17 @@ function put(out: Record<string, unknown>, key: string, value: unknown): void {
  * @internal
  */
 export function snapshotJson(value: unknown, subject: string | undefined, prefix = ''): Snapshot {
-  let bytes = 0;
-  const ancestors: object[] = [];
-
-  const walk = (v: unknown, key: string): JsonValue | undefined => {
-    const kind = typeof v;
-    if ((kind === 'object' && v !== null) || kind === 'function' || kind === 'bigint') {
-      const toJSON = (v as { toJSON?: unknown }).toJSON;
-      if (typeof toJSON === 'function') v = toJSON.call(v, key);
-    }
-    switch (typeof v) {
-      case 'string':
-        bytes += 2 + 6 * v.length;
-        return v;
-      case 'number':
-        bytes += 32;
-        // JSON has no NaN, Infinity or -0.
-        return Number.isFinite(v) ? (v === 0 ? 0 : v) : null;
-      case 'boolean':
-        bytes += 5;
-        return v;
-      case 'object':
-        break;
-      case 'bigint':
-        throw new NotJson();
-      default:
-        // undefined, functions, symbols: left out of objects, null in arrays.
-        return undefined;
-    }
-    if (v === null) {
-      bytes += 4;
-      return null;
-    }
-    if (ancestors.includes(v)) throw new NotJson();
-    if (Array.isArray(v)) {
-      ancestors.push(v);
-      const out: JsonValue[] = [];
-      const n = v.length;
-      bytes += 2 + n;
-      for (let i = 0; i < n; i++) {
-        const item = walk(v[i], String(i));
-        if (item === undefined) bytes += 4;
-        out.push(item === undefined ? null : item);
-      }
-      ancestors.pop();
-      return out;
-    }
-    const proto: unknown = Object.getPrototypeOf(v);
-    if (proto !== Object.prototype && proto !== null && types.isBoxedPrimitive(v)) {
-      // Unboxed as JSON.stringify does (ToNumber, ToString, the boolean slot); a Symbol object is an object.
-      if (types.isNumberObject(v)) return walk(Number(v), key);
-      if (types.isStringObject(v)) return walk(String(v), key);
-      if (types.isBooleanObject(v)) return walk(Boolean.prototype.valueOf.call(v), key);
-      if (types.isBigIntObject(v)) throw new NotJson();
-    }
-    ancestors.push(v);
-    const out: Record<string, JsonValue> = {};
-    bytes += 2;
-    const keys = Object.keys(v);
-    for (let i = 0; i < keys.length; i++) {
-      const k = keys[i] as string;
-      const item = walk((v as Record<string, unknown>)[k], k);
-      if (item === undefined) continue;
-      bytes += 4 + 6 * k.length;
-      put(out, k, item);
-    }
-    ancestors.pop();
-    return out;
-  };
-
+  const savedBytes = bytes;
+  const depth = ancestors.length;
+  bytes = 0;
   try {
     const snapshot = walk(value, '');
     if (snapshot !== undefined) return { value: snapshot, maxBytes: bytes };
   } catch {
     // Fall through: the encoder names the field, or (should the walk be stricter than JSON) wins.
+    ancestors.length = depth;
+  } finally {
+    bytes = savedBytes;
   }
   // The encoder throws the EventValidationError naming the field; if it does not, its text is the truth.
   const text = encodeJson(value, subject, prefix);
@@ -165,12 +199,10 @@ export function cloneJson<T extends JsonValue>(v: T): T {
     }
     return out as T;
   }
-  const out: Record<string, JsonValue> = {};
-  const keys = Object.keys(v);
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i] as string;
-    const item = (v as Record<string, JsonValue>)[k] as JsonValue;
-    put(out, k, typeof item === 'object' && item !== null ? cloneJson(item) : item);
+  const out = { ...(v as Record<string, JsonValue>) };
+  for (const k in out) {
+    const item = out[k];
+    if (typeof item === 'object' && item !== null && Object.hasOwn(out, k)) put(out, k, cloneJson(item));
   }
   return out as T;
 }
