@@ -338,6 +338,13 @@ export class Consumer {
       // Only a returned promise is awaited: a synchronous handler costs no extra tick.
       if (r !== null && typeof r === 'object' && typeof (r as Promise<unknown>).then === 'function') {
         if (this.timeoutMs !== undefined) return this.continueTimed(f, event, handlers, i, r as Promise<unknown>, ctx, started);
+        // The last handler's promise settles the delivery: one reaction, no async frame.
+        if (i === handlers.length - 1) {
+          return (r as Promise<unknown>).then(
+            () => this.succeeded(f, event, started),
+            (thrown: unknown) => this.failed(f, event, thrown, started),
+          );
+        }
         return this.continueAsync(f, event, handlers, i, r as Promise<unknown>, ctx, started);
       }
     }
