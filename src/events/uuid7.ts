@@ -11,8 +11,6 @@
  * @internal
  */
 
-import { randomFillSync } from 'node:crypto';
-
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 const seed = new Uint32Array(3);
 
@@ -45,7 +43,8 @@ export function uuidv7Fast(now: number = Date.now()): string {
 }
 
 function reseed(ms: number): void {
-  randomFillSync(seed);
+  // Web Crypto (Node 20 and browsers: the dashboard bundle shares the envelope module).
+  globalThis.crypto.getRandomValues(seed);
   const s0 = seed[0]!;
   const s1 = seed[1]!;
   // The counter starts in its lower half, so it cannot run out in a millisecond in practice.
