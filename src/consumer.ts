@@ -8,7 +8,8 @@ import { Batcher } from './batcher.js';
 import { DeliveryLoop, raceAbort, type InFlight } from './delivery-loop.js';
 import { ClosedError, EventValidationError, TimeoutError, toError } from './errors.js';
 import { deadLetterDelivery, decideRetry, defaultBackoff } from './retry-policy.js';
-import { decodeEnvelope, type EventEnvelope } from './events/envelope.js';
+import type { EventEnvelope } from './events/envelope.js';
+import { decodeDelivery } from './events/in-process.js';
 import { eventTypeName } from './events/registry.js';
 import { traceConsumer, traceSettle } from './tracing.js';
 import { BatchHandlers, assertNoBatchHandler, type BatchEventHandler, type BatchHandlerOptions } from './batch-handler.js';
@@ -365,7 +366,7 @@ export class Consumer {
     const d = f.delivery;
     let event: EventEnvelope;
     try {
-      event = decoded ?? decodeEnvelope(d.body);
+      event = decoded ?? decodeDelivery(d);
     } catch (err) {
       return this.deadLetter(f, undefined, toError(err));
     }
@@ -396,6 +397,13 @@ export class Consumer {
       // Only a returned promise is awaited: a synchronous handler costs no extra tick.
       if (r !== null && typeof r === 'object' && typeof (r as Promise<unknown>).then === 'function') {
         if (this.timeoutMs !== undefined) return this.continueTimed(f, event, handlers, i, r as Promise<unknown>, ctx, started);
+        // The last handler's promise settles the delivery: one reaction, no async frame.
+        if (i === handlers.length - 1) {
+          return (r as Promise<unknown>).then(
+            () => this.succeeded(f, event, started),
+            (thrown: unknown) => this.failed(f, event, thrown, started),
+          );
+        }
         return this.continueAsync(f, event, handlers, i, r as Promise<unknown>, ctx, started);
       }
     }

@@ -1,6 +1,7 @@
 import type { Clock } from './clock.js';
 import type { Delivery, Transport } from './contracts/transport.js';
 import { ClosedError, ErrorCode, isEventBusError } from './errors.js';
+import { takesValues } from './events/in-process.js';
 import { sleep } from './lifecycle.js';
 import type { Logger } from './logger.js';
 
@@ -152,9 +153,12 @@ export class DeliveryLoop {
   /** Set at stop (a plain flag: `pump` checks it per delivery). */
   private stopped = false;
   private pumpScheduled = false;
+  /** The transport keeps messages in this process (`src/events/in-process.ts`). */
+  private readonly inProcess: boolean;
 
   constructor(private readonly o: DeliveryLoopOptions) {
     this.holdMs = Math.max(50, Math.floor(o.claimIdleMs / 3));
+    this.inProcess = takesValues(o.transport);
   }
 
   /** Deliveries being processed. */
@@ -361,8 +365,9 @@ export class DeliveryLoop {
       }
       // A full read means a backlog: start its deliveries once the next read (when there is
       // room for one) is on the wire, so the transport works on it while this batch is handled.
-      // A short read (events trickling in) starts at once: latency first.
-      if (deliveries.length >= asked) this.schedulePump();
+      // A short read (events trickling in) starts at once: latency first. An in-process
+      // transport has no wire to overlap: its reads return at once, so handling starts now.
+      if (deliveries.length >= asked && !this.inProcess) this.schedulePump();
       else this.pump();
       // Let timers, I/O and batched acks run now and then, however fast reads come back.
       if (++reads % READS_BEFORE_YIELD === 0) await new Promise<void>((resolve) => setImmediate(resolve));

@@ -7,6 +7,7 @@ import { boundedStoreCall } from './outbox.js';
 import { producerSpan, tracePublish, type TraceSpan } from './tracing.js';
 import { EventType, eventSchemas, type EventDataInput } from './events/catalog.js';
 import { encodeJson } from './events/json.js';
+import { ValueMessage, snapshotJson, takesValues } from './events/in-process.js';
 import { eventTypeName } from './events/registry.js';
 import type { CheckedEventRef, EventRef, NamedFields, PublishData } from './events/types.js';
 import {
@@ -107,9 +108,17 @@ function pascal(key: string): string {
     .join('');
 }
 
-function optionalString(issues: ValidationIssue[], name: string, value: unknown): void {
+/** `[i].`, the error-path prefix of the i-th event of a batch (cached: one string per index, not per event). */
+const BATCH_PREFIXES: string[] = [];
+function batchPrefix(i: number): string {
+  if (i >= 4096) return `[${i}].`;
+  return (BATCH_PREFIXES[i] ??= `[${i}].`);
+}
+
+function optionalString(issues: ValidationIssue[], prefix: string, name: string, value: unknown): void {
+  // The path is built only for an issue: a batch would otherwise make five strings per event.
   if (value !== undefined && (typeof value !== 'string' || value.length === 0 || value.length > 512)) {
-    issues.push({ path: name, message: 'must be a non-empty string of at most 512 characters' });
+    issues.push({ path: `${prefix}${name}`, message: 'must be a non-empty string of at most 512 characters' });
   }
 }
 
@@ -186,14 +195,18 @@ export class Publisher {
     const now = isoNow(ctx.clock);
     const envelopes: EventEnvelope[] = new Array(inputs.length);
     const messages: OutgoingMessage[] = new Array(inputs.length);
+    // An in-process transport takes JSON snapshots and encodes only what it is asked for.
+    const values = takesValues(ctx.transport);
     for (let i = 0; i < inputs.length; i++) {
-      const prefix = many && inputs.length > 1 ? `[${i}].` : '';
+      const prefix = many && inputs.length > 1 ? batchPrefix(i) : '';
       const env = this.envelope(inputs[i] as RawInput, now, prefix);
       if (spans) spans.push(producerSpan(ctx, env));
       // Circular data, a BigInt or a throwing toJSON: an EventValidationError naming the field.
-      const body = encodeJson(env, env.type, prefix);
-      // UTF-16 length x3 bounds the UTF-8 size, so most events skip the byte count.
-      if (body.length * 3 > ctx.config.maxEventBytes) {
+      const snap = values ? snapshotJson(env, env.type, prefix) : undefined;
+      let body = snap ? undefined : encodeJson(env, env.type, prefix);
+      // UTF-16 length x3 (a snapshot's bound) bounds the UTF-8 size, so most events skip the byte count.
+      if ((snap ? snap.maxBytes : (body as string).length * 3) > ctx.config.maxEventBytes) {
+        body ??= JSON.stringify(snap?.value);
         const bytes = Buffer.byteLength(body);
         if (bytes > ctx.config.maxEventBytes) {
           throw new EventValidationError(env.type, [
@@ -205,7 +218,7 @@ export class Publisher {
         }
       }
       envelopes[i] = env;
-      messages[i] = { body, priority: priorityRank(env.priority) };
+      messages[i] = snap ? new ValueMessage(snap.value, priorityRank(env.priority), body) : { body: body as string, priority: priorityRank(env.priority) };
     }
 
     const sourcing = ctx.config.eventSourcingEnabled;
@@ -321,11 +334,11 @@ export class Publisher {
     if (!isEventPriority(priority)) {
       issues.push({ path: `${prefix}priority`, message: "must be one of 'low', 'normal', 'high', 'critical'" });
     }
-    optionalString(issues, `${prefix}correlationId`, input.correlationId);
-    optionalString(issues, `${prefix}causationId`, input.causationId);
-    optionalString(issues, `${prefix}organizationId`, input.organizationId);
-    optionalString(issues, `${prefix}source`, input.source);
-    optionalString(issues, `${prefix}id`, input.id);
+    optionalString(issues, prefix, 'correlationId', input.correlationId);
+    optionalString(issues, prefix, 'causationId', input.causationId);
+    optionalString(issues, prefix, 'organizationId', input.organizationId);
+    optionalString(issues, prefix, 'source', input.source);
+    optionalString(issues, prefix, 'id', input.id);
     if (input.userId !== undefined && typeof input.userId !== 'string' && typeof input.userId !== 'number') {
       issues.push({ path: `${prefix}userId`, message: 'must be a string or a number' });
     }

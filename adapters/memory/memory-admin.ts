@@ -7,7 +7,7 @@
 
 import type { SignalOptions, StreamInfo, TransportAdmin, TransportPart } from '../../src/contracts/transport.js';
 import { PRIORITY_LEVELS } from '../../src/events/envelope.js';
-import { Fifo, readyCount, type Message, type Scheduled, type StreamCore } from './memory-stream-state.js';
+import { Fifo, entryMessage, readyCount, type Message, type Scheduled, type StreamCore } from './memory-stream-state.js';
 
 /** The verbs of {@link TransportAdmin}. */
 export type AdminVerbs = Omit<TransportAdmin, keyof TransportPart>;
@@ -50,7 +50,7 @@ export function memoryAdmin(core: StreamCore, enter: (options: SignalOptions | u
       const removed = new Set<Message>();
       for (const g of s.groups.values()) {
         for (const q of g.ready) {
-          for (const r of q) removed.add(r.msg);
+          for (const r of q) removed.add(entryMessage(r));
           q.clear();
         }
       }

@@ -6,10 +6,11 @@
  * @module
  */
 
-import type { Delivery, SignalOptions } from '../../src/contracts/transport.js';
+import type { Delivery, OutgoingMessage, SignalOptions } from '../../src/contracts/transport.js';
 import type { Clock } from '../../src/clock.js';
 import { TransportError } from '../../src/errors.js';
 import { PRIORITY_LEVELS, clampRank } from '../../src/events/envelope.js';
+import { DELIVERY_VALUE, cloneJson, messageValue, type JsonValue } from '../../src/events/in-process.js';
 import { throwIfAborted, type Lifecycle } from '../../src/lifecycle.js';
 
 /** The longest delay `setTimeout` accepts; longer waits are re-armed. */
@@ -56,17 +57,83 @@ export class Fifo<T> {
 /** A published message, shared by the stream log and every group that holds it. */
 export interface Message {
   readonly id: string;
-  readonly body: string;
+  /**
+   * The body as published. Undefined for an in-process message until a body is asked for
+   * ({@link bodyOf} encodes `value` then).
+   */
+  body: string | undefined;
+  /**
+   * The JSON snapshot of an in-process message (`src/events/in-process.ts`); never handed out,
+   * only copies of it. Undefined for a message published as text.
+   */
+  readonly value: JsonValue | undefined;
   readonly priority: number;
   readonly publishedAt: number;
   /** Set once any group has been handed it: `purge` keeps such messages in the log. */
   handed: boolean;
 }
 
+/** The body of `msg`: as published, or the JSON text of its snapshot (encoded once, on first read). */
+export function bodyOf(msg: Message): string {
+  msg.body ??= JSON.stringify(msg.value);
+  return msg.body;
+}
+
+/**
+ * The delivery of an in-process message: its `body` is encoded only when read, and the consumer
+ * takes a fresh copy of the snapshot (`DELIVERY_VALUE`) instead of decoding text, so a handler
+ * that mutates its event changes nothing another group, a redelivery or the DLQ sees.
+ */
+class ValueDelivery implements Delivery {
+  readonly #msg: Message;
+
+  constructor(
+    readonly deliveryId: string,
+    readonly stream: string,
+    readonly group: string,
+    msg: Message,
+    readonly priority: number,
+    readonly attempt: number,
+    readonly publishedAt: number,
+  ) {
+    this.#msg = msg;
+  }
+
+  get body(): string {
+    return bodyOf(this.#msg);
+  }
+
+  [DELIVERY_VALUE](): JsonValue {
+    return cloneJson(this.#msg.value as JsonValue);
+  }
+
+  /** Own fields and the body, as an encoded delivery shows them (`JSON.stringify`, logs). */
+  toJSON(): Delivery {
+    const { deliveryId, stream, group, body, priority, attempt, publishedAt } = this;
+    return { deliveryId, stream, group, body, priority, attempt, publishedAt };
+  }
+}
+
 /** A message ready for a group, with the attempt number its next delivery carries. */
 export interface Ready {
   readonly msg: Message;
   readonly attempt: number;
+}
+
+/**
+ * An entry of a ready queue: a message itself when its next delivery is its first (no wrapper
+ * per message and group on the publish path), else a {@link Ready} with the attempt.
+ */
+export type ReadyEntry = Message | Ready;
+
+/** The message of a ready entry. */
+export function entryMessage(r: ReadyEntry): Message {
+  return (r as Partial<Ready>).msg ?? (r as Message);
+}
+
+/** The attempt the next delivery of a ready entry carries. */
+export function entryAttempt(r: ReadyEntry): number {
+  return (r as Partial<Ready>).msg === undefined ? 1 : (r as Ready).attempt;
 }
 
 /** A pending delivery. */
@@ -95,7 +162,7 @@ export interface GroupState {
   readonly name: string;
   readonly stream: StreamState;
   /** Ready messages, one FIFO per priority rank. */
-  readonly ready: Fifo<Ready>[];
+  readonly ready: Fifo<ReadyEntry>[];
   /** Pending deliveries by delivery id, in order of `deliveredAt` (claims re-insert). */
   readonly pending: Map<string, Pending>;
   readonly consumers: Set<string>;
@@ -179,8 +246,17 @@ export function createStreamCore(clock: Clock, maxLen: number, life: Lifecycle) 
     return g;
   }
 
-  function newMessage(body: string, priority: number | undefined, now: number): Message {
-    return { id: String(++messageSeq), body, priority: clampRank(priority), publishedAt: now, handed: false };
+  /** A message from what `publish` or `redeliver` was given: its snapshot when it carries one, else its body. */
+  function newMessage(m: OutgoingMessage, now: number): Message {
+    const value = messageValue(m);
+    return {
+      id: String(++messageSeq),
+      body: value === undefined ? m.body : undefined,
+      value,
+      priority: clampRank(m.priority),
+      publishedAt: now,
+      handed: false,
+    };
   }
 
   /** Makes a message visible on its stream: into the log and every group's backlog. */
@@ -193,15 +269,16 @@ export function createStreamCore(clock: Clock, maxLen: number, life: Lifecycle) 
         s.lengthByPriority[dropped.priority]!--;
       }
     }
-    for (const g of s.groups.values()) g.ready[msg.priority]!.push({ msg, attempt: 1 });
+    for (const g of s.groups.values()) g.ready[msg.priority]!.push(msg);
   }
 
   function toDelivery(id: string, g: GroupState, msg: Message, attempt: number): Delivery {
+    if (msg.value !== undefined) return new ValueDelivery(id, g.stream.name, g.name, msg, msg.priority, attempt, msg.publishedAt);
     return {
       deliveryId: id,
       stream: g.stream.name,
       group: g.name,
-      body: msg.body,
+      body: msg.body as string,
       priority: msg.priority,
       attempt,
       publishedAt: msg.publishedAt,
@@ -216,10 +293,12 @@ export function createStreamCore(clock: Clock, maxLen: number, life: Lifecycle) 
       while (out.length < max) {
         const r = q.shift();
         if (r === undefined) break;
+        const msg = entryMessage(r);
+        const attempt = entryAttempt(r);
         const id = String(++deliverySeq);
-        r.msg.handed = true;
-        g.pending.set(id, { msg: r.msg, attempt: r.attempt, consumer, deliveredAt: now, activeAt: now });
-        out.push(toDelivery(id, g, r.msg, r.attempt));
+        msg.handed = true;
+        g.pending.set(id, { msg, attempt, consumer, deliveredAt: now, activeAt: now });
+        out.push(toDelivery(id, g, msg, attempt));
       }
     }
     return out;

@@ -18,7 +18,13 @@ import type {
 import { TRANSPORT_DEFAULTS, countOption } from '../../src/contracts/transport-defaults.js';
 import { PRIORITY_LEVELS } from '../../src/events/envelope.js';
 import type { Lifecycle } from '../../src/lifecycle.js';
-import { Fifo, MAX_TIMER_MS, type GroupState, type Pending, type Ready, type StreamCore, type Waiter } from './memory-stream-state.js';
+import { Fifo, MAX_TIMER_MS, readyCount, type GroupState, type Pending, type ReadyEntry, type StreamCore, type Waiter } from './memory-stream-state.js';
+
+/**
+ * Ready messages of one group at which `publish` resolves only after a turn of the event loop
+ * (backpressure for a publisher that never yields). The messages are visible at once either way.
+ */
+export const PUBLISH_BACKPRESSURE = 4096;
 
 /** The verbs of {@link MessageStreams} (the adapter adds name, features and close). */
 export type StreamVerbs = Omit<MessageStreams, keyof TransportPart>;
@@ -35,7 +41,7 @@ export function memoryStreams(core: StreamCore, life: Lifecycle, enter: (options
       const ids = new Array<string>(messages.length);
       for (let i = 0; i < messages.length; i++) {
         const m = messages[i]!;
-        const msg = newMessage(m.body, m.priority, now);
+        const msg = newMessage(m, now);
         ids[i] = msg.id;
         const delay = m.delayMs;
         if (delay !== undefined && delay > 0) {
@@ -46,7 +52,15 @@ export function memoryStreams(core: StreamCore, life: Lifecycle, enter: (options
         }
       }
       // Wake receivers after the whole batch is in, so they are served by priority.
-      for (const g of s.groups.values()) drain(g);
+      let behind = false;
+      for (const g of s.groups.values()) {
+        drain(g);
+        if (!behind && readyCount(g) >= PUBLISH_BACKPRESSURE) behind = true;
+      }
+      // A publisher that never leaves the microtask queue (a loop of awaited publishes) would
+      // otherwise starve every consumer that yields to the event loop, and the backlog would
+      // grow without bound: when a group is this far behind, publish resolves a turn later.
+      if (behind) await new Promise<void>((resolve) => setImmediate(resolve));
       return ids;
     },
 
@@ -59,14 +73,14 @@ export function memoryStreams(core: StreamCore, life: Lifecycle, enter: (options
       const g: GroupState = {
         name: group,
         stream: s,
-        ready: Array.from({ length: PRIORITY_LEVELS }, () => new Fifo<Ready>()),
+        ready: Array.from({ length: PRIORITY_LEVELS }, () => new Fifo<ReadyEntry>()),
         pending: new Map(),
         consumers: new Set(),
         retrying: 0,
         waiters: [],
       };
       if (options?.startAt !== 'end') {
-        for (const msg of s.log) g.ready[msg.priority]!.push({ msg, attempt: 1 });
+        for (const msg of s.log) g.ready[msg.priority]!.push(msg);
       }
       s.groups.set(group, g);
     },
@@ -171,7 +185,7 @@ export function memoryStreams(core: StreamCore, life: Lifecycle, enter: (options
       const ids = new Array<string>(messages.length);
       for (let i = 0; i < messages.length; i++) {
         const m = messages[i]!;
-        const msg = newMessage(m.body, m.priority, now);
+        const msg = newMessage(m, now);
         ids[i] = msg.id;
         const attempt = m.attempt !== undefined && m.attempt >= 1 ? Math.floor(m.attempt) : 1;
         const delay = m.delayMs;

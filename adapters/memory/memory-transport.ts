@@ -12,6 +12,7 @@
 import type { Transport, TransportFeatures } from '../../src/contracts/transport.js';
 import { systemClock, type Clock } from '../../src/clock.js';
 import { ConfigError } from '../../src/errors.js';
+import { IN_PROCESS_VALUES, type InProcessMark } from '../../src/events/in-process.js';
 import { Lifecycle } from '../../src/lifecycle.js';
 import { memoryAdmin } from './memory-admin.js';
 import { memoryDeadLetters } from './memory-dead-letters.js';
@@ -101,9 +102,11 @@ export function memoryTransport(options: MemoryTransportOptions = {}): Transport
   const { clear: clearDeadLetters, ...deadLetterVerbs } = deadLetters;
   const { clear: clearKeyValue, ...keyValueVerbs } = keyValue;
   const { clear: clearSignals, ...signalVerbs } = signals;
-  return {
+  const transport: Transport & InProcessMark = {
     name: 'memory',
     features: FEATURES,
+    // Published events travel as JSON snapshots, not text (src/events/in-process.ts).
+    [IN_PROCESS_VALUES]: true,
     ...memoryStreams(core, life, enter),
     ...deadLetterVerbs,
     ...memoryAdmin(core, enter),
@@ -118,4 +121,5 @@ export function memoryTransport(options: MemoryTransportOptions = {}): Transport
       });
     },
   };
+  return transport;
 }

@@ -8,6 +8,7 @@
 import { ClosedError, ConfigError } from '../errors.js';
 import { runAll } from '../lifecycle.js';
 import { hasRole } from './transport-defaults.js';
+import { IN_PROCESS_VALUES, takesValues, type InProcessMark } from '../events/in-process.js';
 import type { TransportAdmin } from './transport-admin.js';
 import type { DeadLetters } from './transport-dead-letters.js';
 import type { KeyValue } from './transport-key-value.js';
@@ -65,7 +66,7 @@ export function composeTransport(roles: TransportRoles): Transport {
   const parts = [...new Set<TransportPart>([streams, keyValue, signals, ...(admin ? [admin] : [])])];
   const all = (flag: 'persistent' | 'distributed') => parts.every((p) => p.features[flag]);
   let closing: Promise<void> | undefined;
-  return {
+  const transport: Transport & InProcessMark = {
     name: parts.map((p) => p.name).filter((n, i, a) => a.indexOf(n) === i).join('+'),
     features: Object.freeze({
       persistent: all('persistent'),
@@ -76,6 +77,8 @@ export function composeTransport(roles: TransportRoles): Transport {
       signals: true,
       admin: admin !== undefined,
     }),
+    // Messages go to `streams`: the in-process path is open when that adapter takes it.
+    [IN_PROCESS_VALUES]: takesValues(streams),
     publish: (...a) => streams.publish(...a),
     ensureGroup: (...a) => streams.ensureGroup(...a),
     receive: (...a) => streams.receive(...a),
@@ -105,4 +108,5 @@ export function composeTransport(roles: TransportRoles): Transport {
       return closing;
     },
   };
+  return transport;
 }

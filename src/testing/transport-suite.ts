@@ -8,8 +8,8 @@
  * @module
  */
 
-import { describe, it } from 'vitest';
-import type { Delivery, Transport, TransportFeatures } from '@procur/event-bus';
+import { describe, expect, it } from 'vitest';
+import { createEventSystem, memoryStore, silentLogger, type Delivery, type EventEnvelope, type Transport, type TransportFeatures } from '@procur/event-bus';
 import { registerAdmin, ADMIN_SUITE_TESTS } from './admin-suite.js';
 import { registerDeadLetters, DEAD_LETTERS_SUITE_TESTS } from './dead-letters-suite.js';
 import { registerKeyValue, KEY_VALUE_SUITE_TESTS } from './key-value-suite.js';
@@ -58,7 +58,10 @@ export interface DescribeTransportOptions {
 }
 
 /** The cases of the whole transport, after the role suites. */
-export const TRANSPORT_LIFECYCLE_TESTS = ['close is idempotent'] as const;
+export const TRANSPORT_LIFECYCLE_TESTS = [
+  'close is idempotent',
+  'a handler that mutates its event changes nothing another group, a retry, the publisher or the DLQ sees',
+] as const;
 
 /** The name of every test of {@link describeTransport}, for `options.skip`: every role suite's, then the lifecycle's. */
 export const TRANSPORT_SUITE_TESTS = [
@@ -131,6 +134,59 @@ export function describeTransport(name: string, factory: TransportFactory, optio
         const transport = t();
         await Promise.all([transport.close(), transport.close()]);
         await transport.close();
+      });
+
+      // Through the bus (publisher, consumers, retries, DLQ): what an in-process transport may
+      // carry as values instead of text must stay as isolated as an encoded message.
+      // A bus needs every role but admin.
+      const busRoles = (['streams', 'deadLetters', 'keyValue', 'signals'] as const).every((r) => features[r] !== false);
+      const busTest = (title: TransportSuiteTest, fn: () => Promise<void>) => it.skipIf(skip.has(title) || !busRoles)(title, fn);
+      busTest('a handler that mutates its event changes nothing another group, a retry, the publisher or the DLQ sees', async () => {
+        const bus = await createEventSystem({
+          transport: t(),
+          store: memoryStore(),
+          logger: silentLogger,
+          env: {},
+          validate: false,
+          outbox: false,
+          config: { eventStreamName: stream, dlqStreamName: dlq, eventSourcingEnabled: false, dlqMaxRetries: 1, retryBackoffMs: 20, retryBackoffMaxMs: 40, eventBlockTime: 100 },
+        });
+        try {
+          const seen: Record<'a' | 'b', string[]> = { a: [], b: [] };
+          const vandal = (name: 'a' | 'b') => (event: EventEnvelope) => {
+            seen[name].push(JSON.stringify(event));
+            const data = event.data as { items: string[]; nested: { flag: string } };
+            data.items.push(`touched by ${name}`);
+            data.nested.flag = name;
+            (event.metadata as Record<string, unknown>).by = name;
+            event.type = 'test.vandalised';
+            if (name === 'a') throw new Error('group a fails every attempt');
+          };
+          const type: string = 'test.mutation';
+          for (const name of ['a', 'b'] as const) {
+            await bus.consumer(`vandal-${name}`, { group: `${stream}-${name}` }).registerHandler(type, vandal(name)).start({ blockMs: 100 });
+          }
+          const input = { type, data: { items: ['x'], nested: { flag: 'original' }, at: new Date(0) }, metadata: { origin: 'suite' } };
+          await bus.publisher.publish(input);
+          // The publisher's object is the caller's to change once publish has resolved.
+          input.data.items.push('changed by the publisher');
+          const dead = await eventually(async () => {
+            const [entry] = await t().listDeadLetters(dlq);
+            return entry && seen.b.length > 0 ? entry : undefined;
+          });
+          expect(dead).toBeDefined();
+          const original = JSON.parse(seen.b[0] as string) as EventEnvelope;
+          expect(original.type).toBe('test.mutation');
+          expect(original.data).toEqual({ items: ['x'], nested: { flag: 'original' }, at: new Date(0).toISOString() });
+          expect(original.metadata).toEqual({ origin: 'suite' });
+          // Group a's two attempts, group b's one, and the dead letter: the same event.
+          expect(seen.a).toHaveLength(2);
+          for (const text of [...seen.a, ...seen.b]) expect(JSON.parse(text)).toEqual(original);
+          expect(JSON.parse((dead as { body: string }).body)).toEqual(original);
+          expect(input.data.nested.flag).toBe('original');
+        } finally {
+          await bus.close();
+        }
       });
 
       options.additionalTests?.(ctx);
