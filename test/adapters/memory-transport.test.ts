@@ -248,12 +248,11 @@ describeTransport('memory', () => ({ transport: memoryTransport() }), {
         expect(asyncGot).toEqual(['y']);
       });
 
-      it('moves messages fast enough for the in-process benchmark', async () => {
+      it('moves 100,000 messages through publish, receive and ack with nothing left pending (speed is measured by npm run bench -- memory)', async () => {
         const t = ctx.transport;
         await t.ensureGroup(ctx.stream, 'g');
         const total = 100_000;
         const batch = Array.from({ length: 100 }, (_, i) => ({ body: `m${i}` }));
-        const started = performance.now();
         let received = 0;
         for (let i = 0; i < total / batch.length; i++) {
           await t.publish(ctx.stream, batch);
@@ -261,11 +260,8 @@ describeTransport('memory', () => ({ transport: memoryTransport() }), {
           received += got.length;
           await t.ack(ctx.stream, 'g', got.map((d) => d.deliveryId));
         }
-        const seconds = (performance.now() - started) / 1000;
         expect(received).toBe(total);
         expect((await t.info(ctx.stream)).groups[0]).toMatchObject({ pending: 0, lag: 0 });
-        // Very generous floor for a loaded CI machine; the target is ~1M msg/s.
-        expect(total / seconds).toBeGreaterThan(50_000);
       });
     });
   },
