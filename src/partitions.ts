@@ -214,7 +214,7 @@ class PartitionedTransport implements Transport {
   // ---- message streams ------------------------------------------------------------------------
 
   async publish(stream: string, messages: readonly OutgoingMessage[], options?: SignalOptions): Promise<string[]> {
-    if (!this.partitioned(stream)) return this.inner.publish(stream, messages, options);
+    if (!this.partitioned(stream) || this.closed || messages.length === 0) return this.inner.publish(stream, messages, options);
     const ids = new Array<string>(messages.length);
     await Promise.all(
       [...this.route(messages)].map(async ([p, g]) => {
@@ -226,7 +226,7 @@ class PartitionedTransport implements Transport {
   }
 
   async redeliver(stream: string, group: string, messages: readonly RedeliverMessage[], options?: SignalOptions): Promise<string[]> {
-    if (!this.partitioned(stream)) return this.inner.redeliver(stream, group, messages, options);
+    if (!this.partitioned(stream) || this.closed || messages.length === 0) return this.inner.redeliver(stream, group, messages, options);
     const ids = new Array<string>(messages.length);
     await Promise.all(
       [...this.route(messages)].map(async ([p, g]) => {
@@ -262,7 +262,9 @@ class PartitionedTransport implements Transport {
     const acks = this.byPartition(options.ack);
     const sendAcks = (except: Set<number>) =>
       Promise.all([...acks].filter(([p]) => !except.has(p)).map(([p, ids]) => this.inner.ack(partitionName(stream, p), group, ids)));
-    if (signal?.aborted || this.closed) {
+    // After close the adapter rejects (ERR_CLOSED), as the contract says.
+    if (this.closed) return this.inner.receive(partitionName(stream, 0), options);
+    if (signal?.aborted) {
       await sendAcks(new Set());
       return [];
     }
@@ -271,25 +273,38 @@ class PartitionedTransport implements Transport {
       return st.buffer.splice(0, max);
     }
     // A sweep without waiting: `max` shared over the partitions with no read in flight, the
-    // first ones (rotating) getting the remainder; acks ride with the read of their partition.
-    const idle: number[] = [];
+    // first ones (rotating) getting the remainder; acks ride with the first read of their
+    // partition. Partitions that filled their share are asked again for what is left.
+    let candidates: number[] = [];
     for (let k = 0; k < this.n; k++) {
       const p = (st.next + k) % this.n;
-      if (!st.inflight.has(p)) idle.push(p);
+      if (!st.inflight.has(p)) candidates.push(p);
     }
     st.next = (st.next + 1) % this.n;
-    const shares = idle.map((_, i) => Math.floor(max / idle.length) + (i < max % idle.length ? 1 : 0));
-    const asked = new Set<number>();
-    const reads = idle.map((p, i) => {
-      if (shares[i] === 0) return Promise.resolve([] as Delivery[]);
-      asked.add(p);
-      const ack = acks.get(p);
-      return this.inner
-        .receive(partitionName(stream, p), { group, consumer, max: shares[i]!, blockMs: 0, ...(ack ? { ack } : {}), ...(signal ? { signal } : {}) })
-        .then((ds) => this.tag(p, ds, stream));
-    });
-    const [got] = await Promise.all([Promise.all(reads), sendAcks(asked)]);
-    const out = got.flat();
+    const out: Delivery[] = [];
+    const acked = new Set<number>();
+    let first = true;
+    while (out.length < max && candidates.length > 0) {
+      const left = max - out.length;
+      const shares = candidates.map((_, i) => Math.floor(left / candidates.length) + (i < left % candidates.length ? 1 : 0));
+      const reads = candidates.map((p, i) => {
+        if (shares[i] === 0) return Promise.resolve([] as Delivery[]);
+        const ack = acked.has(p) ? undefined : acks.get(p);
+        acked.add(p);
+        return this.inner
+          .receive(partitionName(stream, p), { group, consumer, max: shares[i]!, blockMs: 0, ...(ack ? { ack } : {}), ...(signal ? { signal } : {}) })
+          .then((ds) => this.tag(p, ds, stream));
+      });
+      const [got] = await Promise.all([Promise.all(reads), first ? sendAcks(acked) : undefined]);
+      first = false;
+      // Asked again: partitions that filled their share, and those not asked yet.
+      const again: number[] = [];
+      got.forEach((ds, i) => {
+        out.push(...ds);
+        if (shares[i] === 0 || ds.length === shares[i]) again.push(candidates[i]!);
+      });
+      candidates = again;
+    }
     const blockMs = options.blockMs ?? 0;
     if (out.length > 0 || blockMs <= 0) return out;
     return this.waitAll(stream, st, { group, consumer, max, blockMs, ...(signal ? { signal } : {}) });
@@ -341,13 +356,14 @@ class PartitionedTransport implements Transport {
   }
 
   async ack(stream: string, group: string, deliveryIds: readonly string[], options?: SignalOptions): Promise<void> {
-    if (!this.partitioned(stream)) return this.inner.ack(stream, group, deliveryIds, options);
+    if (!this.partitioned(stream) || this.closed) return this.inner.ack(stream, group, deliveryIds, options);
     await Promise.all([...this.byPartition(deliveryIds)].map(([p, ids]) => this.inner.ack(partitionName(stream, p), group, ids, options)));
   }
 
   async nack(stream: string, group: string, deliveryId: string, options?: NackOptions): Promise<void> {
     if (!this.partitioned(stream)) return this.inner.nack(stream, group, deliveryId, options);
     const s = splitId(deliveryId);
+    if (this.closed) return this.inner.nack(partitionName(stream, 0), group, deliveryId, options);
     if (!s || s.partition >= this.n) {
       if (options?.signal?.aborted) throw options.signal.reason;
       return;
@@ -369,7 +385,7 @@ class PartitionedTransport implements Transport {
   }
 
   async touch(stream: string, group: string, consumer: string, deliveryIds: readonly string[], options?: SignalOptions): Promise<void> {
-    if (!this.partitioned(stream)) return this.inner.touch(stream, group, consumer, deliveryIds, options);
+    if (!this.partitioned(stream) || this.closed) return this.inner.touch(stream, group, consumer, deliveryIds, options);
     await Promise.all([...this.byPartition(deliveryIds)].map(([p, ids]) => this.inner.touch(partitionName(stream, p), group, consumer, ids, options)));
   }
 
