@@ -20,6 +20,13 @@ export interface EventBusConfig {
   redisSsl: boolean;
   /** The events stream. `PROCUR_EVENT_EVENT_STREAM_NAME`. @default 'procur:events' */
   eventStreamName: string;
+  /**
+   * Partitions of the event stream (`eventStreamName`): each its own stream of the transport (on
+   * Redis its own hash-tag slot, so on a cluster they spread over the masters). Publishing routes
+   * by the event's `correlationId`; every group reads every partition. Change it on a live system
+   * only as docs/scaling.md says. `PROCUR_EVENT_EVENT_STREAM_PARTITIONS`. @default 1
+   */
+  eventStreamPartitions: number;
   /** The default consumer group. `PROCUR_EVENT_EVENT_CONSUMER_GROUP`. @default 'procur-workers' */
   eventConsumerGroup: string;
   /** Events fetched per read. `PROCUR_EVENT_EVENT_BATCH_SIZE`. @default 10 */
@@ -69,6 +76,7 @@ export const DEFAULT_CONFIG: Readonly<EventBusConfig> = Object.freeze({
   redisPassword: undefined,
   redisSsl: false,
   eventStreamName: 'procur:events',
+  eventStreamPartitions: 1,
   eventConsumerGroup: 'procur-workers',
   eventBatchSize: 10,
   eventBlockTime: 1000,
@@ -101,6 +109,7 @@ export const CONFIG_VARIABLES: Readonly<Record<keyof EventBusConfig, { env: stri
     redisPassword: { env: 'PROCUR_EVENT_REDIS_PASSWORD', kind: 'string' },
     redisSsl: { env: 'PROCUR_EVENT_REDIS_SSL', kind: 'bool' },
     eventStreamName: { env: 'PROCUR_EVENT_EVENT_STREAM_NAME', kind: 'string' },
+    eventStreamPartitions: { env: 'PROCUR_EVENT_EVENT_STREAM_PARTITIONS', kind: 'int', min: 1, max: 1024 },
     eventConsumerGroup: { env: 'PROCUR_EVENT_EVENT_CONSUMER_GROUP', kind: 'string' },
     eventBatchSize: { env: 'PROCUR_EVENT_EVENT_BATCH_SIZE', kind: 'int', min: 1, max: 10_000 },
     eventBlockTime: { env: 'PROCUR_EVENT_EVENT_BLOCK_TIME', kind: 'int', min: 1, max: 600_000 },

@@ -18,6 +18,7 @@ import { Lifecycle, runAll } from './lifecycle.js';
 import { consoleLogger, type Logger } from './logger.js';
 import { Monitor, type HealthThresholds } from './monitor.js';
 import { OutboxRelay, type OutboxOptions } from './outbox.js';
+import { partitionTransport } from './partitions.js';
 import { Publisher, type EventPublisher } from './publisher.js';
 import { replayEvents, type ReplayFilter } from './replay.js';
 import { TASK_EVENT_DEFINITIONS, TaskRuntime } from './tasks/runtime.js';
@@ -160,6 +161,12 @@ export interface EventSystem extends AsyncDisposable {
 
 const ROLE_OPTIONS = ['streams', 'keyValue', 'signals', 'admin'] as const;
 
+/** The event stream split into `eventStreamPartitions` partitions (the transport itself for 1). */
+function partitionEvents(transport: Transport, config: EventBusConfig): Transport {
+  const stream = config.eventStreamName;
+  return partitionTransport(transport, { partitions: config.eventStreamPartitions, streams: (s) => s === stream });
+}
+
 /** The one transport of the system: `transport` itself, or a composition of the role options. */
 function resolveTransport(options: EventSystemOptions, clock: Clock): Transport {
   const base = options.transport;
@@ -217,7 +224,7 @@ function resolveTransport(options: EventSystemOptions, clock: Clock): Transport 
 export async function createEventSystem(options: EventSystemOptions = {}): Promise<EventSystem> {
   const config = loadConfig(options.env ?? process.env, options.config ?? {});
   const clock = options.clock ?? systemClock;
-  const transport = resolveTransport(options, clock);
+  const transport = partitionEvents(resolveTransport(options, clock), config);
   const store = options.store ?? memoryStore({ clock });
   const hooks = createHookEmitter();
   const ctx: SystemContext = {

@@ -52,6 +52,7 @@ export { DeadLetterQueue, type DeadLetterEntry, type DlqListOptions } from './dl
 export { EventStoreApi, type EventQueryOptions, type TimeInput } from './event-store-api.js';
 export { DEFAULT_REPLAY_BATCH_SIZE, type ReplayFilter, type ReplayProgress } from './replay.js';
 export { OutboxRelay, type OutboxOptions } from './outbox.js';
+export { partitionTransport, partitionName, partitionOf, routingKey, MAX_PARTITIONS, type PartitionOptions } from './partitions.js';
 export {
   Monitor,
   DEFAULT_HEALTH_THRESHOLDS,

@@ -41,6 +41,20 @@ export function loadIoredis(): RedisConstructor {
   }
 }
 
+/** The ioredis `Cluster` constructor, loaded on first use (same peer as {@link loadIoredis}). */
+export type ClusterConstructor = new (nodes: unknown[], options?: unknown) => Cluster;
+
+/**
+ * Loads the `Cluster` class of `ioredis`.
+ *
+ * @throws `MissingPeerError` (code `ERR_MISSING_PEER`) when `ioredis` is not installed.
+ */
+export function loadIoredisCluster(): ClusterConstructor {
+  const Redis = loadIoredis() as unknown as { Cluster?: ClusterConstructor };
+  if (typeof Redis.Cluster !== 'function') throw new MissingPeerError('ioredis', '@procur/event-bus/redis');
+  return Redis.Cluster;
+}
+
 /** True for an ioredis `Cluster` client. */
 export function isCluster(client: RedisClient): client is Cluster {
   return (client as { isCluster?: boolean }).isCluster === true;
@@ -116,10 +130,46 @@ export function hasConsumerGroups(client: unknown): boolean {
   return typeof c['status'] === 'string' && ['call', 'xgroup', 'xreadgroup', 'xautoclaim', 'xack', 'evalsha'].every((m) => typeof c[m] === 'function');
 }
 
+/**
+ * Splits a Redis Cluster URL list (`redis://h1:7000,redis://h2:7001`, commas between URLs) into
+ * seed nodes for ioredis `Cluster`, or returns `undefined` for a single URL. Each URL is checked
+ * as {@link checkRedisUrl} does; the user name and password of the first URL that has one apply
+ * to every node.
+ *
+ * @throws `ConfigError` naming `setting` for a list with a unix socket, a database other than 0
+ *   (a cluster has only database 0), or an entry that is no `redis://`/`rediss://` URL.
+ */
+export function clusterSeeds(url: string, setting: string): { nodes: { host: string; port: number }[]; username?: string; password?: string; tls: boolean } | undefined {
+  if (!url.includes(',')) return undefined;
+  const parts = url.split(',').map((u) => u.trim()).filter((u) => u.length > 0);
+  const nodes: { host: string; port: number }[] = [];
+  let username: string | undefined;
+  let password: string | undefined;
+  let tls = false;
+  for (const part of parts) {
+    const checked = checkRedisUrl(part, setting);
+    if (checked.startsWith('/')) throw new ConfigError(setting, `[event-bus:redis] a Redis Cluster URL list (URLs separated by commas) takes redis:// or rediss:// URLs, not a unix socket.`);
+    const u = new URL(checked);
+    if (u.pathname.replace(/^\//, '') !== '' && u.pathname !== '/0') {
+      throw new ConfigError(setting, `[event-bus:redis] a Redis Cluster has only database 0; remove the database from ${maskUrl(part)} in the URL list.`);
+    }
+    if (u.protocol === 'rediss:') tls = true;
+    if (password === undefined && u.password) password = decodeURIComponent(u.password);
+    if (username === undefined && u.username) username = decodeURIComponent(u.username);
+    nodes.push({ host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port ? Number(u.port) : 6379 });
+  }
+  const out: { nodes: { host: string; port: number }[]; username?: string; password?: string; tls: boolean } = { nodes, tls };
+  if (username !== undefined) out.username = username;
+  if (password !== undefined) out.password = password;
+  return out;
+}
+
 /** How the transport reaches Redis, and how it names that in messages. */
 export interface ConnectionPlan {
   /** Arguments for `new Redis(...)`: `[url, options]` or `[options]`. */
   args: unknown[];
+  /** Set for a Redis Cluster URL list: arguments for `new Cluster(nodes, options)` instead. */
+  cluster?: [nodes: { host: string; port: number }[], options: Record<string, unknown>];
   /** Where Redis is, for messages (password masked). */
   where: string;
   /** The setting to check when Redis cannot be reached. */
@@ -168,6 +218,22 @@ function passwordOfUrl(url: string): string | undefined {
  */
 export function planConnection(url: string | undefined, redisOptions: Partial<RedisOptions>, env: Record<string, string | undefined>): ConnectionPlan {
   const own = { ...OWN_DEFAULTS, ...redisOptions };
+  const list = url ?? (redisOptions.host === undefined && redisOptions.port === undefined && redisOptions.path === undefined ? loadConfig(env).redisUrl : undefined);
+  const seeds = list ? clusterSeeds(list, url ? 'url' : 'PROCUR_EVENT_REDIS_URL') : undefined;
+  if (list && seeds) {
+    const nodeOptions: Record<string, unknown> = { ...own };
+    if (seeds.password !== undefined && nodeOptions['password'] === undefined) nodeOptions['password'] = seeds.password;
+    if (seeds.username !== undefined && nodeOptions['username'] === undefined) nodeOptions['username'] = seeds.username;
+    if (seeds.tls && nodeOptions['tls'] === undefined) nodeOptions['tls'] = {};
+    const { lazyConnect, enableOfflineQueue, ...redisNodeOptions } = nodeOptions;
+    return {
+      args: [],
+      cluster: [seeds.nodes, { lazyConnect, enableOfflineQueue, redisOptions: redisNodeOptions }],
+      where: `the Redis Cluster ${list.split(',').map((u) => maskUrl(u.trim())).join(',')}`,
+      hint: url ? 'the url option' : 'PROCUR_EVENT_REDIS_URL',
+      secrets: secretsOf(seeds.password, redisOptions.password),
+    };
+  }
   if (url) {
     return {
       args: [checkRedisUrl(url, 'url'), own],

@@ -20,3 +20,4 @@ export {
   type RedisTransportOptions,
 } from './redis-transport.js';
 export { DEFAULT_KEY_PREFIX, KeyLayout, encodeDeliveryId, decodeDeliveryId, type SourceIndex } from './keys.js';
+export { keySlot } from './slots.js';

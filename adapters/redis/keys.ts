@@ -1,14 +1,17 @@
 /**
- * The Redis key layout of the transport. Every key starts with the hash tag `{<keyPrefix>}`, so
- * all keys of one system hash to one Redis Cluster slot and every multi-key Lua script is legal
- * there. See `docs/redis.md` for the full layout.
+ * The Redis key layout of the transport. Every key of one stream (its rank streams, retry
+ * streams, delayed and retry sets, wake key and dead letters) starts with that stream's hash tag
+ * `{<keyPrefix>:<stream>}`, so one stream (one task queue, one event-stream partition) lives in
+ * one Redis Cluster slot and every multi-key Lua script touches one slot, while different streams
+ * spread over the masters. Key-value entries carry no tag (each hashes by its own name); the DLQ
+ * registry and the pub/sub channels sit under `{<keyPrefix>}`. See `docs/redis.md` for the layout.
  *
  * @module
  */
 
 import { ConfigError } from '@procur/event-bus';
 
-/** The default `keyPrefix`: keys look like `{procur}:stream:procur:events:1`. */
+/** The default `keyPrefix`: keys look like `{procur:procur:events}:stream:1`. */
 export const DEFAULT_KEY_PREFIX = 'procur';
 
 /** Priority ranks the transport keeps apart (`0` low ... `3` critical). */
@@ -25,6 +28,11 @@ function escapeGroup(group: string): string {
   return group.replace(/%/g, '%25').replace(/:/g, '%3A');
 }
 
+/** A stream name inside its hash tag: `%`, `{` and `}` escaped, so the tag ends where the name does. */
+function escapeStream(stream: string): string {
+  return stream.replace(/%/g, '%25').replace(/\{/g, '%7B').replace(/\}/g, '%7D');
+}
+
 /**
  * Builds the key names of one system (one `keyPrefix`).
  *
@@ -32,8 +40,11 @@ function escapeGroup(group: string): string {
  * name (which holds no `:`), so two different (stream, group, rank) never map to one key.
  */
 export class KeyLayout {
-  /** The hash tag every key starts with, e.g. `{procur}`. */
+  /** The hash tag of the keys that belong to no one stream (DLQ registry, channels), e.g. `{procur}`. */
   readonly tag: string;
+
+  /** Hash tags of recent streams: they are computed on every call of the hot paths. */
+  private readonly tags = new Map<string, string>();
 
   /**
    * @param prefix - the `keyPrefix` option; must be non-empty and hold no `{` or `}`.
@@ -43,45 +54,70 @@ export class KeyLayout {
     if (typeof prefix !== 'string' || prefix.length === 0 || /[{}]/.test(prefix)) {
       throw new ConfigError(
         'keyPrefix',
-        `[event-bus:redis] expected a non-empty string without '{' or '}' (it becomes the Redis Cluster hash tag), got ${JSON.stringify(prefix)}.`,
+        `[event-bus:redis] expected a non-empty string without '{' or '}' (it starts every Redis Cluster hash tag), got ${JSON.stringify(prefix)}.`,
       );
     }
     this.tag = `{${prefix}}`;
   }
 
-  /** The shared stream of one priority rank: `{p}:stream:<stream>:<rank>`. */
-  main(stream: string, rank: number): string {
-    return `${this.tag}:stream:${stream}:${rank}`;
+  /**
+   * The hash tag of one stream, `{<prefix>:<stream>}`: every key of the stream starts with it, so
+   * they share one Redis Cluster slot.
+   */
+  streamTag(stream: string): string {
+    let tag = this.tags.get(stream);
+    if (tag === undefined) {
+      tag = `{${this.prefix}:${escapeStream(stream)}}`;
+      if (this.tags.size >= 4096) this.tags.clear();
+      this.tags.set(stream, tag);
+    }
+    return tag;
   }
 
-  /** The sorted set of delayed publishes (score = due time, ms): `{p}:delayed:<stream>`. */
+  /** The shared stream of one priority rank: `{p:<stream>}:stream:<rank>`. */
+  main(stream: string, rank: number): string {
+    return `${this.streamTag(stream)}:stream:${rank}`;
+  }
+
+  /** The sorted set of delayed publishes (score = due time, ms): `{p:<stream>}:delayed`. */
   delayed(stream: string): string {
-    return `${this.tag}:delayed:${stream}`;
+    return `${this.streamTag(stream)}:delayed`;
   }
 
   /** A tiny stream (MAXLEN 1) appended to whenever a delay is scheduled, to wake blocked readers. */
   wake(stream: string): string {
-    return `${this.tag}:wake:${stream}`;
+    return `${this.streamTag(stream)}:wake`;
   }
 
-  /** The private retry stream of one group and rank: `{p}:retry:<stream>:<group>:<rank>`. */
+  /** The private retry stream of one group and rank: `{p:<stream>}:retry:<group>:<rank>`. */
   retry(stream: string, group: string, rank: number): string {
-    return `${this.tag}:retry:${stream}:${escapeGroup(group)}:${rank}`;
+    return `${this.streamTag(stream)}:retry:${escapeGroup(group)}:${rank}`;
   }
 
-  /** The sorted set of delayed redeliveries to one group: `{p}:retry-due:<stream>:<group>`. */
+  /** The sorted set of delayed redeliveries to one group: `{p:<stream>}:retry-due:<group>`. */
   retryDue(stream: string, group: string): string {
-    return `${this.tag}:retry-due:${stream}:${escapeGroup(group)}`;
+    return `${this.streamTag(stream)}:retry-due:${escapeGroup(group)}`;
   }
 
-  /** A dead letter queue stream: `{p}:dlq:<dlq>`. */
-  dlq(name: string): string {
-    return `${this.tag}:dlq:${name}`;
+  /**
+   * The dead letters of one DLQ that came from one stream: `{p:<stream>}:dlq:<dlq>` (in the
+   * stream's slot, so moving a delivery there is one script on one node).
+   */
+  dlq(stream: string, name: string): string {
+    return `${this.streamTag(stream)}:dlq:${name}`;
   }
 
-  /** A key-value entry: `{p}:kv:<key>`. */
+  /** The set of streams that have dead letters in one DLQ: `{p}:dlq-streams:<dlq>`. */
+  dlqStreams(name: string): string {
+    return `${this.tag}:dlq-streams:${name}`;
+  }
+
+  /**
+   * A key-value entry: `<p>:kv:<key>`, without a hash tag, so entries (task results, locks,
+   * heartbeats) spread over the masters; every key-value command and script touches one key.
+   */
   kv(key: string): string {
-    return `${this.tag}:kv:${key}`;
+    return `${this.prefix}:kv:${key}`;
   }
 
   /** The pub/sub channel of `notify`/`listen`: `{p}:ch:<channel>`. */
@@ -91,7 +127,8 @@ export class KeyLayout {
 
   /** The four shared rank streams, rank 0 first. */
   mains(stream: string): string[] {
-    return [0, 1, 2, 3].map((r) => this.main(stream, r));
+    const tag = this.streamTag(stream);
+    return [`${tag}:stream:0`, `${tag}:stream:1`, `${tag}:stream:2`, `${tag}:stream:3`];
   }
 
   /** The eight keys a (stream, group) reads, in {@link SourceIndex} order. */

@@ -1,6 +1,8 @@
 /**
- * Key-value on the Redis transport (one role): `{p}:kv:<key>` strings with TTL,
- * set-if-absent, compare-and-set, counters and prefix scans.
+ * Key-value on the Redis transport (one role): `<p>:kv:<key>` strings with TTL,
+ * set-if-absent, compare-and-set, counters and prefix scans. The keys carry no hash tag, so on a
+ * cluster they spread over the masters; every command and script touches one key, and the
+ * multi-key verbs (`kvSetMany`, `kvScan`) send one pipeline per node.
  *
  * @module
  */
@@ -9,6 +11,7 @@ import { TransportError, type KvSetOptions, type SignalOptions } from '@procur/e
 import type { Redis } from 'ioredis';
 import type { RedisCommands } from './commands.js';
 import { isCluster } from './connection.js';
+import { byNode } from './slots.js';
 import { KV_DELETE_IF, KV_INCR, KV_SET } from './scripts.js';
 import { globEscape, isWrongType } from './shared.js';
 
@@ -69,13 +72,19 @@ export class RedisKeyValue {
     const results = await this.ctx.command(
       'kvSetMany',
       async (c) => {
-        // One pipeline: one socket write and one round trip for every key.
-        const p = c.pipeline();
-        for (const { key, value } of entries) {
-          if (ttl !== undefined) p.set(this.ctx.keys.kv(key), value, 'PX', ttl);
-          else p.set(this.ctx.keys.kv(key), value);
-        }
-        return (await p.exec()) ?? [];
+        // One pipeline per node (one on a single Redis): one socket write and one round trip each.
+        const groups = byNode(c, entries, (e) => this.ctx.keys.kv(e.key));
+        const replies = await Promise.all(
+          groups.map(async (group) => {
+            const p = c.pipeline();
+            for (const { key, value } of group) {
+              if (ttl !== undefined) p.set(this.ctx.keys.kv(key), value, 'PX', ttl);
+              else p.set(this.ctx.keys.kv(key), value);
+            }
+            return (await p.exec()) ?? [];
+          }),
+        );
+        return replies.flat();
       },
       { signal: options?.signal },
     );
@@ -112,26 +121,33 @@ export class RedisKeyValue {
     return this.ctx.command(
       'kvScan',
       async (c) => {
-        // On a cluster every key of this system sits on one master; scan them all to find it.
+        // On a cluster the keys spread over every master: scan each, and read what it holds from
+        // it (MGET on one node would be cross-slot, so a pipeline of GETs there).
         const nodes: Redis[] = isCluster(c) ? c.nodes('master') : [c];
-        const found = new Set<string>();
+        const out: Array<{ key: string; value: string }> = [];
+        const seen = new Set<string>();
         for (const node of nodes) {
+          const found: string[] = [];
           let cursor = '0';
           do {
             const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
             cursor = next;
-            for (const k of keys) found.add(k);
+            for (const k of keys) if (!seen.has(k)) (seen.add(k), found.push(k));
           } while (cursor !== '0');
-        }
-        const keys = [...found];
-        const out: Array<{ key: string; value: string }> = [];
-        for (let i = 0; i < keys.length; i += SCAN_COUNT) {
-          const slice = keys.slice(i, i + SCAN_COUNT);
-          const values = await c.mget(...slice);
-          slice.forEach((k, j) => {
-            const v = values[j];
-            if (v !== null && v !== undefined) out.push({ key: k.slice(base.length), value: v });
-          });
+          for (let i = 0; i < found.length; i += SCAN_COUNT) {
+            const slice = found.slice(i, i + SCAN_COUNT);
+            let values: (string | null)[];
+            if (node === c) values = await c.mget(...slice);
+            else {
+              const p = node.pipeline();
+              for (const k of slice) p.get(k);
+              values = ((await p.exec()) ?? []).map(([err, v]) => (err ? null : (v as string | null)));
+            }
+            slice.forEach((k, j) => {
+              const v = values[j];
+              if (v !== null && v !== undefined) out.push({ key: k.slice(base.length), value: v });
+            });
+          }
         }
         return out;
       },

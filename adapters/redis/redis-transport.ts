@@ -14,7 +14,7 @@ import { ConfigError, consoleLogger, type ClaimOptions, type DeadLetter, type De
 import { runAll } from '@procur/event-bus/adapter-kit';
 import { RedisAdmin } from './admin.js';
 import { RedisCommands } from './commands.js';
-import { closeConnection, hasConsumerGroups, isCluster, loadIoredis, planConnection } from './connection.js';
+import { closeConnection, hasConsumerGroups, isCluster, loadIoredis, loadIoredisCluster, planConnection } from './connection.js';
 import { RedisDeadLetters } from './dead-letters.js';
 import { GroupRegistry } from './groups.js';
 import { DEFAULT_KEY_PREFIX, KeyLayout } from './keys.js';
@@ -38,7 +38,10 @@ export interface RedisTransportOptions extends Omit<Partial<RedisOptions>, 'keyP
   /**
    * `redis://[[user]:password@]host[:port][/db]`, `rediss://...` (TLS), `unix:///path/to/redis.sock`
    * or an absolute socket path; another form throws `ConfigError`, and a `db` the server does
-   * not have fails the first call with `TransportError`. When
+   * not have fails the first call with `TransportError`. A Redis Cluster is given as a list of
+   * seed URLs separated by commas (`redis://10.0.0.1:7000,redis://10.0.0.2:7000`; the
+   * credentials of the first URL that has them apply to every node; database 0 only); the
+   * transport then opens an ioredis `Cluster`. `PROCUR_EVENT_REDIS_URL` takes the same list. When
    * neither `url`, `client` nor `host`/`port`/`path` is given, the `PROCUR_EVENT_REDIS_*` settings
    * are read (`loadConfig(process.env)`).
    */
@@ -127,7 +130,8 @@ function commandsFor(options: RedisTransportOptions): RedisCommands {
   }
   const Redis = loadIoredis();
   const plan = planConnection(url, redisOptions, process.env);
-  return new RedisCommands({ ...shared, main: new Redis(...plan.args), ownsMain: true, where: plan.where, hint: plan.hint, secrets: plan.secrets });
+  const main = plan.cluster ? new (loadIoredisCluster())(...plan.cluster) : new Redis(...plan.args);
+  return new RedisCommands({ ...shared, main, ownsMain: true, where: plan.where, hint: plan.hint, secrets: plan.secrets });
 }
 
 /** The roles put together behind the one {@link RedisTransport} object. */

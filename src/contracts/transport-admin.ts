@@ -38,6 +38,12 @@ export interface StreamInfo {
   delayed: number;
   /** Every group on the stream. */
   groups: GroupInfo[];
+  /**
+   * A partitioned stream (`eventStreamPartitions` > 1): the state of each partition, index
+   * order; the fields above are their sum (a group's `consumers` and `oldestPendingMs` the
+   * largest). Absent for a stream that is not partitioned.
+   */
+  partitions?: StreamInfo[];
 }
 
 /**

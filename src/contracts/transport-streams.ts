@@ -21,6 +21,12 @@ export interface OutgoingMessage {
    * any group before then and is never pending while it waits. @default 0
    */
   delayMs?: number;
+  /**
+   * The key a partitioned stream routes by (`eventStreamPartitions`, `partitionTransport`):
+   * messages with one key go to one partition, in order. Adapters ignore it. @default the
+   * `correlationId` of the JSON envelope in `body`, else partition 0
+   */
+  partitionKey?: string;
 }
 
 /** A message handed back to one group by {@link MessageStreams.redeliver}, with the attempt it continues. */

@@ -40,7 +40,9 @@ const SPEC: RoleSuiteSpec<MessageStreams & TransportAdmin> = {
     test('info reports the state of a stream', async () => {
       const { stream } = names;
       const missing = uniqueName('test:missing');
-      expect(await t().info(missing)).toEqual({ stream: missing, length: 0, lengthByPriority: [0, 0, 0, 0], delayed: 0, groups: [] });
+      // (`partitions` is there only for a partitioned stream, `partitionTransport`)
+      const { partitions: _partitions, ...shown } = await t().info(missing);
+      expect(shown).toEqual({ stream: missing, length: 0, lengthByPriority: [0, 0, 0, 0], delayed: 0, groups: [] });
       const [gA, gB] = [group(), group()];
       await t().ensureGroup(stream, gA);
       await t().ensureGroup(stream, gB);

@@ -24,6 +24,7 @@ export { describeDeadLetters, DEAD_LETTERS_SUITE_TESTS } from './dead-letters-su
 export { describeKeyValue, KEY_VALUE_SUITE_TESTS } from './key-value-suite.js';
 export { describeSignals, SIGNALS_SUITE_TESTS } from './signals-suite.js';
 export { describeAdmin, ADMIN_SUITE_TESTS } from './admin-suite.js';
+export { describePartitions, PARTITIONS_SUITE_TESTS, type PartitionsFactoryResult } from './partitions-suite.js';
 export { ALL_ROLES, type RoleFactory, type RoleFactoryResult, type RoleSuiteContext, type RoleSuiteOptions } from './suite-kit.js';
 export {
   describeStore,

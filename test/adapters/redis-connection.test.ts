@@ -47,7 +47,7 @@ describe.skipIf(!reachable && !REDIS_REQUIRED)('Redis transport: a database the 
     }
     const admin = new Redis(TEST_REDIS_URL);
     try {
-      expect(await admin.exists(`{${prefix}}:kv:k`, `{${prefix}}:stream:s:1`)).toBe(0);
+      expect(await admin.exists(`${prefix}:kv:k`, `{${prefix}:s}:stream:1`)).toBe(0);
     } finally {
       await deleteKeys(admin, prefix);
       admin.disconnect();

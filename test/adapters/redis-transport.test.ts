@@ -89,7 +89,7 @@ if (!reachable) {
       }
     });
 
-    it('keeps every key under the {keyPrefix} hash tag, in the documented layout', async () => {
+    it('keeps every key of a stream under its own {keyPrefix:stream} hash tag, in the documented layout', async () => {
       const s = 'orders:created';
       await transport.ensureGroup(s, 'billing:eu');
       await transport.publish(s, [{ body: 'a', priority: 2 }, { body: 'later', delayMs: 60_000 }]);
@@ -98,27 +98,48 @@ if (!reachable) {
       await transport.deadLetter(s, 'billing:eu', { deliveryId: 'x', body: 'b', priority: 1 }, { dlq: 'procur:dlq', error: 'e', attempts: 1 });
       await transport.kvSet('workers:w1', 'alive');
       const keys = await keysOf(admin, prefix);
-      for (const k of keys) expect(k.startsWith(`{${prefix}}:`)).toBe(true);
-      const tag = `{${prefix}}`;
+      const tag = `{${prefix}:${s}}`;
+      for (const k of keys) expect([tag, `{${prefix}}:`, `${prefix}:kv:`].some((p) => k.startsWith(p)), k).toBe(true);
       expect(keys).toEqual(
         expect.arrayContaining([
-          `${tag}:stream:${s}:0`,
-          `${tag}:stream:${s}:1`,
-          `${tag}:stream:${s}:2`,
-          `${tag}:stream:${s}:3`,
-          `${tag}:retry:${s}:billing%3Aeu:0`,
-          `${tag}:retry:${s}:billing%3Aeu:3`,
-          `${tag}:retry-due:${s}:billing%3Aeu`,
-          `${tag}:delayed:${s}`,
-          `${tag}:wake:${s}`,
+          `${tag}:stream:0`,
+          `${tag}:stream:1`,
+          `${tag}:stream:2`,
+          `${tag}:stream:3`,
+          `${tag}:retry:billing%3Aeu:0`,
+          `${tag}:retry:billing%3Aeu:3`,
+          `${tag}:retry-due:billing%3Aeu`,
+          `${tag}:delayed`,
+          `${tag}:wake`,
           `${tag}:dlq:procur:dlq`,
-          `${tag}:kv:workers:w1`,
+          `{${prefix}}:dlq-streams:procur:dlq`,
+          `${prefix}:kv:workers:w1`,
         ]),
       );
-      expect(transport.keys.main(s, 2)).toBe(`${tag}:stream:${s}:2`);
-      expect(await admin.xlen(`${tag}:stream:${s}:2`)).toBe(1);
-      expect(await admin.zcard(`${tag}:delayed:${s}`)).toBe(1);
-      expect(await admin.zcard(`${tag}:retry-due:${s}:billing%3Aeu`)).toBe(1);
+      expect(transport.keys.main(s, 2)).toBe(`${tag}:stream:2`);
+      expect(await admin.xlen(`${tag}:stream:2`)).toBe(1);
+      expect(await admin.zcard(`${tag}:delayed`)).toBe(1);
+      expect(await admin.zcard(`${tag}:retry-due:billing%3Aeu`)).toBe(1);
+      expect(await admin.smembers(`{${prefix}}:dlq-streams:procur:dlq`)).toEqual([s]);
+    });
+
+    it('still lists, counts and deletes dead letters written in the layout before per-stream tags', async () => {
+      const legacy = `{${prefix}}:dlq:old-dlq`;
+      const oldId = (await admin.xadd(legacy, '*', 'stream', 'procur:events', 'group', 'g', 'body', 'old', 'priority', '1', 'error', 'e', 'attempts', '3', 'failedAt', '1', 'context', '{}')) as string;
+      await transport.ensureGroup('s-new', 'g');
+      await transport.publish('s-new', [{ body: 'new' }]);
+      const [d] = await receiveN(transport, 's-new', 'g', 'w1', 1);
+      const newId = await transport.deadLetter('s-new', 'g', d!, { dlq: 'old-dlq', error: 'boom', attempts: 1 });
+      expect(newId).toMatch(/@s-new$/);
+      expect(await transport.countDeadLetters('old-dlq')).toBe(2);
+      const all = await transport.listDeadLetters('old-dlq');
+      expect(all.map((e) => [e.id, e.body])).toEqual([
+        [oldId, 'old'],
+        [newId, 'new'],
+      ]);
+      expect((await transport.getDeadLetter('old-dlq', oldId))?.body).toBe('old');
+      expect(await transport.deleteDeadLetters('old-dlq', [oldId])).toBe(1);
+      expect((await transport.listDeadLetters('old-dlq')).map((e) => e.body)).toEqual(['new']);
     });
 
     it('consumes an entry written by another program in the documented format', async () => {
@@ -243,7 +264,7 @@ if (!reachable) {
         const t = redisTransport({ keyPrefix: prefix });
         try {
           expect(await t.kvSet('k', 'v')).toBe(true);
-          expect(await admin.get(`{${prefix}}:kv:k`)).toBe('v');
+          expect(await admin.get(`${prefix}:kv:k`)).toBe('v');
         } finally {
           await t.close();
         }

@@ -52,8 +52,8 @@ describe.skipIf(!enabled)('entries written with redis-cli XADD', () => {
       got.push(e);
     });
     await consumer.start();
-    // {<keyPrefix>}:stream:<stream>:<rank>, rank 1 = normal, 2 = high.
-    const key = (rank: number) => `{${prefix}}:stream:procur:events:${rank}`;
+    // {<keyPrefix>:<stream>}:stream:<rank>, rank 1 = normal, 2 = high.
+    const key = (rank: number) => `{${prefix}:procur:events}:stream:${rank}`;
     const envelope = {
       id: randomUUID(),
       type: EventType.REQUEST_CREATED,
@@ -84,7 +84,7 @@ describe.skipIf(!enabled)('entries written with redis-cli XADD', () => {
     const [entry] = await bus.dlq.list();
     expect(JSON.stringify(entry)).toContain('JSON');
     // The dead letter entry, as another program sees it: the documented fields.
-    const dlqKey = `{${prefix}}:dlq:procur:dlq`;
+    const dlqKey = `{${prefix}:procur:events}:dlq:procur:dlq`;
     expect(Number(redisCli('XLEN', dlqKey))).toBe(1);
     const lines = redisCli('XRANGE', dlqKey, '-', '+').split('\n');
     const fields = new Map<string, string>();
@@ -107,7 +107,7 @@ describe.skipIf(!enabled)('entries written with redis-cli XADD', () => {
   it('an event published by the bus is read back with redis-cli XREADGROUP by a foreign group', async () => {
     prefix = uniquePrefix();
     bus = await redisBus(prefix, { config: { eventSourcingEnabled: false } });
-    const keys = [3, 2, 1, 0].map((rank) => `{${prefix}}:stream:procur:events:${rank}`);
+    const keys = [3, 2, 1, 0].map((rank) => `{${prefix}:procur:events}:stream:${rank}`);
     for (const k of keys) redisCli('XGROUP', 'CREATE', k, 'foreign', '$', 'MKSTREAM');
     const id = await bus.publisher.publish({
       type: EventType.REQUEST_CREATED,
@@ -119,7 +119,7 @@ describe.skipIf(!enabled)('entries written with redis-cli XADD', () => {
     // key, entry id, then the fields: exactly one, `body`.
     expect(out).toHaveLength(4);
     const [key, entryId, field, body] = out as [string, string, string, string];
-    expect(key).toBe(`{${prefix}}:stream:procur:events:2`);
+    expect(key).toBe(`{${prefix}:procur:events}:stream:2`);
     expect(entryId).toMatch(/^\d+-\d+$/);
     expect(field).toBe('body');
     const envelope = JSON.parse(body) as Record<string, unknown>;

@@ -2,7 +2,7 @@
 // multi-key script relies on (one hash tag, no collisions) and the ids acks and nacks parse.
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '@procur/event-bus';
-import { DEFAULT_KEY_PREFIX, KeyLayout, decodeDeliveryId, encodeDeliveryId } from '@procur/event-bus/redis';
+import { DEFAULT_KEY_PREFIX, KeyLayout, decodeDeliveryId, encodeDeliveryId, keySlot } from '@procur/event-bus/redis';
 
 /** The Redis Cluster hash tag of a key: the part between the first `{` and the next `}`. */
 function hashTag(key: string): string {
@@ -12,35 +12,44 @@ function hashTag(key: string): string {
 }
 
 describe('KeyLayout', () => {
-  it('puts every key of a system under one hash tag (one Redis Cluster slot)', () => {
+  it('puts every key of one stream under its own hash tag (one Redis Cluster slot per stream)', () => {
     const k = new KeyLayout('shop');
-    const all = [
-      ...k.sources('orders', 'billing'),
-      k.delayed('orders'),
-      k.wake('orders'),
-      k.retryDue('orders', 'billing'),
-      k.dlq('procur:dlq'),
-      k.kv('lock:beat'),
-      k.channel('task-events'),
-    ];
-    expect(new Set(all.map(hashTag))).toEqual(new Set(['shop']));
+    const ofOrders = [...k.sources('orders', 'billing'), k.delayed('orders'), k.wake('orders'), k.retryDue('orders', 'billing'), k.dlq('orders', 'procur:dlq')];
+    expect(new Set(ofOrders.map(hashTag))).toEqual(new Set(['shop:orders']));
+    expect(hashTag(k.main('invoices', 0))).toBe('shop:invoices');
+    // Braces in a stream name cannot end its tag early or pick another stream's slot.
+    expect(hashTag(k.main('a}b', 1))).toBe('shop:a%7Db');
+    expect(hashTag(k.main('a{x}', 1))).toBe('shop:a%7Bx%7D');
+    // Key-value entries carry no tag: each hashes by its own name.
+    expect(k.kv('lock:beat')).toBe('shop:kv:lock:beat');
+    expect(hashTag(k.dlqStreams('procur:dlq'))).toBe('shop');
+    expect(hashTag(k.channel('task-events'))).toBe('shop');
     expect(new KeyLayout().tag).toBe(`{${DEFAULT_KEY_PREFIX}}`);
   });
 
   it('lists the eight sources of a group: four shared ranks, then four private retry ranks', () => {
     const k = new KeyLayout('p');
     expect(k.sources('s', 'g')).toEqual([
-      '{p}:stream:s:0',
-      '{p}:stream:s:1',
-      '{p}:stream:s:2',
-      '{p}:stream:s:3',
-      '{p}:retry:s:g:0',
-      '{p}:retry:s:g:1',
-      '{p}:retry:s:g:2',
-      '{p}:retry:s:g:3',
+      '{p:s}:stream:0',
+      '{p:s}:stream:1',
+      '{p:s}:stream:2',
+      '{p:s}:stream:3',
+      '{p:s}:retry:g:0',
+      '{p:s}:retry:g:1',
+      '{p:s}:retry:g:2',
+      '{p:s}:retry:g:3',
     ]);
     // The shared streams do not depend on the group: every group reads the same entries.
     expect(k.sources('s', 'other').slice(0, 4)).toEqual(k.mains('s'));
+  });
+
+  it('computes the slot of a key as CLUSTER KEYSLOT does', () => {
+    // Values from the Redis Cluster specification and `CLUSTER KEYSLOT`.
+    expect(keySlot('123456789')).toBe(12739);
+    expect(keySlot('foo')).toBe(12182);
+    expect(keySlot('{user1000}.following')).toBe(keySlot('user1000'));
+    expect(keySlot('foo{}{bar}')).toBe(keySlot('foo{}{bar}'));
+    expect(keySlot('{}x')).not.toBe(keySlot('x'));
   });
 
   it('never maps two different groups to one key, whatever they contain', () => {
@@ -51,7 +60,7 @@ describe('KeyLayout', () => {
     expect(new Set(retry).size).toBe(groups.length);
     expect(new Set(due).size).toBe(groups.length);
     // An escaped group name holds no ':': tag, kind, stream, group, rank.
-    for (const key of retry) expect(key.split(':')).toHaveLength(5);
+    for (const key of retry) expect(key.split(':')).toHaveLength(5); // {p, s}, retry, group, rank
   });
 
   it('refuses a prefix that would break the hash tag, with a ConfigError naming keyPrefix', () => {
