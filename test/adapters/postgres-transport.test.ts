@@ -33,5 +33,9 @@ if (unreachable !== undefined) {
     features: { persistent: true, distributed: true },
   });
 
-  describeTaskQueue('postgres', () => ({ transport: postgresTransport({ connectionString: TEST_POSTGRES_URL, schema, poolSize: 4 }) }));
+  // A table prefix per test: the task suite's systems share names such as the DLQ (Redis: a key prefix per test).
+  let n = 0;
+  describeTaskQueue('postgres', () => ({
+    transport: postgresTransport({ connectionString: TEST_POSTGRES_URL, schema, tablePrefix: `tq${++n}_`, poolSize: 4 }),
+  }));
 }

@@ -141,6 +141,8 @@ export class PgConnection {
   private poolPromise: Promise<PgPoolLike> | undefined;
   private migrated: Promise<void> | undefined;
   private readonly channels = new Map<string, Set<NotificationHandler>>();
+  /** The LISTEN of each channel, once sent (re-sent by the reconnect). */
+  private readonly listens = new Map<string, Promise<void>>();
   private listener: PgClientLike | undefined;
   private listenerReady: Promise<PgClientLike> | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -233,31 +235,36 @@ export class PgConnection {
   /** Subscribes `handler` to a PostgreSQL channel; resolves once `LISTEN` is active. */
   async subscribe(channel: string, handler: NotificationHandler, signal?: AbortSignal): Promise<() => Promise<void>> {
     let set = this.channels.get(channel);
-    const first = !set;
     if (!set) {
       set = new Set();
       this.channels.set(channel, set);
     }
     set.add(handler);
-    if (first || !this.listener) {
-      try {
-        await this.run('listen', signal, async () => {
-          const client = await this.listening();
-          if (first) await client.query(`LISTEN ${quoteChannel(channel)}`);
-        });
-      } catch (err) {
-        // The channel stays registered: the reconnect re-listens it. A first failure is reported.
-        if (first) {
-          set.delete(handler);
-          if (set.size === 0) this.channels.delete(channel);
-        }
-        throw err;
-      }
+    let active = this.listens.get(channel);
+    if (!active) {
+      // Every subscriber of the channel waits for the one LISTEN (a second one returning before
+      // it is active could miss a notification).
+      active = this.run('listen', undefined, async () => {
+        const client = await this.listening();
+        if (client === this.listener) await client.query(`LISTEN ${quoteChannel(channel)}`);
+      });
+      this.listens.set(channel, active);
+      active.catch(() => {
+        if (this.listens.get(channel) === active) this.listens.delete(channel);
+      });
+    }
+    try {
+      await (signal ? abortable(active, signal) : active);
+    } catch (err) {
+      set.delete(handler);
+      if (set.size === 0) this.channels.delete(channel);
+      throw err;
     }
     return async () => {
       const current = this.channels.get(channel);
       if (!current?.delete(handler) || current.size > 0) return;
       this.channels.delete(channel);
+      this.listens.delete(channel);
       const client = this.listener;
       if (client && !this.life.closed) await client.query(`UNLISTEN ${quoteChannel(channel)}`).catch(ignore);
     };
@@ -335,6 +342,7 @@ export class PgConnection {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     this.channels.clear();
+    this.listens.clear();
     await this.listenerReady?.catch(ignore);
     const client = this.listener;
     this.listener = undefined;
@@ -344,6 +352,24 @@ export class PgConnection {
       await pool?.end().catch(ignore);
     }
   }
+}
+
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
 }
 
 /** Ends a listening client: a pooled one is released as broken (the pool discards it), a plain one ended. */

@@ -217,7 +217,7 @@ class PgTransport implements PostgresTransport {
       trimBatch: PG_TRIM_BATCH,
     });
     this.kv = new PgKeyValue(this.c, PG_TRIM_BATCH);
-    this.signals = new PgSignals(this.c);
+    this.signals = new PgSignals(this.c, () => this.kv.writesSettled());
     this.streams.sweep = () => runAll([() => this.kv.sweep(), () => this.signals.sweep()]);
   }
 

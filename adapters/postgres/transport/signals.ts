@@ -20,7 +20,11 @@ export const MAX_INLINE_PAYLOAD_BYTES = 7900;
 
 /** The signal verbs of one PostgreSQL transport. */
 export class PgSignals {
-  constructor(private readonly c: PgConnection) {}
+  constructor(
+    private readonly c: PgConnection,
+    /** Writes of this process a notification must not overtake (the key-value role's). */
+    private readonly before: () => Promise<void> | undefined = () => undefined,
+  ) {}
 
   private channel(name: string): string {
     return `procur_s_${this.c.names.tag}_${createHash('sha1').update(name).digest('hex').slice(0, 32)}`;
@@ -30,6 +34,8 @@ export class PgSignals {
     this.c.life.assertOpen();
     throwIfAborted(options?.signal);
     const text = encodeText(message);
+    const writes = this.before();
+    if (writes) await writes;
     const inline = text.length * 3 <= MAX_INLINE_PAYLOAD_BYTES || Buffer.byteLength(text) <= MAX_INLINE_PAYLOAD_BYTES - 1;
     await this.c.query(
       'notify',

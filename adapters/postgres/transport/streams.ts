@@ -318,6 +318,8 @@ export class PgStreams {
       if (nextDue !== null) ms = Math.min(ms, Math.max(1, Math.ceil(nextDue - now) + 1));
       await this.wait(channel, gen, ms, signal);
       if (this.c.life.closed || signal?.aborted) return [];
+      // The wait is over with nothing new: no read after the deadline (callers time-box it).
+      if (Date.now() >= deadline && this.generation(channel) === gen) return [];
     }
   }
 
