@@ -32,4 +32,4 @@ export {
   type PostgresTransportOptions,
   type PostgresTransport,
 } from './transport/postgres-transport.js';
-export type { PgPoolLike, PgClientLike } from './transport/connection.js';
+export type { PgPoolLike, PgClientLike, PgQuery, PgResult } from './transport/connection.js';
