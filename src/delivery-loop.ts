@@ -119,9 +119,10 @@ export interface DeliveryLoopOptions {
   process: (f: InFlight) => Promise<void> | undefined;
   /**
    * Asked before each read how many deliveries may be taken now (rate limits); 0 means wait.
-   * Returns the number granted and, when 0, how long to wait.
+   * Returns the number granted and, when 0, how long to wait; `validForMs` bounds how long the
+   * read that follows may block (a grant spent after its window would exceed the next one).
    */
-  budget?: (wanted: number, signal: AbortSignal) => Promise<{ granted: number; retryInMs?: number }>;
+  budget?: (wanted: number, signal: AbortSignal) => Promise<{ granted: number; retryInMs?: number; validForMs?: number }>;
 }
 
 /**
@@ -324,14 +325,16 @@ export class DeliveryLoop {
             logger.info('claimed stale deliveries of another member', { count: deliveries.length, stream: this.o.stream, group: this.o.group });
           }
         }
+        let blockFor = this.o.blockMs;
         if (deliveries.length === 0) {
           if (this.o.budget) {
-            const { granted, retryInMs } = await this.o.budget(Math.min(this.o.batchSize, free), signal);
+            const { granted, retryInMs, validForMs } = await this.o.budget(Math.min(this.o.batchSize, free), signal);
             if (granted <= 0) {
               await sleep(retryInMs ?? 50, signal);
               continue;
             }
             free = granted;
+            if (validForMs !== undefined) blockFor = Math.max(0, Math.min(blockFor, validForMs));
           }
           // Acks queued since the last flush go out with the read, in its round trip.
           carried = this.ackQueue.length > 0 ? this.ackQueue : undefined;
@@ -340,7 +343,7 @@ export class DeliveryLoop {
             group: this.o.group,
             consumer: this.o.consumer,
             max: (asked = Math.min(this.o.batchSize, free)),
-            blockMs: this.o.blockMs,
+            blockMs: blockFor,
             signal,
             ...(carried ? { ack: carried } : {}),
           });

@@ -1,5 +1,6 @@
 /**
- * `@procur/event-bus/postgres`: the PostgreSQL event store. Needs the optional peer `pg`.
+ * `@procur/event-bus/postgres`: the PostgreSQL event store and the PostgreSQL transport. Needs the
+ * optional peer `pg`.
  *
  * @example
  * ```ts
@@ -20,3 +21,15 @@ export {
   type PostgresStoreOptions,
   type PostgresPoolLike,
 } from './postgres-store.js';
+export {
+  postgresTransport,
+  DEFAULT_PG_TRANSPORT_POOL_SIZE,
+  DEFAULT_PG_OPERATION_TIMEOUT_MS,
+  DEFAULT_PG_POLL_INTERVAL_MS,
+  DEFAULT_PG_TRIM_INTERVAL_MS,
+  DEFAULT_PG_UNGROUPED_MAX_LEN,
+  PG_TRIM_BATCH,
+  type PostgresTransportOptions,
+  type PostgresTransport,
+} from './transport/postgres-transport.js';
+export type { PgPoolLike, PgClientLike, PgQuery, PgResult } from './transport/connection.js';

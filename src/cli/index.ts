@@ -305,7 +305,13 @@ program
   .action(() =>
     withApp('', async (bus) => {
       await bus.store.adapter.migrate();
-      print(`schema of the '${bus.store.adapter.name}' store is up to date`, { ok: true, store: bus.store.adapter.name });
+      // A transport with tables of its own (PostgreSQL) migrates them too.
+      const transport = bus.transport as { migrate?: () => Promise<void> };
+      if (typeof transport.migrate === 'function') await transport.migrate();
+      print(
+        `schema of the '${bus.store.adapter.name}' store${typeof transport.migrate === 'function' ? ` and the '${bus.transport.name}' transport` : ''} is up to date`,
+        { ok: true, store: bus.store.adapter.name, transport: bus.transport.name },
+      );
     }),
   );
 

@@ -294,7 +294,8 @@ export class Worker {
       const after = await transport.kvIncr(key, { by: wanted, ttlMs: limit.perMs * 2 });
       const granted = Math.max(0, Math.min(wanted, limit.max - (after - wanted)));
       if (granted < wanted) await transport.kvIncr(key, { by: -(wanted - granted) });
-      return granted > 0 ? { granted } : { granted: 0, retryInMs: (window + 1) * limit.perMs - now + 1 };
+      const windowLeft = (window + 1) * limit.perMs - now;
+      return granted > 0 ? { granted, validForMs: Math.max(0, windowLeft - Math.min(20, limit.perMs / 20)) } : { granted: 0, retryInMs: windowLeft + 1 };
     };
   }
 
