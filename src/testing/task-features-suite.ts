@@ -367,11 +367,12 @@ export function describeTaskFeatures(name: string, factory: TaskTransportFactory
       const b = await system();
       let runs = 0;
       a.tasks.define('quote', { queue: 'expiring' }, async () => ++runs);
-      const sentAt = Date.now();
+      // Each expiry is taken from the clock just before its send (a slow send must not make the next one's time past).
       const r1 = await b.tasks.send('quote', null, { queue: 'expiring', expiresInMs: 300 });
-      const r2 = await b.tasks.send('quote', null, { queue: 'expiring', expiresAt: new Date(sentAt + 300) });
+      const r2ExpiresAt = Date.now() + 300;
+      const r2 = await b.tasks.send('quote', null, { queue: 'expiring', expiresAt: new Date(r2ExpiresAt) });
       const fresh = await b.tasks.send('quote', null, { queue: 'expiring', expiresInMs: 600_000 });
-      await sleep(Math.max(0, sentAt + 400 - Date.now()));
+      await sleep(Math.max(0, r2ExpiresAt + 100 - Date.now()));
       await a.worker({ queues: { expiring: 1 } }).start();
       for (const r of [r1, r2]) {
         const err = await r.get({ timeoutMs: 10_000 }).catch((e: unknown) => e);

@@ -6,7 +6,8 @@
  */
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { describeTaskQueue, describeTransport } from '@procur/event-bus/testing';
+import { partitionTransport } from '@procur/event-bus';
+import { describeBatchHandlers, describePartitions, describeTaskQueue, describeTransport } from '@procur/event-bus/testing';
 import { postgresTransport } from '@procur/event-bus/postgres';
 import { POSTGRES_REQUIRED, TEST_POSTGRES_URL, dropSchema, probePostgres, safeUrl, uniqueSchema } from '../e2e/fixtures/postgres-helpers.js';
 
@@ -38,4 +39,13 @@ if (unreachable !== undefined) {
   describeTaskQueue('postgres', () => ({
     transport: postgresTransport({ connectionString: TEST_POSTGRES_URL, schema, tablePrefix: `tq${++n}_`, poolSize: 4 }),
   }));
+
+  // The batch handler and partition cases every transport runs.
+  describeBatchHandlers('postgres', () => ({
+    transport: postgresTransport({ connectionString: TEST_POSTGRES_URL, schema, tablePrefix: `bh${++n}_`, poolSize: 4 }),
+  }));
+  describePartitions('postgres', () => {
+    const inner = postgresTransport({ connectionString: TEST_POSTGRES_URL, schema, tablePrefix: `pt${++n}_`, poolSize: 4 });
+    return { inner, transport: partitionTransport(inner, { partitions: 3 }), partitions: 3 };
+  });
 }
