@@ -116,6 +116,8 @@ export interface TaskFilter {
   search?: string;
   /** At most this many, newest first. */
   limit?: number;
+  /** Skip this many matches first (paging). @default 0 */
+  offset?: number;
 }
 
 /** One point of the throughput chart. */
@@ -400,7 +402,8 @@ export class LiveFeed {
     }
     const matched = search ? rows.filter((t) => (t.argsText ?? '').toLowerCase().includes(search) || t.id.includes(search)) : rows;
     matched.sort((a, b) => b.updatedAt.localeCompare(a.updatedAt));
-    return { tasks: matched.slice(0, limit).map(publicRow), total: matched.length };
+    const offset = filter.offset ?? 0;
+    return { tasks: matched.slice(offset, offset + limit).map(publicRow), total: matched.length };
   }
 
   /** One task of the index with its timeline, or `undefined`. */
