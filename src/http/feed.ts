@@ -555,8 +555,8 @@ export class LiveFeed {
         }),
         n % 2 === 0
           ? step('reading queues', async () => {
-              const [queues, eventStream] = await Promise.all([bus.monitor.getQueues(), bus.monitor.getStreamInfo()]);
-              if (this.changed('queues', { queues, eventStream })) this.broadcast('queues', { queues, eventStream });
+              const [queues, eventStream, paused] = await Promise.all([bus.monitor.getQueues(), bus.monitor.getStreamInfo(), bus.tasks.pausedQueues().catch(() => [] as string[])]);
+              if (this.changed('queues', { queues, eventStream, paused })) this.broadcast('queues', { queues, eventStream, paused });
             })
           : Promise.resolve(),
         n % 5 === 0
