@@ -8,6 +8,19 @@ import type { EventSystem } from '@procur/event-bus';
 import { startDashboard, type RunningDashboard } from '@procur/event-bus/http';
 import { createTestSystem } from '@procur/event-bus/testing';
 import { until } from './fixtures/dashboard-helpers.js';
+import { REDIS_REQUIRED, TEST_REDIS_URL, adminClient, deleteKeys, probeRedis, redisBus, uniquePrefix } from './fixtures/redis-helpers.js';
+
+const redisUp = (await probeRedis(TEST_REDIS_URL)) || REDIS_REQUIRED;
+if (!redisUp) console.warn(`\n!!! [dashboard-actions.test] Redis unreachable at ${TEST_REDIS_URL}: the Redis cases are SKIPPED.\n`);
+const prefixes: string[] = [];
+const systems: [string, boolean, () => Promise<EventSystem>][] = [
+  ['memory', true, () => createTestSystem()],
+  ['redis', redisUp, () => {
+    const prefix = uniquePrefix();
+    prefixes.push(prefix);
+    return redisBus(prefix);
+  }],
+];
 
 const ACTION = { 'x-procur-dashboard': '1' };
 let bus: EventSystem | undefined;
@@ -17,6 +30,12 @@ afterEach(async () => {
   dash = undefined;
   await bus?.close();
   bus = undefined;
+  if (prefixes.length) {
+    const admin = adminClient();
+    await admin.connect();
+    for (const p of prefixes.splice(0)) await deleteKeys(admin, p);
+    admin.disconnect();
+  }
 });
 
 async function post(path: string): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -24,9 +43,10 @@ async function post(path: string): Promise<{ status: number; body: Record<string
   return { status: r.status, body: (await r.json()) as Record<string, unknown> };
 }
 
-describe('dashboard actions', () => {
+for (const [label, enabled, createSystem] of systems)
+describe.skipIf(!enabled)(`dashboard actions (${label})`, () => {
   it('retries a failed task under a new id with its arguments and correlation id; bulk retry counts', async () => {
-    bus = await createTestSystem();
+    bus = await createSystem();
     let calls = 0;
     bus.tasks.define('flaky', { queue: 'flaky', maxRetries: 0 }, async (a: { n: number }) => {
       calls++;
@@ -65,7 +85,7 @@ describe('dashboard actions', () => {
   });
 
   it('promotes a delayed task: it runs now, once', async () => {
-    bus = await createTestSystem();
+    bus = await createSystem();
     const ran: string[] = [];
     bus.tasks.define('remind', { queue: 'remind' }, async (a: { who: string }) => {
       ran.push(a.who);
@@ -86,7 +106,7 @@ describe('dashboard actions', () => {
   });
 
   it('pauses, resumes and purges a queue', async () => {
-    bus = await createTestSystem();
+    bus = await createSystem();
     bus.tasks.define('quote', { queue: 'quotes' }, async () => 1);
     dash = await startDashboard(bus, { port: 0 });
     expect((await post('api/queues/quotes/pause')).body).toMatchObject({ paused: true, changed: true });
@@ -107,7 +127,7 @@ describe('dashboard actions', () => {
   });
 
   it('bulk replays and deletes the dead letters a filter selects; pages the task list', async () => {
-    bus = await createTestSystem();
+    bus = await createSystem();
     bus.tasks.define('bad', { queue: 'bad', maxRetries: 0 }, async () => {
       throw new Error('nope');
     });
