@@ -15,11 +15,15 @@ if (!redisUp) console.warn(`\n!!! [dashboard-actions.test] Redis unreachable at 
 const prefixes: string[] = [];
 const systems: [string, boolean, () => Promise<EventSystem>][] = [
   ['memory', true, () => createTestSystem()],
-  ['redis', redisUp, () => {
-    const prefix = uniquePrefix();
-    prefixes.push(prefix);
-    return redisBus(prefix);
-  }],
+  [
+    'redis',
+    redisUp,
+    () => {
+      const prefix = uniquePrefix();
+      prefixes.push(prefix);
+      return redisBus(prefix);
+    },
+  ],
 ];
 
 const ACTION = { 'x-procur-dashboard': '1' };
@@ -43,8 +47,8 @@ async function post(path: string): Promise<{ status: number; body: Record<string
   return { status: r.status, body: (await r.json()) as Record<string, unknown> };
 }
 
-for (const [label, enabled, createSystem] of systems)
-describe.skipIf(!enabled)(`dashboard actions (${label})`, () => {
+// One suite per transport: the memory one and the real Redis.
+for (const [label, enabled, createSystem] of systems) describe.skipIf(!enabled)(`dashboard actions (${label})`, () => {
   it('retries a failed task under a new id with its arguments and correlation id; bulk retry counts', async () => {
     bus = await createSystem();
     let calls = 0;
