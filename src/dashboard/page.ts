@@ -141,17 +141,19 @@ svg.chart { width:100%; height:160px; display:block; } svg.chart .line { fill:no
         <select id="f-queue"><option value="">any queue</option></select>
         <input id="f-corr" placeholder="correlation id" size="24">
         <input id="f-search" placeholder="search in arguments" size="24">
+        <button id="tasks-retry-failed">Retry failed</button>
         <span class="spacer" style="flex:1"></span>
         <input id="task-go" placeholder="open task by id" size="30">
       </div>
-      <table><thead><tr><th>State</th><th>Task</th><th>Id</th><th>Queue</th><th>Attempt</th><th>Worker</th><th>Arguments</th><th>Updated</th><th>Runtime</th></tr></thead><tbody id="tasks-body"></tbody></table>
+      <table><thead><tr><th>State</th><th>Task</th><th>Id</th><th>Queue</th><th>Attempt</th><th>Worker</th><th>Arguments</th><th>Updated</th><th>Runtime</th><th></th></tr></thead><tbody id="tasks-body"></tbody></table>
       <div id="tasks-empty" class="empty">No task yet.</div>
+      <div class="toolbar"><button id="tasks-prev">‹ Prev</button><span id="tasks-page"></span><button id="tasks-next">Next ›</button></div>
     </div>
   </section>
 
   <section id="view-task" hidden>
     <div class="panel" id="task-detail">
-      <div class="toolbar"><a href="#/tasks">← tasks</a><span class="spacer" style="flex:1"></span><button id="revoke-task" class="danger">Revoke</button></div>
+      <div class="toolbar"><a href="#/tasks">← tasks</a><span class="spacer" style="flex:1"></span><button id="retry-task" class="primary">Retry</button> <button id="promote-task">Run now</button> <button id="revoke-task" class="danger">Revoke</button></div>
       <h2><span id="task-name"></span> <span id="task-state" class="pill"></span></h2>
       <dl class="kv" id="task-fields"></dl>
       <h3>Arguments</h3><pre id="task-args"></pre>
@@ -164,7 +166,7 @@ svg.chart { width:100%; height:160px; display:block; } svg.chart .line { fill:no
 
   <section id="view-queues" hidden>
     <div class="panel"><h2>Queues</h2>
-      <table><thead><tr><th>Queue</th><th>Waiting</th><th>Running</th><th>Delayed</th><th>Retrying</th><th>Held low / normal / high / critical</th><th>Consumers</th><th>Oldest running</th></tr></thead><tbody id="queues-body"></tbody></table>
+      <table><thead><tr><th>Queue</th><th>Waiting</th><th>Running</th><th>Delayed</th><th>Retrying</th><th>Held low / normal / high / critical</th><th>Consumers</th><th>Oldest running</th><th></th></tr></thead><tbody id="queues-body"></tbody></table>
       <div id="queues-empty" class="empty">No task queue is known yet.</div>
     </div>
     <div class="panel"><h2>Events stream</h2>

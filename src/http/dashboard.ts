@@ -8,6 +8,7 @@ import { SNAPSHOT_TASKS, TASK_STATES } from '../dashboard/shared.js';
 import { ACTION_HEADER, SESSION_COOKIE, createAuthenticator, crossSiteReason, foreignHostReason, isLoopbackHost, type Authenticator, type DashboardAuth } from './auth.js';
 import { LiveFeed, STATE_OF, TASK_EVENT_TYPES, sameStep, summarizeEvent, type TaskTimelineEntry } from './feed.js';
 import { describeDeadLetter, type DeadLetterView } from './dead-letter-view.js';
+import { bulkDlq, bulkRetry, promoteTask, queueAction, retryTask } from './dashboard-actions.js';
 import { createMetrics, type BusMetrics, type MetricsOptions } from './metrics.js';
 import { HttpError, decodePathSegments, intParam, readJson, requestUrl, sameOriginPath, sendError, sendJson } from './util.js';
 
@@ -78,12 +79,17 @@ export interface DashboardHandler extends DashboardRequestHandler {
  * - `GET /` the page; `GET /health/events` health (200 or 503); `GET /metrics` Prometheus text
  * - `GET /api/snapshot` everything the page shows first; `GET /api/stream` server-sent events
  * - `GET /api/workers`, `GET /api/queues`, `GET /api/health`, `GET /api/stats?hours=24`
- * - `GET /api/tasks?state=&name=&queue=&correlationId=&search=&limit=`, `GET /api/tasks/:id`
- *   (with the task's `progress` and `logs`; live changes as the stream's `progress` event),
- *   `POST /api/tasks/:id/revoke`
+ * - `GET /api/tasks?state=&name=&queue=&correlationId=&search=&limit=&offset=` (`total` counts the
+ *   matches), `GET /api/tasks/:id` (with the task's `progress` and `logs`; live changes as the
+ *   stream's `progress` event), `POST /api/tasks/:id/revoke`, `POST /api/tasks/:id/retry` (a
+ *   finished task re-sent under a new id, same correlation id), `POST /api/tasks/:id/promote`
+ *   (a waiting task run now; the waiting copy is revoked), `POST /api/tasks/retry?state=&name=&queue=`
+ *   (bulk, `state` defaults to FAILURE)
+ * - `POST /api/queues/:queue/pause`, `/resume`, `/purge`
  * - `GET /api/events?type=&correlationId=&limit=`, `GET /api/events/:id`
  * - `GET /api/dlq?limit=&after=`, `GET /api/dlq/:id`, `POST /api/dlq/:id/replay`,
- *   `POST /api/dlq/:id/delete`, `POST /api/dlq/replay-all`
+ *   `POST /api/dlq/:id/delete`, `POST /api/dlq/replay-all`, `POST /api/dlq/replay?type=&group=&kind=`
+ *   and `POST /api/dlq/delete?...` (bulk, what the filter selects; `{ count }`)
  *
  * Without `auth`, a request whose `Host` is not a loopback name, the address it came in on or one
  * of `allowedHosts` gets 421 (so a page of another site cannot read it through DNS rebinding).
@@ -210,6 +216,8 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
         sendJson(res, 200, { workers: await feed.workers() });
         return true;
       case 'queues':
+        if (isAction) return queueAction(bus, res, parts[1], parts[2]);
+        if (parts.length > 1) return false;
         sendJson(res, 200, { queues: await bus.monitor.getQueues(), scheduled: await bus.scheduler.list(), paused: await bus.tasks.pausedQueues() });
         return true;
       case 'stats': {
@@ -234,6 +242,16 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
 
   async function tasksRoute(res: ServerResponse, parts: string[], url: URL, isAction: boolean): Promise<boolean> {
     const [id, verb] = parts;
+    if (id === 'retry' && verb === undefined) {
+      if (!isAction) throw new HttpError(405, 'retry is a POST action');
+      sendJson(res, 200, await bulkRetry(bus, feed, url));
+      return true;
+    }
+    if (id && (verb === 'retry' || verb === 'promote')) {
+      if (!isAction) throw new HttpError(405, `${verb} is a POST action`);
+      sendJson(res, 200, verb === 'retry' ? await retryTask(bus, feed, id) : await promoteTask(bus, feed, id));
+      return true;
+    }
     if (!id) {
       if (isAction) throw new HttpError(405, 'GET only');
       const state = url.searchParams.get('state') || undefined;
@@ -248,6 +266,7 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
           correlationId: url.searchParams.get('correlationId') || undefined,
           search: url.searchParams.get('search') || url.searchParams.get('q') || undefined,
           limit: intParam(url, 'limit', 200, 5000),
+          offset: offsetParam(url),
         }),
       );
       return true;
@@ -337,6 +356,11 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
         bus.dlq.list({ limit: intParam(url, 'limit', 100, 1000), ...(url.searchParams.get('after') ? { after: url.searchParams.get('after') as string } : {}) }),
       ]);
       sendJson(res, 200, { size, entries: entries.map(dlqView) });
+      return true;
+    }
+    if ((id === 'replay' || id === 'delete') && verb === undefined) {
+      if (!isAction) throw new HttpError(405, `${id} is a POST action`);
+      sendJson(res, 200, await bulkDlq(bus, id, url));
       return true;
     }
     if (id === 'replay-all') {
@@ -442,6 +466,15 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
     await feed.close();
   };
   return handler;
+}
+
+/** `?offset=` of a list: a whole number >= 0. */
+function offsetParam(url: URL): number {
+  const raw = url.searchParams.get('offset');
+  if (raw === null || raw === '') return 0;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new HttpError(400, `'offset' must be a whole number >= 0 (got '${raw}')`);
+  return n;
 }
 
 function dlqView(e: Awaited<ReturnType<EventSystem['dlq']['list']>>[number]): DeadLetterView {

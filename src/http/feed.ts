@@ -116,6 +116,8 @@ export interface TaskFilter {
   search?: string;
   /** At most this many, newest first. */
   limit?: number;
+  /** Skip this many matches first (paging). @default 0 */
+  offset?: number;
 }
 
 /** One point of the throughput chart. */
@@ -400,7 +402,8 @@ export class LiveFeed {
     }
     const matched = search ? rows.filter((t) => (t.argsText ?? '').toLowerCase().includes(search) || t.id.includes(search)) : rows;
     matched.sort((a, b) => b.updatedAt.localeCompare(a.updatedAt));
-    return { tasks: matched.slice(0, limit).map(publicRow), total: matched.length };
+    const offset = filter.offset ?? 0;
+    return { tasks: matched.slice(offset, offset + limit).map(publicRow), total: matched.length };
   }
 
   /** One task of the index with its timeline, or `undefined`. */
@@ -552,8 +555,8 @@ export class LiveFeed {
         }),
         n % 2 === 0
           ? step('reading queues', async () => {
-              const [queues, eventStream] = await Promise.all([bus.monitor.getQueues(), bus.monitor.getStreamInfo()]);
-              if (this.changed('queues', { queues, eventStream })) this.broadcast('queues', { queues, eventStream });
+              const [queues, eventStream, paused] = await Promise.all([bus.monitor.getQueues(), bus.monitor.getStreamInfo(), bus.tasks.pausedQueues().catch(() => [] as string[])]);
+              if (this.changed('queues', { queues, eventStream, paused })) this.broadcast('queues', { queues, eventStream, paused });
             })
           : Promise.resolve(),
         n % 5 === 0

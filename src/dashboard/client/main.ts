@@ -59,8 +59,9 @@ function handle(type: StreamEvent, data: unknown): void {
       S.workers = data as WorkerView[];
       break;
     case 'queues': {
-      const q = data as { queues: Record<string, QueueView>; eventStream: StreamView | null };
+      const q = data as { queues: Record<string, QueueView>; eventStream: StreamView | null; paused?: string[] };
       S.queues = q.queues;
+      if (q.paused) S.paused = q.paused;
       S.eventStream = q.eventStream;
       break;
     }

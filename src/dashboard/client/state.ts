@@ -28,6 +28,10 @@ export interface PageState {
   view: View;
   taskId: string | null;
   task: TaskDetail | null;
+  /** The paused task queues. */
+  paused: string[];
+  /** The page of the task list (from 0). */
+  taskPage: number;
 }
 
 /** The one state of the page. */
@@ -47,6 +51,8 @@ export const S: PageState = {
   view: 'overview',
   taskId: null,
   task: null,
+  paused: [],
+  taskPage: 0,
 };
 
 /** True for the states a task never leaves. */
@@ -80,4 +86,5 @@ export function applySnapshot(s: Snapshot): void {
   S.eventStream = s.eventStream;
   s.tasks.tasks.slice().reverse().forEach(upsertTask);
   S.events = s.events;
+  S.paused = s.pausedQueues ?? [];
 }

@@ -39,6 +39,7 @@ export interface Snapshot {
   events: EventSummary[];
   eventTypes: Record<string, number>;
   throughput: ThroughputPoint[];
+  pausedQueues?: string[];
 }
 
 /** `GET /api/tasks/:id`. */

@@ -248,6 +248,12 @@ function renderTasks(): void {
   }
   rows.sort((a, b) => (a.updatedAt < b.updatedAt ? 1 : a.updatedAt > b.updatedAt ? -1 : 0));
   rows = rows.slice(0, SNAPSHOT_TASKS);
+  const pages = Math.max(1, Math.ceil(rows.length / TASK_PAGE));
+  S.taskPage = Math.min(S.taskPage, pages - 1);
+  byId('tasks-page').textContent = ` page ${S.taskPage + 1} of ${pages} (${rows.length} tasks) `;
+  byId<HTMLButtonElement>('tasks-prev').disabled = S.taskPage === 0;
+  byId<HTMLButtonElement>('tasks-next').disabled = S.taskPage >= pages - 1;
+  rows = rows.slice(S.taskPage * TASK_PAGE, (S.taskPage + 1) * TASK_PAGE);
   const body = clear(byId('tasks-body'));
   byId('tasks-empty').hidden = rows.length > 0;
   for (const t of rows) {
@@ -262,9 +268,51 @@ function renderTasks(): void {
         td(t.argsPreview ?? '', 'preview mono'),
         td(ago(t.updatedAt), '', t.updatedAt),
         td(dur(t.runtimeMs)),
+        el('td', { style: 'white-space:nowrap' }, [
+          RETRYABLE.has(t.state) ? el('button', { class: 'retry primary', text: 'Retry', onclick: (e: Event) => (e.stopPropagation(), taskAction(t.id, 'retry')) }) : null,
+          t.state === 'PENDING' ? el('button', { class: 'promote', text: 'Run now', onclick: (e: Event) => (e.stopPropagation(), taskAction(t.id, 'promote')) }) : null,
+        ]),
       ]),
     );
   }
+}
+
+/** Rows per page of the task list. */
+const TASK_PAGE = 50;
+
+const RETRYABLE = new Set(['FAILURE', 'REVOKED', 'EXPIRED']);
+
+/** Retries a finished task or runs a waiting one now (both send a new task, shown in its place). */
+function taskAction(id: string, verb: 'retry' | 'promote'): void {
+  api<{ newId: string }>(`api/tasks/${encodeURIComponent(id)}/${verb}`, 'POST').then(
+    (r) => {
+      toast(`${verb === 'retry' ? 'Retried' : 'Running now'}: ${id} as ${r.newId}`);
+      if (S.taskId === id) openTask(r.newId);
+    },
+    (e: Error) => toast(`${verb} failed: ${e.message}`),
+  );
+}
+
+/** Reloads the paused queues. */
+function loadQueues(): void {
+  api<{ paused: string[] }>('api/queues').then(
+    (r) => {
+      S.paused = r.paused;
+      render();
+    },
+    (e: Error) => toast(e.message),
+  );
+}
+
+function queueAction(queue: string, verb: 'pause' | 'resume' | 'purge'): void {
+  if (verb === 'purge' && !confirm(`Delete the tasks waiting in queue ${queue}?`)) return;
+  api<{ purged?: number }>(`api/queues/${encodeURIComponent(queue)}/${verb}`, 'POST').then(
+    (r) => {
+      toast(verb === 'purge' ? `Purged ${r.purged ?? 0} tasks from ${queue}` : `${verb === 'pause' ? 'Paused' : 'Resumed'} ${queue}`);
+      loadQueues();
+    },
+    (e: Error) => toast(`${verb} failed: ${e.message}`),
+  );
 }
 
 /** Loads the detail of the task the page shows. */
@@ -324,6 +372,8 @@ function renderTask(): void {
   byId('task-error-box').hidden = !t.error;
   byId('task-error').textContent = t.error ? `${t.error.name}: ${t.error.message}${t.error.stack ? `\n\n${t.error.stack}` : ''}` : '';
   byId<HTMLButtonElement>('revoke-task').disabled = isFinal(state);
+  byId('retry-task').hidden = !RETRYABLE.has(state);
+  byId('promote-task').hidden = state !== 'PENDING';
   const tl = clear(byId('task-timeline'));
   for (const s of r.timeline) {
     tl.appendChild(el('tr', {}, [td(s.at, 'mono'), el('td', {}, [statePill(s.state)]), td(s.attempt), td(s.worker ?? '', 'mono'), td(dur(s.runtimeMs)), td(s.error ?? '')]));
@@ -337,9 +387,10 @@ function renderQueues(): void {
   for (const q of names) {
     const s = S.queues[q]!;
     const consumers = s.groups.reduce((n, g) => n + g.consumers, 0);
+    const paused = S.paused.includes(q);
     body.appendChild(
       el('tr', { 'data-queue': q }, [
-        td(q),
+        el('td', {}, [q, paused ? ' ' : null, paused ? el('span', { class: 'pill warn paused', text: 'paused' }) : null]),
         td(s.lag),
         td(s.pending),
         td(s.delayed),
@@ -347,6 +398,11 @@ function renderQueues(): void {
         td(s.lagByPriority.join(' / '), 'mono', PRIORITY_NAMES.join(' / ')),
         td(consumers),
         td(s.oldestPendingMs ? dur(s.oldestPendingMs) : ''),
+        el('td', { style: 'white-space:nowrap' }, [
+          paused ? el('button', { class: 'resume primary', text: 'Resume', onclick: () => queueAction(q, 'resume') }) : el('button', { class: 'pause', text: 'Pause', onclick: () => queueAction(q, 'pause') }),
+          ' ',
+          el('button', { class: 'purge danger', text: 'Purge', onclick: () => queueAction(q, 'purge') }),
+        ]),
       ]),
     );
   }
@@ -481,6 +537,20 @@ export function bindControls(): void {
       },
     );
   });
+  for (const verb of ['retry', 'promote'] as const) {
+    byId(`${verb}-task`).addEventListener('click', () => S.taskId && taskAction(S.taskId, verb));
+  }
+  byId('tasks-prev').addEventListener('click', () => ((S.taskPage = Math.max(0, S.taskPage - 1)), render()));
+  byId('tasks-next').addEventListener('click', () => (S.taskPage++, render()));
+  byId('tasks-retry-failed').addEventListener('click', () => {
+    const q = new URLSearchParams();
+    for (const k of ['name', 'queue']) if (filterValue(`f-${k}`)) q.set(k, filterValue(`f-${k}`));
+    if (!confirm(`Retry every failed task${q.size ? ' the filter selects' : ''}?`)) return;
+    api<{ retried: number; skipped: number }>(`api/tasks/retry?${q.toString()}`, 'POST').then(
+      (r) => toast(`Retried ${r.retried} failed tasks${r.skipped ? ` (${r.skipped} could not be)` : ''}`),
+      (e: Error) => toast(`Retry failed: ${e.message}`),
+    );
+  });
   const go = byId<HTMLInputElement>('task-go');
   go.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && go.value.trim()) {
@@ -488,7 +558,7 @@ export function bindControls(): void {
       go.value = '';
     }
   });
-  for (const id of ['f-state', 'f-name', 'f-queue']) byId(id).addEventListener('change', () => (refreshSearch(), render()));
+  for (const id of ['f-state', 'f-name', 'f-queue']) byId(id).addEventListener('change', () => ((S.taskPage = 0), refreshSearch(), render()));
   for (const id of ['f-corr', 'f-search']) byId(id).addEventListener('input', () => (refreshSearch(), render()));
   byId('ev-type').addEventListener('change', render);
   byId('dlq-refresh').addEventListener('click', loadDlq);
