@@ -95,11 +95,14 @@ async function oursProcess(admin: IORedis, c: number): Promise<Run> {
   });
   for (let i = 0; i < N; i += 1000) await bus.tasks.sendMany('noop', Array.from({ length: Math.min(1000, N - i) }, (_, k) => ({ i: i + k })));
   await new Promise((r) => setTimeout(r, 500));
+  const G = globalThis as unknown as { __cnt?: Record<string, number> };
+  G.__cnt = {};
   const r = await timed(admin, async () => {
-    const worker = bus.worker({ queues: { q: c } });
+    const worker = bus.worker({ queues: { q: c }, ...(process.env.PROBE_PREFETCH ? { prefetch: Number(process.env.PROBE_PREFETCH) } : {}) });
     await worker.start();
     await finished;
   });
+  if (process.env.PROBE_COUNT) console.log(Object.entries(G.__cnt ?? {}).map(([k, v]) => `${k}=${(v / N).toFixed(2)}`).join(' '));
   await bus.close();
   return r;
 }

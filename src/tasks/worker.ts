@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { isoNow } from '../clock.js';
 import type { Unsubscribe } from '../contracts/transport.js';
-import { DeliveryLoop, raceAbort, type InFlight } from '../delivery-loop.js';
+import { DeliveryLoop, raceInFlight, type InFlight } from '../delivery-loop.js';
 import {
   ClosedError,
   EventValidationError,
@@ -41,7 +41,10 @@ export interface WorkerOptions {
    * Tasks read ahead per queue beyond its concurrency, so a finished slot is refilled without a
    * round trip. Held tasks not started within a third of `claimIdleMs` are handed back for any
    * worker (no attempt counted), and none is read ahead while every slot has been busy that
-   * long. @default the queue's concurrency
+   * long. By default the read-ahead is the queue's concurrency, and up to
+   * {@link DEFAULT_PREFETCH} while recent tasks are short enough for the slots to start that
+   * many well within that time (short tasks then need few reads; long ones are not held).
+   * A number given here is used as it is. @default the queue's concurrency, up to DEFAULT_PREFETCH for short tasks
    */
   prefetch?: number;
   /** How long a read blocks, in ms. @default config.eventBlockTime */
@@ -112,6 +115,9 @@ class RunContext implements TaskContext {
     return this.#f.controller.signal;
   }
 }
+
+/** The most tasks a queue of a worker reads ahead by default when its tasks are short (see `WorkerOptions.prefetch`). */
+export const DEFAULT_PREFETCH = 16;
 
 let workerSeq = 0;
 const HOST = hostname();
@@ -202,8 +208,9 @@ export class Worker {
         concurrency: q.concurrency,
         // A rate-limited queue reads only what it may start now: read-ahead would start late,
         // in the next window, on top of that window's budget.
-        batchSize: q.concurrency + (q.rateLimit ? 0 : (this.options.prefetch ?? q.concurrency)),
-        prefetch: q.rateLimit ? 0 : (this.options.prefetch ?? q.concurrency),
+        batchSize: q.concurrency + (q.rateLimit ? 0 : (this.options.prefetch ?? Math.max(q.concurrency, DEFAULT_PREFETCH))),
+        prefetch: q.rateLimit ? 0 : (this.options.prefetch ?? Math.max(q.concurrency, DEFAULT_PREFETCH)),
+        prefetchMin: q.rateLimit ? 0 : (this.options.prefetch ?? q.concurrency),
         blockMs: this.options.blockMs ?? ctx.config.eventBlockTime,
         claimIdleMs: ctx.config.claimIdleMs,
         startAt: 'beginning',
@@ -246,7 +253,7 @@ export class Worker {
     const now = this.runtime.ctx.clock.now();
     this.revoked.set(id, now);
     const r = this.running.get(id);
-    if (r) r.f.controller.abort(new Error(`task ${id} revoked`));
+    if (r) r.f.abort(new Error(`task ${id} revoked`));
     // Forget revocations older than the result TTL (their keys have expired too).
     if (this.revoked.size > 10_000) {
       const cutoff = now - this.runtime.ctx.config.taskResultTtlMs;
@@ -325,7 +332,7 @@ export class Worker {
     let timer: NodeJS.Timeout | undefined;
     if (def.options.timeoutMs) {
       timer = setTimeout(
-        () => f.controller.abort(new TaskTimeoutError(msg.id, `[event-bus] Task '${msg.task}' (${msg.id}) ran past its timeoutMs of ${def.options.timeoutMs} ms`)),
+        () => f.abort(new TaskTimeoutError(msg.id, `[event-bus] Task '${msg.task}' (${msg.id}) ran past its timeoutMs of ${def.options.timeoutMs} ms`)),
         def.options.timeoutMs,
       );
     }
@@ -341,14 +348,14 @@ export class Worker {
       }
       // The attempt ends when its signal aborts (timeout, revoke, stop), even if the handler
       // ignores the signal: its slot is freed and its late result or error is ignored.
-      result = await raceAbort(work, f.controller.signal, () =>
+      result = await raceInFlight(work, f, () =>
         ctx.logger.warn('task handler ignored its abort signal; the attempt ended without it and its late result or error is ignored', {
           taskId: msg.id,
           task: msg.task,
           queue,
           worker: this.id,
           attempt: d.attempt,
-          reason: toError(f.controller.signal.reason).message,
+          reason: toError(f.reason).message,
         }),
       );
     } catch (thrown) {
@@ -365,10 +372,11 @@ export class Worker {
       return;
     }
     // A handler that returned after its timeout still failed the attempt.
-    if (!error && f.aborted) error = toError(f.controller.signal.reason);
+    if (!error && f.aborted) error = toError(f.reason);
     if (!error) {
-      await this.settle(this.info(msg, 'SUCCESS', d.attempt, { result: def.options.ignoreResult ? null : (result ?? null), runtimeMs }), def.options.ignoreResult);
-      loop.ack(d.deliveryId);
+      // Acked once the result is recorded; the slot is free meanwhile (the next task starts
+      // while the record is on the wire).
+      loop.ackAfter(d.deliveryId, this.settle(this.info(msg, 'SUCCESS', d.attempt, { result: def.options.ignoreResult ? null : (result ?? null), runtimeMs }), def.options.ignoreResult));
       this.processed++;
       this.runtime.emit(TaskEventType.SUCCEEDED, msg, { attempt: d.attempt, runtimeMs, worker: this.id });
       return;
