@@ -1,37 +1,68 @@
-// Redis transport against raw ioredis on the same Redis (PROCUR_TEST_REDIS_URL, default
-// redis://127.0.0.1:6379), interleaved runs (raw, ours, raw, ours, ...) after one warm-up each,
-// medians and ratios:
-// 1. publish throughput: `bus.publisher.publishMany` (event sourcing off, zod validation on,
-//    batches of 1,000) vs raw pipelined XADD (1,000 per pipeline) of the same 256-byte bodies.
-// 2. consume + ack throughput of a backlog of N events: a bus consumer (no-op handler, store
-//    off, batchSize = concurrency = 100) vs raw XREADGROUP COUNT 100 + XACK of the batch
-//    pipelined with the next XREADGROUP; the raw loop JSON-parses each body too. Timed from the
-//    start of reading until every entry is acked (XPENDING = 0). Also: the consumer with
-//    concurrency 200 (the next read overlaps handling).
-// 3. publish -> handler latency at a fixed rate (BENCH_RATE, 2,000/s) for BENCH_LATENCY_SECONDS:
-//    `publisher.publish` + a bus consumer vs raw XADD + an XREADGROUP BLOCK loop; medians of the
-//    p50 / p99 of each run.
-// BENCH_EVENTS, BENCH_RUNS, BENCH_RATE, BENCH_LATENCY_SECONDS, BENCH_LATENCY_RUNS scale it. The
-// 1-minute load average is printed: on a busy machine the ratios are noise.
+// Events on Redis: ours against raw ioredis on the same Redis (the private redis-server bench/run.ts
+// starts, or PROCUR_BENCH_REDIS_URL), interleaved (ours, raw, ours, raw, ... after a warm-up of
+// each), per-pair ratios and their median, per-event cost from `INFO commandstats` / `INFO cpu` /
+// `process.cpuUsage()` deltas over the timed phase.
+//
+// 1. publish: `publisher.publishMany` (1,000 per call; event sourcing off, validation on) vs raw
+//    pipelined XADD (one ioredis pipeline of 1,000 XADDs per round trip: one socket write and one
+//    read per batch, the strongest a serial batch loop gets from the driver) of the same 256-byte
+//    envelopes.
+// 2. consume: a backlog of N events (published before the clock), drained by ours at the
+//    consumer's defaults (`consumer.start()` with no options) vs a raw loop that overlaps: each
+//    XREADGROUP COUNT 100 is sent the moment the previous one replied (with the acks of the batch
+//    handled before), then the batch in hand is handled (JSON.parse). Timed from the first read to
+//    the last ack (XPENDING 0). Also the rate of the first half of the drain against the second.
+//    Ours with `batchSize` = `concurrency` = 100 is printed too (not a goal row).
+// 3. latency: publish -> handler at RATE (2,000/s) for LATENCY_SECONDS: `publisher.publish` + a
+//    consumer at defaults vs raw XADD + an XREADGROUP BLOCK loop (acks pipelined with the next read).
 import { randomUUID } from 'node:crypto';
-import { cpus, loadavg } from 'node:os';
 import IORedis from 'ioredis';
 import { ENVELOPE_VERSION, EventType, createEventSystem, newEventId, silentLogger, type EventSystem, type PublishInput } from '@procur/event-bus';
 import { redisTransport } from '@procur/event-bus/redis';
-import { fmt, median, percentile, printTable, type Row } from './util.js';
+import { percentile } from './stats.js';
+import {
+  COST_HEADERS,
+  COST_NOTE,
+  QUICK,
+  Report,
+  admin,
+  alternate,
+  cleanup,
+  costCells,
+  machineNote,
+  measured,
+  median,
+  medianRun,
+  now,
+  ratioText,
+  redisIsPrivate,
+  redisUrl,
+  redisVersion,
+  settled,
+  size,
+  sleep,
+  streamsOf,
+  type Cost,
+} from './util.js';
 
-const URL = process.env.PROCUR_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const N = Number(process.env.BENCH_EVENTS ?? 100_000);
-const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const RATE = Number(process.env.BENCH_RATE ?? 2000);
-const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 3);
-const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 3);
+const N = size('BENCH_EVENTS', 100_000, 5_000);
+const PAIRS = size('BENCH_PAIRS', 3, 1);
+const RATE = size('BENCH_RATE', 2000, 2000);
+const LATENCY_SECONDS = size('BENCH_LATENCY_SECONDS', 3, 1);
 const BATCH = 1000;
-const READ_COUNT = 100;
+export const READ_COUNT = 100;
+/** The events stream the publisher writes (config.eventStreamName default). */
 const STREAM = 'procur:events';
 const BODY_BYTES = 256;
 
-// ---- payloads -------------------------------------------------------------------------------
+export const SETTINGS = {
+  ours: 'ours: `redisTransport({ url, keyPrefix })` defaults, `createEventSystem` with event sourcing off (`eventSourcingEnabled: false`), payload validation on (default), outbox, builtins and task events off (no tasks here)',
+  rawPublish: 'raw: ioredis 5, one pipeline of 1,000 `XADD key * body <json>` per round trip, awaited in turn',
+  rawConsume: `raw: ioredis 5, \`XREADGROUP GROUP g c COUNT ${READ_COUNT} STREAMS key >\` sent as soon as the previous read replied (the acks of the batch handled before pipelined in front of it), then the batch in hand handled (\`JSON.parse\` of each body)`,
+  rawLatency: `raw: \`XADD\` per event; reader: \`XREADGROUP ... COUNT ${READ_COUNT} BLOCK 200\` loop, the acks of the last batch pipelined in front of each read`,
+};
+
+// ---- payloads -----------------------------------------------------------------------------------
 
 /** The envelope the publisher writes for `system.warning` with this message (same field order). */
 function envelopeBody(message: string, extra: Record<string, unknown> = {}): string {
@@ -47,92 +78,29 @@ function envelopeBody(message: string, extra: Record<string, unknown> = {}): str
   });
 }
 
-/** A message that makes the encoded envelope exactly BODY_BYTES long. */
 const MESSAGE = 'x'.repeat(BODY_BYTES - envelopeBody('').length);
-const RAW_BODIES = Array.from({ length: BATCH }, () => envelopeBody(MESSAGE));
-const INPUTS: PublishInput[] = Array.from({ length: BATCH }, () => ({ type: EventType.SYSTEM_WARNING, data: { message: MESSAGE } }));
+export const RAW_BODIES = Array.from({ length: BATCH }, () => envelopeBody(MESSAGE));
+export const INPUTS: PublishInput[] = Array.from({ length: BATCH }, () => ({ type: EventType.SYSTEM_WARNING, data: { message: MESSAGE } }));
 
-// ---- helpers --------------------------------------------------------------------------------
-
-const admin = () => new IORedis(URL, { maxRetriesPerRequest: 1 });
-
-async function cleanup(redis: IORedis, pattern: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-  } while (cursor !== '0');
-}
-
-function bus(prefix: string): Promise<EventSystem> {
+export function bus(prefix: string): Promise<EventSystem> {
   return createEventSystem({
-    transport: redisTransport({ url: URL, keyPrefix: prefix }),
+    transport: redisTransport({ url: redisUrl(), keyPrefix: prefix }),
     logger: silentLogger,
     env: {},
     outbox: false,
     taskEvents: false,
     builtins: false,
-    config: { eventSourcingEnabled: false, eventBlockTime: 1000 },
+    config: { eventSourcingEnabled: false },
   });
 }
 
-const now = () => performance.timeOrigin + performance.now();
-
-async function pendingIs0(redis: IORedis, key: string, group: string): Promise<void> {
+async function pendingIs0(redis: IORedis, key: string, group: string): Promise<number> {
+  let polls = 0;
   for (;;) {
+    polls++;
     const [count] = (await redis.call('XPENDING', key, group)) as [number];
-    if (Number(count) === 0) return;
-    await new Promise((r) => setTimeout(r, 1));
-  }
-}
-
-/** A warm-up of each, then RUNS rounds running each once, in turn; returns each one's per-run rates. */
-async function interleaved(...fns: Array<() => Promise<number>>): Promise<number[][]> {
-  for (const fn of fns) await fn();
-  const rates = fns.map(() => [] as number[]);
-  for (let i = 0; i < RUNS; i++) for (let k = 0; k < fns.length; k++) rates[k]!.push(await fns[k]!());
-  return rates;
-}
-
-// ---- 1. publish -----------------------------------------------------------------------------
-
-async function rawPublish(): Promise<number> {
-  const redis = admin();
-  const key = `{raw-${randomUUID()}}:stream`;
-  const t0 = performance.now();
-  for (let i = 0; i < N; i += BATCH) {
-    const p = redis.pipeline();
-    for (const body of RAW_BODIES) p.xadd(key, '*', 'body', body);
-    await p.exec();
-  }
-  const s = (performance.now() - t0) / 1000;
-  await redis.unlink(key);
-  await redis.quit();
-  return N / s;
-}
-
-async function oursPublish(): Promise<number> {
-  const prefix = `bench-${randomUUID()}`;
-  const b = await bus(prefix);
-  await b.publisher.publishMany(INPUTS.slice(0, 1)); // connect outside the timed part, like raw's first command
-  const t0 = performance.now();
-  for (let i = 0; i < N; i += BATCH) await b.publisher.publishMany(INPUTS);
-  const s = (performance.now() - t0) / 1000;
-  await b.close();
-  const redis = admin();
-  await cleanup(redis, `{${prefix}}*`);
-  await redis.quit();
-  return N / s;
-}
-
-// ---- 2. consume + ack -----------------------------------------------------------------------
-
-async function fill(redis: IORedis, key: string): Promise<void> {
-  for (let i = 0; i < N; i += BATCH) {
-    const p = redis.pipeline();
-    for (const body of RAW_BODIES) p.xadd(key, '*', 'body', body);
-    await p.exec();
+    if (Number(count) === 0) return polls;
+    await sleep(1);
   }
 }
 
@@ -141,60 +109,132 @@ const noop = (_e: unknown) => {
   sink++;
 };
 
-async function rawConsume(): Promise<number> {
+// ---- 1. publish ---------------------------------------------------------------------------------
+
+export async function rawPublish(n = N): Promise<Cost> {
+  const redis = admin();
+  const key = `{raw-${randomUUID()}}:stream`;
+  await redis.ping();
+  const cost = await measured(n, async () => {
+    for (let i = 0; i < n; i += BATCH) {
+      const p = redis.pipeline();
+      for (const body of RAW_BODIES) p.xadd(key, '*', 'body', body);
+      await p.exec();
+    }
+  });
+  await redis.unlink(key);
+  await redis.quit();
+  return cost;
+}
+
+export async function oursPublish(n = N, groups = 0): Promise<Cost> {
+  const prefix = `bench-${randomUUID()}`;
+  const b = await bus(prefix);
+  for (let g = 0; g < groups; g++) await b.transport.ensureGroup(STREAM, `g${g}`, { startAt: 'beginning' });
+  await b.publisher.publishMany(INPUTS.slice(0, 1)); // connects and loads the scripts outside the clock
+  const cost = await measured(n, async () => {
+    for (let i = 0; i < n; i += BATCH) await b.publisher.publishMany(INPUTS);
+  });
+  await b.close();
+  const redis = admin();
+  await cleanup(redis, `*${prefix}*`);
+  await redis.quit();
+  return cost;
+}
+
+// ---- 2. consume ---------------------------------------------------------------------------------
+
+/** A drain's cost plus the rates of its first and second half. */
+export interface Drain extends Cost {
+  firstHalf: number;
+  secondHalf: number;
+}
+
+async function fillRaw(redis: IORedis, key: string, n: number): Promise<void> {
+  for (let i = 0; i < n; i += BATCH) {
+    const p = redis.pipeline();
+    for (const body of RAW_BODIES.slice(0, Math.min(BATCH, n - i))) p.xadd(key, '*', 'body', body);
+    await p.exec();
+  }
+}
+
+type ReadReply = [string, [string, string[]][]][] | null;
+
+export async function rawConsume(n = N): Promise<Drain> {
   const redis = admin();
   const key = `{raw-${randomUUID()}}:stream`;
   await redis.xgroup('CREATE', key, 'g', '0', 'MKSTREAM');
-  await fill(redis, key);
-  const t0 = performance.now();
-  let ack: string[] = [];
-  for (;;) {
+  await fillRaw(redis, key, n);
+  const read = async (ack: string[]): Promise<[string, string[]][]> => {
     const p = redis.pipeline();
     if (ack.length) p.xack(key, 'g', ...ack);
     p.xreadgroup('GROUP', 'g', 'c', 'COUNT', READ_COUNT, 'STREAMS', key, '>');
     const res = (await p.exec())!;
-    const read = res[res.length - 1]![1] as [string, [string, string[]][]][] | null;
-    const entries = read?.[0]?.[1] ?? [];
-    if (entries.length === 0) break;
-    ack = [];
-    for (const [id, fields] of entries) {
-      noop(JSON.parse(fields[1]!));
-      ack.push(id);
+    return ((res[res.length - 1]![1] as ReadReply)?.[0]?.[1] ?? []) as [string, string[]][];
+  };
+  let handled = 0;
+  let half = 0n;
+  let t0 = 0n;
+  const cost = (await measured(n, async () => {
+    t0 = process.hrtime.bigint();
+    let ack: string[] = [];
+    let next = read([]);
+    for (;;) {
+      const entries = await next;
+      if (entries.length === 0) break;
+      next = read(ack); // the next read (with the acks of the batch handled before) is on its way
+      ack = [];
+      for (const [id, fields] of entries) {
+        noop(JSON.parse(fields[1]!));
+        ack.push(id);
+        if (++handled === n >> 1) half = process.hrtime.bigint();
+      }
     }
-  }
-  await pendingIs0(redis, key, 'g');
-  const s = (performance.now() - t0) / 1000;
+    if (ack.length) await redis.xack(key, 'g', ...ack);
+    return { probes: { xpending: await pendingIs0(redis, key, 'g') } };
+  })) as Drain;
+  const end = t0 + BigInt(Math.round(cost.seconds * 1e9));
+  cost.firstHalf = (n >> 1) / (Number(half - t0) / 1e9);
+  cost.secondHalf = (n - (n >> 1)) / (Number(end - half) / 1e9);
   await redis.unlink(key);
   await redis.quit();
-  return N / s;
+  return cost;
 }
 
-async function oursConsume(concurrency: number): Promise<number> {
+/** Ours drains a backlog of n events published with `publishMany`; `start` options as given (defaults when undefined). */
+export async function oursConsume(n = N, options?: { batchSize: number; concurrency: number }): Promise<Drain> {
   const prefix = `bench-${randomUUID()}`;
   const b = await bus(prefix);
   const redis = admin();
   await b.transport.ensureGroup(STREAM, 'g', { startAt: 'beginning' });
-  const key = `{${prefix}}:stream:${STREAM}:1`;
-  await fill(redis, key);
+  for (let i = 0; i < n; i += BATCH) await b.publisher.publishMany(INPUTS.slice(0, Math.min(BATCH, n - i)));
+  const streams = (await streamsOf(redis, prefix)).filter((s) => s.groups.length > 0);
   let handled = 0;
+  let half = 0n;
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
   const c = b.consumer('bench', { group: 'g', startAt: 'beginning' }).registerHandler(EventType.SYSTEM_WARNING, (e) => {
     noop(e);
-    if (++handled === N) done();
+    if (++handled === n >> 1) half = process.hrtime.bigint();
+    if (handled === n) done();
   });
-  const t0 = performance.now();
-  await c.start({ batchSize: READ_COUNT, concurrency });
-  await finished;
-  await pendingIs0(redis, key, 'g');
-  const s = (performance.now() - t0) / 1000;
+  let t0 = 0n;
+  const cost = (await measured(n, async () => {
+    t0 = process.hrtime.bigint();
+    await (options ? c.start(options) : c.start());
+    await finished;
+    return { probes: await settled(redis, streams) };
+  })) as Drain;
+  const end = t0 + BigInt(Math.round(cost.seconds * 1e9));
+  cost.firstHalf = (n >> 1) / (Number(half - t0) / 1e9);
+  cost.secondHalf = (n - (n >> 1)) / (Number(end - half) / 1e9);
   await b.close();
-  await cleanup(redis, `{${prefix}}*`);
+  await cleanup(redis, `*${prefix}*`);
   await redis.quit();
-  return N / s;
+  return cost;
 }
 
-// ---- 3. latency -----------------------------------------------------------------------------
+// ---- 3. latency ---------------------------------------------------------------------------------
 
 async function paced(send: (sentAt: number) => Promise<unknown>): Promise<void> {
   const total = RATE * LATENCY_SECONDS;
@@ -203,7 +243,7 @@ async function paced(send: (sentAt: number) => Promise<unknown>): Promise<void> 
   const inflight: Promise<unknown>[] = [];
   for (let i = 0; i < total; i++) {
     const wait = t0 + i * interval - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    if (wait > 1) await sleep(wait);
     inflight.push(send(now()));
   }
   await Promise.all(inflight);
@@ -223,7 +263,7 @@ async function rawLatency(): Promise<number[]> {
       if (ack.length) p.xack(key, 'g', ...ack);
       p.xreadgroup('GROUP', 'g', 'c', 'COUNT', READ_COUNT, 'BLOCK', 200, 'STREAMS', key, '>');
       const res = (await p.exec())!;
-      const read = res[res.length - 1]![1] as [string, [string, string[]][]][] | null;
+      const read = res[res.length - 1]![1] as ReadReply;
       ack = [];
       for (const [id, fields] of read?.[0]?.[1] ?? []) {
         const e = JSON.parse(fields[1]!) as { data: { sentAt: number } };
@@ -233,7 +273,7 @@ async function rawLatency(): Promise<number[]> {
     }
   })();
   await paced((sentAt) => producer.xadd(key, '*', 'body', envelopeBody('latency', { sentAt })));
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300);
   stop = true;
   await loop;
   await producer.unlink(key);
@@ -249,89 +289,92 @@ async function oursLatency(): Promise<number[]> {
   const c = b.consumer('lat', { group: 'g' }).registerHandler(EventType.SYSTEM_WARNING, (e) => {
     lat.push(now() - (e.data as unknown as { sentAt: number }).sentAt);
   });
-  await c.start({ batchSize: READ_COUNT, concurrency: READ_COUNT });
+  await c.start();
+  // A variable, not a literal: extra fields (context for the handler) are allowed then.
+  const warm = { message: 'warm-up', sentAt: now() };
+  await b.publisher.publish({ type: EventType.SYSTEM_WARNING, data: warm });
+  await sleep(100);
+  lat.length = 0;
   await paced((sentAt) => {
-    // A variable, not a literal: extra fields (context for the handler) are allowed then.
     const data = { message: 'latency', sentAt };
     return b.publisher.publish({ type: EventType.SYSTEM_WARNING, data });
   });
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300);
   await b.close();
   const redis = admin();
-  await cleanup(redis, `{${prefix}}*`);
+  await cleanup(redis, `*${prefix}*`);
   await redis.quit();
   return lat;
 }
 
-// ---- run ------------------------------------------------------------------------------------
+// ---- run ----------------------------------------------------------------------------------------
 
-export async function run(): Promise<Row[]> {
-  const bodyBytes = Buffer.byteLength(RAW_BODIES[0]!);
-  const info = await (async () => {
-    const r = admin();
-    const v = /redis_version:(\S+)/.exec(await r.info('server'))?.[1] ?? '?';
-    await r.quit();
-    return v;
-  })();
+const PARTS = new Set((process.env.BENCH_REDIS_PARTS ?? 'publish,consume,latency').split(','));
 
-  const load0 = loadavg()[0]!;
-  const [rawPub, oursPub] = (await interleaved(rawPublish, oursPublish)) as [number[], number[]];
-  const [rawCon, oursCon, oursCon2] = (await interleaved(rawConsume, () => oursConsume(READ_COUNT), () => oursConsume(2 * READ_COUNT))) as [
-    number[],
-    number[],
-    number[],
-  ];
-  const ratios = (ours: number[], raw: number[]) => {
-    const r = ours.map((o, i) => o / raw[i]!);
-    return `median of per-run ratios ${median(r).toFixed(2)} (${r.map((x) => x.toFixed(2)).join(', ')})`;
-  };
-  const RAW_PUB = 'raw ioredis pipelined XADD (1,000 per pipeline)';
-  const RAW_CON = 'raw XREADGROUP COUNT 100 + pipelined XACK';
-  const rows: Row[] = [
-    { name: RAW_PUB, opsPerSec: median(rawPub) },
-    {
-      name: 'ours publisher.publishMany (1,000 per call, validation on)',
-      opsPerSec: median(oursPub),
-      vs: RAW_PUB,
-      note: `goal >= 0.7; ${ratios(oursPub, rawPub)}`,
-    },
-    { name: RAW_CON, opsPerSec: median(rawCon) },
-    {
-      name: 'ours consumer (no-op handler, batchSize = concurrency = 100)',
-      opsPerSec: median(oursCon),
-      vs: RAW_CON,
-      note: `goal >= 0.6; ${ratios(oursCon, rawCon)}`,
-    },
-    {
-      name: 'ours consumer (batchSize 100, concurrency 200)',
-      opsPerSec: median(oursCon2),
-      vs: RAW_CON,
-      note: `the next read overlaps handling; ${ratios(oursCon2, rawCon)}`,
-    },
-  ];
-  printTable(`Redis ${info} transport: ${N} events of ${bodyBytes} bytes (events/s, median of ${RUNS} interleaved runs)`, rows);
+export async function run(): Promise<Report> {
+  const r = new Report('redis', 'Events on Redis against raw ioredis');
+  const redis = admin();
+  const version = await redisVersion(redis);
+  redis.disconnect();
+  r.line(
+    `Redis ${version} (${redisIsPrivate() ? 'a private redis-server started by the harness' : `${redisUrl()}, shared`}), Node ${process.version}, ${machineNote()} at the start; ${N.toLocaleString('en-US')} events of ${Buffer.byteLength(RAW_BODIES[0]!)} bytes; ${PAIRS} measured pairs after a warm-up pair${QUICK ? ' (QUICK run: small sizes, figures not comparable)' : ''}.`,
+  );
+  r.line();
+  r.line('Settings of each side:');
+  r.line();
+  for (const s of Object.values(SETTINGS)) r.line(`- ${s}`);
+  r.line();
 
-  const lat = { raw: [] as number[][], ours: [] as number[][] };
-  for (let i = 0; i < LATENCY_RUNS + 1; i++) {
-    const r = await rawLatency();
-    const o = await oursLatency();
-    if (i === 0) continue; // warm-up
-    lat.raw.push(r);
-    lat.ours.push(o);
+  if (PARTS.has('publish')) {
+    const res = await alternate(PAIRS, () => oursPublish(), () => rawPublish(), (o, w) => o.rate / w.rate);
+    r.line('### Publish: `publishMany` (1,000 per call) vs raw pipelined XADD (1,000 per pipeline), events/s');
+    r.line();
+    r.line(COST_NOTE('event'));
+    r.line();
+    r.table(['side', ...COST_HEADERS, 'top commands per event'], [['ours `publishMany`', ...costCells(medianRun(res.a)), medianRun(res.a).top], ['raw pipelined XADD', ...costCells(medianRun(res.b)), medianRun(res.b).top]], ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l']);
+    r.line(`ours / raw, median of per-pair ratios: **${ratioText(res.ratios)}** (goal >= 0.85).`);
+    r.line();
+    r.goal({ goal: 'publishMany: >= 0.85 of raw pipelined XADD', measured: ratioText(res.ratios), value: median(res.ratios), target: 0.85, better: 'higher' });
   }
-  console.log(`\n## Redis: publish -> handler latency at ${RATE} events/s for ${LATENCY_SECONDS} s (ms, median over ${LATENCY_RUNS} runs)\n`);
-  console.log('| case | p50 | p99 | max | samples per run |');
-  console.log('|---|---:|---:|---:|---:|');
-  for (const [name, runs] of [
-    ['raw XADD -> XREADGROUP BLOCK loop', lat.raw],
-    ['ours publisher.publish -> consumer handler', lat.ours],
-  ] as const) {
-    const p50 = median(runs.map((l) => percentile(l, 50)));
-    const p99 = median(runs.map((l) => percentile(l, 99)));
-    const max = median(runs.map((l) => Math.max(...l)));
-    console.log(`| ${name} | ${fmt(p50)} | ${fmt(p99)} | ${fmt(max)} | ${runs.map((l) => l.length).join(', ')} |`);
+
+  if (PARTS.has('consume')) {
+    const res = await alternate(PAIRS, () => oursConsume(), () => rawConsume(), (o, w) => o.rate / w.rate);
+    const big = await alternate(Math.max(1, PAIRS - 1), () => oursConsume(N, { batchSize: READ_COUNT, concurrency: READ_COUNT }), () => rawConsume(), (o, w) => o.rate / w.rate);
+    const half = (runs: Drain[]) => `${Math.round(median(runs.map((x) => x.firstHalf))).toLocaleString('en-US')} / ${Math.round(median(runs.map((x) => x.secondHalf))).toLocaleString('en-US')}`;
+    r.line(`### Consume a backlog of ${N.toLocaleString('en-US')} events: ours at defaults vs the overlapped raw loop (events/s)`);
+    r.line();
+    r.table(
+      ['side', ...COST_HEADERS, 'first half / second half of the drain (events/s)', 'top commands per event'],
+      [
+        ['ours `consumer.start()` (defaults)', ...costCells(medianRun(res.a)), half(res.a), medianRun(res.a).top],
+        ['raw overlapped XREADGROUP COUNT 100', ...costCells(medianRun(res.b)), half(res.b), medianRun(res.b).top],
+        ['ours `start({ batchSize: 100, concurrency: 100 })`', ...costCells(medianRun(big.a)), half(big.a), medianRun(big.a).top],
+      ],
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+    );
+    const steady = median(res.a.map((x) => x.firstHalf / x.secondHalf));
+    r.line(`ours (defaults) / raw, median of per-pair ratios: **${ratioText(res.ratios)}** (goal >= 0.85); with batchSize = concurrency = 100: ${ratioText(big.ratios)}. Ours first half / second half of the drain: ${steady.toFixed(2)} (1.00 = the rate holds from the first event).`);
+    r.line();
+    r.goal({ goal: 'Redis consume at defaults: >= 0.85 of the overlapped raw loop', measured: ratioText(res.ratios), value: median(res.ratios), target: 0.85, better: 'higher' });
+    r.goal({ goal: 'consume rate holds from the first event (first half / second half of the drain >= 0.9)', measured: steady.toFixed(2), value: steady, target: 0.9, better: 'higher' });
   }
-  console.log(`\n1-minute load average: ${load0.toFixed(2)} at the start, ${loadavg()[0]!.toFixed(2)} at the end (${cpus().length} CPUs: near or above that, other work competes).`);
-  if (sink < 0) console.log(sink); // keeps the no-op handlers' work observable
-  return rows;
+
+  if (PARTS.has('latency')) {
+    const res = await alternate(PAIRS, oursLatency, rawLatency, (o, w) => percentile(o, 99) / percentile(w, 99));
+    r.line(`### Publish -> handler latency at ${RATE} events/s for ${LATENCY_SECONDS} s (ms)`);
+    r.line();
+    const row = (label: string, runs: number[][]) => [
+      label,
+      median(runs.map((l) => percentile(l, 50))),
+      median(runs.map((l) => percentile(l, 99))),
+      median(runs.map((l) => Math.max(...l))),
+      runs.map((l) => `${percentile(l, 50).toFixed(2)}/${percentile(l, 99).toFixed(2)} (${l.length})`).join(', '),
+    ];
+    r.table(['side', 'p50 (median of runs)', 'p99 (median of runs)', 'max', 'p50/p99 (samples) of each run'], [row('ours `publish` -> consumer at defaults', res.a), row('raw XADD -> XREADGROUP BLOCK loop', res.b)]);
+    r.line(`ours p99 / raw p99, median of per-pair ratios: **${ratioText(res.ratios)}** (goal <= 1.5).`);
+    r.line();
+    r.goal({ goal: 'event publish-to-handler p99 at 2,000/s: <= 1.5x raw', measured: ratioText(res.ratios), value: median(res.ratios), target: 1.5, better: 'lower' });
+  }
+  if (sink < 0) console.log(sink);
+  return r;
 }

@@ -10,15 +10,14 @@
 // PROCUR_BENCH_REDIS_URL (default: a private redis-server on a free loopback port, so
 // `used_memory` is this run's alone), PROCUR_BENCH_POSTGRES_URL
 // (postgres://postgres@127.0.0.1:5432/test; a throw-away schema is created and dropped).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { EventType, createEventSystem, silentLogger } from '@procur/event-bus';
 import { postgresStore } from '@procur/event-bus/postgres';
 import { redisTransport } from '@procur/event-bus/redis';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { startPrivateRedis } from './util.js';
 
 const PG_URL = process.env.PROCUR_BENCH_POSTGRES_URL ?? process.env.PROCUR_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const TOTAL = Number(process.env.SOAK_EVENTS ?? 1_000_000);
@@ -102,34 +101,11 @@ function chart(samples: Sample[]): string {
   return out.join('\n');
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-    });
-  });
-}
-
 /** The Redis to use: PROCUR_BENCH_REDIS_URL, else a private server (no persistence) on a free port. */
-async function redisServer(): Promise<{ url: string; stop: () => void }> {
+async function redisServer(): Promise<{ url: string; stop: () => Promise<void> }> {
   const given = process.env.PROCUR_BENCH_REDIS_URL;
-  if (given) return { url: given, stop: () => undefined };
-  const port = await freePort();
-  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  const url = `redis://127.0.0.1:${port}`;
-  for (let i = 0; i < 200; i++) {
-    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    probe.on('error', () => undefined);
-    const ok = await probe.connect().then(() => probe.ping()).then(() => true, () => false);
-    probe.disconnect();
-    if (ok) return { url, stop: () => child.kill('SIGTERM') };
-    await sleep(50);
-  }
-  child.kill('SIGKILL');
-  throw new Error(`redis-server on ${url} did not start`);
+  if (given) return { url: given, stop: async () => undefined };
+  return startPrivateRedis();
 }
 
 async function main(): Promise<void> {
@@ -199,7 +175,7 @@ async function main(): Promise<void> {
   await bus.close();
   const redisEnd = await usedMemory(admin);
   admin.disconnect();
-  redisSrv.stop();
+  await redisSrv.stop();
   await pool.query(`drop schema if exists "${schema}" cascade`);
   await pool.end();
 
