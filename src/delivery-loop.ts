@@ -522,8 +522,6 @@ export class DeliveryLoop {
     }
     if (pending === undefined) {
       // Finished synchronously: the slot is free again before `pump` looks at the next one.
-      const ran = this.o.clock.now() - f.startedAt;
-      this.avgRunMs = this.avgRunMs < 0 ? ran : this.avgRunMs * 0.8 + ran * 0.2;
       this.inFlight.delete(delivery.deliveryId);
       if (this.slotWaiters.length > 0) this.wakeSlots();
       return;
