@@ -75,10 +75,21 @@ export interface ConsumerOptions {
 }
 
 /** Options of `consumer.start()`. */
+/**
+ * With none of `batchSize`, `concurrency` and `prefetch` given, a consumer reads up to this many
+ * times `config.eventBatchSize` per read: the read-ahead grows from the batch size only while the
+ * handlers' recent run time says the held events start well within a third of `claimIdleMs`
+ * (the same adaptive read-ahead as the task worker's), so a backlog drains in large reads.
+ */
+const DEFAULT_READ_GROWTH = 10;
+
 export interface ConsumerStartOptions {
   /** Only these types are handled; other events of the stream are acknowledged and skipped. @default every type with a handler */
   eventTypes?: readonly string[];
-  /** Deliveries fetched per read. @default config.eventBatchSize */
+  /**
+   * Deliveries fetched per read. @default config.eventBatchSize; when none of `batchSize`,
+   * `concurrency` and `prefetch` is given, reads grow up to 10 times that while handlers are short.
+   */
   batchSize?: number;
   /** Handlers running at once. @default the batch size */
   concurrency?: number;
@@ -313,6 +324,7 @@ export class Consumer {
     if (this.starting) return this.starting;
     const { config } = this.ctx;
     const batchSize = positiveInt('batchSize', options.batchSize ?? config.eventBatchSize);
+    const grow = options.batchSize === undefined && options.concurrency === undefined && options.prefetch === undefined;
     this.filter = options.eventTypes ? new Set(options.eventTypes) : undefined;
     // With batch handlers the default concurrency holds the largest batch.
     const concurrency = positiveInt('concurrency', options.concurrency ?? Math.max(batchSize, this.batches?.maxSize ?? 0));
@@ -324,10 +336,12 @@ export class Consumer {
       stream: this.stream,
       group: this.group,
       consumer: this.memberName,
-      batchSize,
+      // At full defaults reads grow with short handlers (see DEFAULT_READ_GROWTH).
+      batchSize: grow ? batchSize * DEFAULT_READ_GROWTH : batchSize,
       concurrency,
       // Read the next batch while this one is handled, so a read's round trip overlaps work.
-      prefetch: options.prefetch ?? batchSize,
+      prefetch: grow ? batchSize * (DEFAULT_READ_GROWTH - 1) : (options.prefetch ?? batchSize),
+      ...(grow ? { prefetchMin: batchSize } : {}),
       blockMs: positiveInt('blockMs', options.blockMs ?? config.eventBlockTime),
       claimIdleMs: config.claimIdleMs,
       startAt: this.startAt,

@@ -59,9 +59,56 @@ export function raceAbort<T>(work: Promise<T>, signal: AbortSignal, onIgnored: (
   });
 }
 
+/**
+ * Like {@link raceAbort}, for a delivery's attempt: settles like `work`, or rejects with the
+ * attempt's abort reason as soon as {@link InFlight.abort} (or its signal) aborts it. Listens on
+ * the attempt itself, so a handler that never reads its signal costs no `AbortController`.
+ *
+ * @internal
+ */
+export function raceInFlight<T>(work: Promise<T>, f: InFlight, onIgnored: () => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    let ended = false;
+    const onAbort = (reason: unknown) => {
+      if (ended) return;
+      ended = true;
+      reject(reason);
+      if (settled) return;
+      const timer = setTimeout(() => {
+        if (!settled) onIgnored();
+      }, IGNORED_SIGNAL_GRACE_MS);
+      timer.unref();
+      const clear = () => clearTimeout(timer);
+      work.then(clear, clear);
+    };
+    work.then(
+      (value) => {
+        settled = true;
+        if (ended) return;
+        ended = true;
+        f.onAbort(undefined);
+        resolve(value);
+      },
+      (err: unknown) => {
+        settled = true;
+        if (ended) return;
+        ended = true;
+        f.onAbort(undefined);
+        reject(err);
+      },
+    );
+    if (f.aborted) onAbort(f.reason);
+    else f.onAbort(onAbort);
+  });
+}
+
 /** A delivery being processed by a {@link DeliveryLoop}. @internal */
 export class InFlight {
   private abortController: AbortController | undefined;
+  private isAborted = false;
+  private abortReason: unknown;
+  private abortListener: ((reason: unknown) => void) | undefined;
   /** Set when the loop handed the delivery back at stop: the processor must not settle it. */
   released = false;
   /** When the transport last saw this delivery (its read, then each touch): its idle time starts there. */
@@ -76,18 +123,49 @@ export class InFlight {
   }
 
   /**
-   * Aborted when the loop stops and its grace period is over (or by the processor). Created on
+   * Aborted when the attempt is (see {@link abort}), also when aborted through it. Created on
    * first use: most handlers never look at their signal, and an AbortController per delivery
    * is a measurable share of the hot path.
    */
   get controller(): AbortController {
-    this.abortController ??= new AbortController();
+    if (!this.abortController) {
+      const c = new AbortController();
+      this.abortController = c;
+      if (this.isAborted) c.abort(this.abortReason);
+      else c.signal.addEventListener('abort', () => this.markAborted(c.signal.reason), { once: true });
+    }
     return this.abortController;
   }
 
-  /** True when the controller exists and was aborted. */
+  /** Aborts the attempt (loop stop, timeout, revoke): its signal, if created, and {@link raceInFlight}. Once. */
+  abort(reason: unknown): void {
+    if (this.isAborted) return;
+    if (this.abortController) this.abortController.abort(reason);
+    else this.markAborted(reason);
+  }
+
+  /** True once the attempt was aborted. */
   get aborted(): boolean {
-    return this.abortController?.signal.aborted ?? false;
+    return this.isAborted;
+  }
+
+  /** Why the attempt was aborted (`undefined` until it is). */
+  get reason(): unknown {
+    return this.abortReason;
+  }
+
+  /** Sets (or with `undefined` clears) the one abort listener, for {@link raceInFlight}. */
+  onAbort(listener: ((reason: unknown) => void) | undefined): void {
+    this.abortListener = listener;
+  }
+
+  private markAborted(reason: unknown): void {
+    if (this.isAborted) return;
+    this.isAborted = true;
+    this.abortReason = reason;
+    const l = this.abortListener;
+    this.abortListener = undefined;
+    l?.(reason);
   }
 }
 
@@ -109,6 +187,13 @@ export interface DeliveryLoopOptions {
    * when every slot is), so a member whose handlers hang does not sit on events. @default 0
    */
   prefetch?: number;
+  /**
+   * Read-ahead kept whatever the deliveries' run time. Above it, read-ahead is capped to what
+   * the slots are expected to start within half the hold time (a third of `claimIdleMs`), from
+   * the recent run times: a large default read-ahead serves short deliveries in few reads,
+   * and does not hold long ones until they are handed back. @default prefetch (no cap)
+   */
+  prefetchMin?: number;
   blockMs: number;
   claimIdleMs: number;
   startAt?: 'beginning' | 'end';
@@ -148,6 +233,8 @@ export class DeliveryLoop {
   private loopDone: Promise<void> = Promise.resolve();
   private slotWaiters: (() => void)[] = [];
   private ackQueue: string[] = [];
+  /** Acks waiting for their record to be written (see `ackAfter`). */
+  private readonly tails = new Set<Promise<void>>();
   private ackFlush: Promise<void> | undefined;
   private ackFlushNow: Promise<void> | undefined;
   private touchTimer: NodeJS.Timeout | undefined;
@@ -156,6 +243,8 @@ export class DeliveryLoop {
   private pumpScheduled = false;
   /** The transport keeps messages in this process (`src/events/in-process.ts`). */
   private readonly inProcess: boolean;
+  /** Recent run time of a delivery, ms (moving average; see `prefetchMin`); -1 before the first. */
+  private avgRunMs = -1;
 
   constructor(private readonly o: DeliveryLoopOptions) {
     this.holdMs = Math.max(50, Math.floor(o.claimIdleMs / 3));
@@ -215,15 +304,30 @@ export class DeliveryLoop {
       if (this.inFlight.size > 0) await Promise.race([this.drained(), sleep(timeoutMs)]);
       for (const f of [...this.inFlight.values()]) {
         f.released = true;
-        f.controller.abort(new ClosedError(`consumer '${this.o.consumer}'`));
+        f.abort(new ClosedError(`consumer '${this.o.consumer}'`));
         await this.safe(
           () => this.o.transport.nack(this.o.stream, this.o.group, f.delivery.deliveryId, { delayMs: 0, countAttempt: false }),
           'hand back',
         );
       }
+      while (this.tails.size > 0) await Promise.all([...this.tails]);
       await this.flushAcks();
     })();
     return this.stopping;
+  }
+
+  /**
+   * Acknowledges a delivery once `written` settles (its result is recorded), without holding
+   * its slot meanwhile: the next delivery starts while the record is on the wire, and the ack
+   * still follows the record. `stop()` waits for these before its last ack flush.
+   */
+  ackAfter(deliveryId: string, written: Promise<unknown>): void {
+    const tail: Promise<void> = written.then(
+      () => this.ack(deliveryId),
+      () => this.ack(deliveryId),
+    );
+    this.tails.add(tail);
+    void tail.finally(() => this.tails.delete(tail));
   }
 
   /** Acknowledges a delivery; acks of one event-loop turn go out in one round trip. */
@@ -400,6 +504,12 @@ export class DeliveryLoop {
    * handlers, or tasks longer than a third of claimIdleMs): what it read would only wait.
    */
   private readAhead(prefetch: number): number {
+    const min = this.o.prefetchMin ?? prefetch;
+    if (prefetch > min) {
+      // Until a run time is known, only the minimum; a run time of 0 ms fits any read-ahead.
+      const fits = this.avgRunMs < 0 ? min : this.avgRunMs === 0 ? prefetch : Math.floor((this.holdMs / 2 / this.avgRunMs) * this.o.concurrency);
+      prefetch = Math.max(min, Math.min(prefetch, fits));
+    }
     if (prefetch === 0 || this.inFlight.size === 0) return prefetch;
     const cutoff = this.o.clock.now() - this.holdMs;
     let long = 0;
@@ -425,6 +535,8 @@ export class DeliveryLoop {
       return;
     }
     const done = () => {
+      const ran = this.o.clock.now() - f.startedAt;
+      this.avgRunMs = this.avgRunMs < 0 ? ran : this.avgRunMs * 0.8 + ran * 0.2;
       this.inFlight.delete(delivery.deliveryId);
       this.pump();
       this.wakeSlots();

@@ -56,6 +56,8 @@ export class RedisCommands {
   readonly used = new Set<string>();
   /** The check that the connection uses the database it asked for (once; see `checkDb`); null once passed. */
   private dbCheck: Promise<void> | undefined | null;
+  /** The main socket's writes are held until the check phase (see `coalesceWrites`). */
+  private corked = false;
 
   constructor(o: RedisCommandsOptions) {
     this.main = o.main;
@@ -121,6 +123,25 @@ export class RedisCommands {
   }
 
   /**
+   * Holds the main connection's writes until the check phase of this event-loop turn
+   * (`socket.cork()`, then `uncork()` from `setImmediate`): what the roles send in one turn
+   * (a worker's acks, task states, notifications, lifecycle events and its next read) leaves in
+   * one write instead of one system call per command. Only on a connection the transport opened
+   * (a caller's own client is left as it is) and not on a Cluster (no single socket).
+   */
+  private coalesceWrites(): void {
+    if (this.corked || !this.ownsMain) return;
+    const socket = (this.main as { stream?: { cork?: () => void; uncork?: () => void; writable?: boolean } }).stream;
+    if (!socket || typeof socket.cork !== 'function' || typeof socket.uncork !== 'function' || socket.writable === false) return;
+    this.corked = true;
+    socket.cork();
+    setImmediate(() => {
+      this.corked = false;
+      socket.uncork?.();
+    });
+  }
+
+  /**
    * Runs one non-blocking command (or pipeline, or script) on the main connection: waits for the
    * connection (bounded), bounds the call, and turns failures into `TransportError`s without
    * secrets. With `total`, the bound covers the wait for the connection too.
@@ -139,13 +160,15 @@ export class RedisCommands {
       await whenReady(this.main, start + (opts.readyMs ?? timeoutMs), this.unreachable(this.main), this.life.signal, signal);
       if (this.dbCheck !== null) await this.checkDb();
       const deadline = opts.total ? Math.max(start + timeoutMs, Date.now() + 1) : Date.now() + timeoutMs;
-      const run = (): Promise<T> =>
-        bounded(
+      const run = (): Promise<T> => {
+        this.coalesceWrites();
+        return bounded(
           fn(this.main),
           deadline,
           () => new TransportError(`[event-bus:redis] Redis at ${this.where} did not answer ${what} within ${timeoutMs} ms.`),
           signal,
         );
+      };
       try {
         return await run();
       } catch (err) {

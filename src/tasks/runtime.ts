@@ -2,11 +2,12 @@ import { z } from 'zod';
 import { Batcher } from '../batcher.js';
 import { isoNow } from '../clock.js';
 import type { SystemContext } from '../context.js';
-import { ENVELOPE_VERSION, encodeEnvelope, newEventId, priorityRank, type EventEnvelope } from '../events/envelope.js';
+import { encodeEnvelope, newEventId, priorityRank, type EventEnvelope } from '../events/envelope.js';
 import type { EventDefinition } from '../events/registry.js';
 import type { TaskMessage } from './message.js';
 import { TaskEventType, taskKeys, type TaskKeys } from './names.js';
 import { TaskStates } from './state.js';
+import { encodeTaskEvent, taskEventEnvelope } from './task-events.js';
 
 export { TaskEventType, parseTaskStates } from './names.js';
 
@@ -33,7 +34,8 @@ export class TaskRuntime {
   readonly keys: TaskKeys;
   /** The one owner of task state: written by workers, read by results, watched by the dashboard. */
   readonly states: TaskStates;
-  private readonly events: Batcher<EventEnvelope>;
+  /** Lifecycle events to write: the envelope when the store keeps them, else only the wire text. */
+  private readonly events: Batcher<{ envelope: EventEnvelope | undefined; body: string | undefined; rank: number }>;
 
   constructor(
     readonly ctx: SystemContext,
@@ -43,30 +45,29 @@ export class TaskRuntime {
     this.states = new TaskStates(ctx, this.keys, taskEvents);
     this.events = new Batcher(
       async (batch) => {
-        if (ctx.config.eventSourcingEnabled) await ctx.store.append(batch, { published: true });
+        const stored = batch.flatMap((e) => (e.envelope ? [e.envelope] : []));
+        if (ctx.config.eventSourcingEnabled && stored.length > 0) await ctx.store.append(stored, { published: true });
         await ctx.transport.publish(
           this.keys.eventsStream,
-          batch.map((e) => ({ body: encodeEnvelope(e), priority: priorityRank(e.priority) })),
+          batch.map((e) => ({ body: e.body ?? encodeEnvelope(e.envelope as EventEnvelope), priority: e.rank })),
         );
       },
       (err, count) => ctx.logger.warn('could not record task lifecycle events', { count, error: (err as Error).message }),
     );
   }
 
-  /** Records a lifecycle event of a task (batched; best effort). */
+  /**
+   * Records a lifecycle event of a task (batched; best effort). Without event sourcing only its
+   * wire text is built (directly, see `task-events.ts`), not an envelope object.
+   */
   emit(type: TaskEventType, msg: Pick<TaskMessage, 'id' | 'task' | 'queue' | 'correlationId' | 'priority'>, extra: Record<string, unknown> = {}): void {
     if (!this.taskEvents) return;
-    this.events.push({
-      id: newEventId(),
-      type,
-      data: { taskId: msg.id, name: msg.task, queue: msg.queue, ...extra },
-      priority: msg.priority,
-      correlationId: msg.correlationId,
-      causationId: msg.id,
-      occurredAt: isoNow(this.ctx.clock),
-      version: ENVELOPE_VERSION,
-      ...(this.ctx.source ? { source: this.ctx.source } : {}),
-    });
+    const id = newEventId();
+    const at = isoNow(this.ctx.clock);
+    const rank = priorityRank(msg.priority);
+    const body = this.ctx.config.eventSourcingEnabled ? undefined : encodeTaskEvent(id, type, msg, extra, at, this.ctx.source);
+    const envelope = body === undefined ? taskEventEnvelope(id, type, msg, extra, at, this.ctx.source) : undefined;
+    this.events.push({ envelope, body, rank });
   }
 
   /** Writes what has been emitted so far. */

@@ -5,6 +5,8 @@ import type { TaskInfo } from './message.js';
 import { FINAL_TASK_STATES, parseTaskStates, type TaskKeys } from './names.js';
 import { releaseDedupe } from './dedupe.js';
 
+const ignore = (): void => {};
+
 interface PendingWrite {
   info: TaskInfo;
   text: string;
@@ -70,6 +72,17 @@ export class TaskStates {
       this.pending.push({ info, text: JSON.stringify(info), persist, resolve, reject });
       this.flushing ??= new Promise<void>((r) => setImmediate(r)).then(() => this.flush());
     });
+  }
+
+  /**
+   * Announces transient states of many tasks at once (the `PENDING` of a bulk send) with the
+   * next flush, best effort: as {@link write} with `persist: false`, without a promise per state.
+   * Nothing when announcements are off.
+   */
+  announce(infos: readonly TaskInfo[]): void {
+    if (!this.announceTransient || infos.length === 0) return;
+    for (const info of infos) this.pending.push({ info, text: JSON.stringify(info), persist: false, resolve: ignore, reject: ignore });
+    this.flushing ??= new Promise<void>((r) => setImmediate(r)).then(() => this.flush());
   }
 
   /**

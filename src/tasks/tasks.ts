@@ -541,16 +541,17 @@ export class TaskRegistry {
       if (dedupe !== undefined) await unclaimDedupe(this.runtime, name, options.dedupeKey as string, dedupe).catch(() => false);
       throw err;
     }
-    for (let i = 0; this.runtime.taskEvents && i < ids.length; i++) {
-      const id = ids[i] as string;
-      const correlationId = options.correlationId ?? id;
-      this.runtime.emit(TaskEventType.SENT, { id, task: name, queue: queue as string, correlationId, priority }, eta ? { eta } : {});
-      // Announced to watchers (the dashboard); a claimed id was announced by the claim.
-      if (claimed === undefined) {
-        void this.runtime.states
-          .write({ id, name, queue: queue as string, state: 'PENDING', attempt: 0, correlationId, updatedAt: createdAt }, { persist: false })
-          .catch(() => {});
+    if (this.runtime.taskEvents) {
+      const extra = eta ? { eta } : {};
+      // Announced to watchers (the dashboard) in one batch; a claimed id was announced by the claim.
+      const announced: TaskInfo[] = [];
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i] as string;
+        const correlationId = options.correlationId ?? id;
+        this.runtime.emit(TaskEventType.SENT, { id, task: name, queue: queue as string, correlationId, priority }, extra);
+        if (claimed === undefined) announced.push({ id, name, queue: queue as string, state: 'PENDING', attempt: 0, correlationId, updatedAt: createdAt });
       }
+      this.runtime.states.announce(announced);
     }
     return ids.map((id) => new TaskResult<TResult>(this.runtime, id, name, queue as string));
   }

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { isoNow } from '../clock.js';
 import type { Unsubscribe } from '../contracts/transport.js';
-import { DeliveryLoop, raceAbort, type InFlight } from '../delivery-loop.js';
+import { DeliveryLoop, raceInFlight, type InFlight } from '../delivery-loop.js';
 import {
   ClosedError,
   EventValidationError,
@@ -46,7 +46,10 @@ export interface WorkerOptions {
    * Tasks read ahead per queue beyond its concurrency, so a finished slot is refilled without a
    * round trip. Held tasks not started within a third of `claimIdleMs` are handed back for any
    * worker (no attempt counted), and none is read ahead while every slot has been busy that
-   * long. @default the queue's concurrency
+   * long. By default the read-ahead is the queue's concurrency, and up to
+   * 16 while recent tasks are short enough for the slots to start that
+   * many well within that time (short tasks then need few reads; long ones are not held).
+   * A number given here is used as it is. @default the queue's concurrency, up to 16 for short tasks
    */
   prefetch?: number;
   /** How long a read blocks, in ms. @default config.eventBlockTime */
@@ -138,6 +141,9 @@ class RunContext implements TaskContext {
     return this.#reporter?.close();
   }
 }
+
+/** The most tasks a queue of a worker reads ahead by default when its tasks are short (see `WorkerOptions.prefetch`). */
+export const DEFAULT_PREFETCH = 16;
 
 let workerSeq = 0;
 const HOST = hostname();
@@ -232,8 +238,9 @@ export class Worker {
         concurrency: q.concurrency,
         // A rate-limited queue reads only what it may start now: read-ahead would start late,
         // in the next window, on top of that window's budget.
-        batchSize: q.concurrency + (q.rateLimit ? 0 : (this.options.prefetch ?? q.concurrency)),
-        prefetch: q.rateLimit ? 0 : (this.options.prefetch ?? q.concurrency),
+        batchSize: q.concurrency + (q.rateLimit ? 0 : (this.options.prefetch ?? Math.max(q.concurrency, DEFAULT_PREFETCH))),
+        prefetch: q.rateLimit ? 0 : (this.options.prefetch ?? Math.max(q.concurrency, DEFAULT_PREFETCH)),
+        prefetchMin: q.rateLimit ? 0 : (this.options.prefetch ?? q.concurrency),
         blockMs: this.options.blockMs ?? ctx.config.eventBlockTime,
         claimIdleMs: ctx.config.claimIdleMs,
         startAt: 'beginning',
@@ -277,7 +284,7 @@ export class Worker {
     const now = this.runtime.ctx.clock.now();
     this.revoked.set(id, now);
     const r = this.running.get(id);
-    if (r) r.f.controller.abort(new Error(`task ${id} revoked`));
+    if (r) r.f.abort(new Error(`task ${id} revoked`));
     // Forget revocations older than the result TTL (their keys have expired too).
     if (this.revoked.size > 10_000) {
       const cutoff = now - this.runtime.ctx.config.taskResultTtlMs;
@@ -369,7 +376,7 @@ export class Worker {
     let timer: NodeJS.Timeout | undefined;
     if (def.options.timeoutMs) {
       timer = setTimeout(
-        () => f.controller.abort(new TaskTimeoutError(msg.id, `[event-bus] Task '${msg.task}' (${msg.id}) ran past its timeoutMs of ${def.options.timeoutMs} ms`)),
+        () => f.abort(new TaskTimeoutError(msg.id, `[event-bus] Task '${msg.task}' (${msg.id}) ran past its timeoutMs of ${def.options.timeoutMs} ms`)),
         def.options.timeoutMs,
       );
     }
@@ -385,14 +392,14 @@ export class Worker {
       }
       // The attempt ends when its signal aborts (timeout, revoke, stop), even if the handler
       // ignores the signal: its slot is freed and its late result or error is ignored.
-      result = await raceAbort(work, f.controller.signal, () =>
+      result = await raceInFlight(work, f, () =>
         ctx.logger.warn('task handler ignored its abort signal; the attempt ended without it and its late result or error is ignored', {
           taskId: msg.id,
           task: msg.task,
           queue,
           worker: this.id,
           attempt: d.attempt,
-          reason: toError(f.controller.signal.reason).message,
+          reason: toError(f.reason).message,
         }),
       );
     } catch (thrown) {
@@ -413,15 +420,22 @@ export class Worker {
       return;
     }
     // A handler that returned after its timeout still failed the attempt.
-    if (!error && f.aborted) error = toError(f.controller.signal.reason);
+    if (!error && f.aborted) error = toError(f.reason);
     if (!error) {
-      await this.settle(this.info(msg, 'SUCCESS', d.attempt, { result: def.options.ignoreResult ? null : (result ?? null), runtimeMs }), def.options.ignoreResult);
-      // A flow step: start what follows before the ack (a crash in between runs the step again).
-      if (msg.flow && !(await onFlowStep(this.registry, this.runtime, msg, { state: 'SUCCESS', result }))) {
-        await loop.nack(d.deliveryId, ctx.config.retryBackoffMs, false);
-        return;
+      const settled = this.settle(this.info(msg, 'SUCCESS', d.attempt, { result: def.options.ignoreResult ? null : (result ?? null), runtimeMs }), def.options.ignoreResult);
+      if (msg.flow) {
+        // A flow step: start what follows before the ack (a crash in between runs the step again).
+        await settled;
+        if (!(await onFlowStep(this.registry, this.runtime, msg, { state: 'SUCCESS', result }))) {
+          await loop.nack(d.deliveryId, ctx.config.retryBackoffMs, false);
+          return;
+        }
+        loop.ack(d.deliveryId);
+      } else {
+        // Acked once the result is recorded; the slot is free meanwhile (the next task starts
+        // while the record is on the wire).
+        loop.ackAfter(d.deliveryId, settled);
       }
-      loop.ack(d.deliveryId);
       this.processed++;
       this.runtime.emit(TaskEventType.SUCCEEDED, msg, { attempt: d.attempt, runtimeMs, worker: this.id });
       return;
