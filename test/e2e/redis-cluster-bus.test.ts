@@ -162,12 +162,13 @@ describe.skipIf(!hasTools && !REDIS_REQUIRED)('the bus on a 3-master Redis Clust
     const { bus } = await system(uniquePrefix());
     const seen = new Map<string, number[]>();
     let handled = 0;
-    const c = bus.consumer('c1', { group: 'ordered', concurrency: 1, blockMs: 200 }).registerHandler(EventType.SYSTEM_WARNING, (e) => {
+    const c = bus.consumer('c1', { group: 'ordered' }).registerHandler(EventType.SYSTEM_WARNING, (e) => {
       const [flow, i] = e.data.message.split(':');
       seen.set(flow!, [...(seen.get(flow!) ?? []), Number(i)]);
       handled++;
     });
-    await c.start();
+    // One at a time: the order handled is the order delivered.
+    await c.start({ concurrency: 1, blockMs: 200 });
     const flows = 8;
     const per = 12;
     const events = Array.from({ length: flows * per }, (_, k) => warning(`f${k % flows}:${Math.floor(k / flows)}`, `flow-${k % flows}`));
@@ -208,12 +209,12 @@ describe.skipIf(!hasTools && !REDIS_REQUIRED)('the bus on a 3-master Redis Clust
     let fixed = false;
     const attempts: number[] = [];
     const handledIds: string[] = [];
-    const c = bus.consumer('c1', { group: 'flaky', blockMs: 200 }).registerHandler(EventType.SYSTEM_WARNING, (e, ctx) => {
+    const c = bus.consumer('c1', { group: 'flaky' }).registerHandler(EventType.SYSTEM_WARNING, (e, ctx) => {
       attempts.push(ctx.attempt);
       if (!fixed) throw new Error('downstream down');
       handledIds.push(e.id);
     });
-    await c.start();
+    await c.start({ blockMs: 200 });
     const id = await bus.publisher.publish(warning('dead', 'flow-dlq'));
     await waitUntil(async () => (await bus.dlq.size()) === 1, 30_000, 'the event dead-lettered');
     expect(attempts).toEqual([1, 2]);
@@ -254,10 +255,10 @@ describe.skipIf(!hasTools && !REDIS_REQUIRED)('the bus on a 3-master Redis Clust
     const { bus, transport } = await system(uniquePrefix(), {}, {}, 5000);
     const handled = new Set<string>();
     for (const name of ['w1', 'w2']) {
-      const c = bus.consumer(name, { group: 'failover', concurrency: 10, blockMs: 200 }).registerHandler(EventType.SYSTEM_WARNING, (e) => {
+      const c = bus.consumer(name, { group: 'failover' }).registerHandler(EventType.SYSTEM_WARNING, (e) => {
         handled.add(e.data.message);
       });
-      await c.start();
+      await c.start({ concurrency: 10, blockMs: 200 });
     }
     const resolved: string[] = [];
     let failed = 0;
