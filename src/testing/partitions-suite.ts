@@ -162,7 +162,7 @@ export function describePartitions(name: string, factory: () => Promise<Partitio
       expect(await t.getDeadLetter(dlq, entry!.id)).toMatchObject({ stream, body: 'dead' });
       // Replay through the logical stream reaches the group again.
       await t.redeliver(entry!.stream, 'g', [{ body: entry!.body, attempt: 3 }]);
-      const replayed = await drain(t, stream, 'g', 'c4', 1);
+      const replayed = await drain(t, stream, 'g', 'c1', 1);
       expect(replayed.map((d) => [d.body, d.attempt])).toEqual([['dead', 3]]);
       expect((await t.info(stream)).groups[0]?.pending).toBe(0);
     });
