@@ -4,8 +4,9 @@
  * processes of one group (fixture test/e2e/fixtures/pg-transport-process.ts) handle events while
  * this process publishes one every ~20 ms. The cluster is stopped with `pg_ctl stop -m immediate`
  * and started again, two rounds. Nobody is restarted: the publisher must publish again after each
- * round (rejections during it are typed `TransportError`s), the consumer processes must stay alive
- * and every publish that resolved must be handled (nothing accepted is lost).
+ * round (rejections during it are typed `TransportError`s), the consumer processes and a task
+ * worker process must stay alive, and every publish and task send that resolved must be handled
+ * (nothing accepted is lost).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -47,11 +48,11 @@ describe.skipIf(why !== undefined && !POSTGRES_REQUIRED)('chaos: PostgreSQL rest
     await server?.destroy();
   }, 60_000);
 
-  function consumer(url: string): Proc {
+  function consumer(url: string, role: 'consumer' | 'worker' = 'consumer'): Proc {
     const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, PG_URL: url, SCHEMA: 'chaos', ROLE: 'consumer', GROUP: 'workers', CLAIM_IDLE_MS: '2000', HANDLE_MS: '2' },
+      env: { ...process.env, PG_URL: url, SCHEMA: 'chaos', ROLE: role, GROUP: 'workers', CLAIM_IDLE_MS: '2000', HANDLE_MS: '2', CONCURRENCY: '4' },
     });
     const handled: string[] = [];
     const stderr: string[] = [];
@@ -69,7 +70,7 @@ describe.skipIf(why !== undefined && !POSTGRES_REQUIRED)('chaos: PostgreSQL rest
         const line = buffer.slice(0, nl);
         buffer = buffer.slice(nl + 1);
         if (line === 'READY') onReady();
-        else if (line.startsWith('H ')) handled.push(line.slice(2));
+        else if (line.startsWith('H ') || line.startsWith('D ')) handled.push(line.slice(2));
       }
     });
     child.stderr!.setEncoding('utf8');
@@ -95,7 +96,10 @@ describe.skipIf(why !== undefined && !POSTGRES_REQUIRED)('chaos: PostgreSQL rest
       });
       await bus.transport.ensureGroup(bus.config.eventStreamName, 'workers');
       const consumers = [consumer(pg.url), consumer(pg.url)];
-      await Promise.all(consumers.map((c) => c.ready));
+      const worker = consumer(pg.url, 'worker');
+      await Promise.all([...consumers, worker].map((c) => c.ready));
+      const tasks: string[] = [];
+      const taskRejected: unknown[] = [];
 
       const accepted: string[] = [];
       const rejected: unknown[] = [];
@@ -107,6 +111,13 @@ describe.skipIf(why !== undefined && !POSTGRES_REQUIRED)('chaos: PostgreSQL rest
           try {
             await bus!.publisher.publish({ type: EventType.REQUEST_CREATED, data: { requestId, description: 'x', budgetMax: 1 } });
             accepted.push(requestId);
+            if (n % 5 === 0) {
+              const label = `job-${n}`;
+              await bus!.tasks.send('slow', label, { queue: 'work' }).then(
+                () => tasks.push(label),
+                (err: unknown) => taskRejected.push(err),
+              );
+            }
           } catch (err) {
             rejected.push(err);
           }
@@ -131,14 +142,18 @@ describe.skipIf(why !== undefined && !POSTGRES_REQUIRED)('chaos: PostgreSQL rest
 
       const handled = () => new Set(consumers.flatMap((c) => c.handled));
       const lost = () => accepted.filter((id) => !handled().has(id));
-      await until(() => lost().length === 0, 120_000);
+      const lostTasks = () => tasks.filter((t) => !worker.handled.includes(t));
+      await until(() => lost().length === 0 && lostTasks().length === 0, 120_000);
       const all = consumers.flatMap((c) => c.handled);
       console.log(
         `[chaos pg-transport restart] sent ${accepted.length}, rejected ${rejected.length}, handled ${handled().size}, ` +
-          `duplicates ${all.length - handled().size}, lost ${lost().length}`,
+          `duplicates ${all.length - handled().size}, lost ${lost().length}; tasks sent ${tasks.length}, done ${new Set(worker.handled).size}, lost ${lostTasks().length}`,
       );
       expect(lost()).toEqual([]);
+      expect(lostTasks()).toEqual([]);
+      expect(alive(worker), worker.stderr.join('')).toBe(true);
       for (const err of rejected) expect(isEventBusError(err, 'ERR_TRANSPORT')).toBe(true);
+      for (const err of taskRejected) expect(isEventBusError(err), String(err)).toBe(true);
       for (const c of consumers) expect(alive(c), c.stderr.join('')).toBe(true);
     },
     600_000,
