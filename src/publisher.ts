@@ -5,6 +5,7 @@ import type { OutgoingMessage, SignalOptions } from './contracts/transport.js';
 import { EventValidationError, TransportError, type ValidationIssue } from './errors.js';
 import { boundedStoreCall } from './outbox.js';
 import { producerSpan, tracePublish, type TraceSpan } from './tracing.js';
+import { publishInTransaction } from './transactional-publish.js';
 import { EventType, eventSchemas, type EventDataInput } from './events/catalog.js';
 import { encodeJson } from './events/json.js';
 import { ValueMessage, snapshotJson, takesValues } from './events/in-process.js';
@@ -68,7 +69,8 @@ export interface PublishOptions extends SignalOptions {
    * `BEGIN`). The events are written to the store's outbox inside it, so they exist if and only if
    * the transaction commits; they are not handed to the transport now. The outbox relay publishes
    * them after the commit (call `bus.outbox.runOnce({ graceMs: 0 })` after committing to publish
-   * at once). Needs event sourcing on.
+   * at once). Needs event sourcing on. With the PostgreSQL transport and a `pg` client, the events
+   * go onto the transport in that same transaction instead (stored as published; no relay).
    */
   transaction?: unknown;
 }
@@ -228,6 +230,10 @@ export class Publisher {
         throw new EventValidationError(undefined, [
           { path: 'transaction', message: 'publishing in a transaction needs event sourcing (PROCUR_EVENT_EVENT_SOURCING_ENABLED=true)' },
         ]);
+      }
+      if (await publishInTransaction(ctx, options.transaction, envelopes, messages, options)) {
+        for (const event of envelopes) ctx.hooks.emit('published', { event, deferred: false });
+        return ids;
       }
       // The outbox relay publishes these once the application's transaction has committed.
       await ctx.store.append(envelopes, { transaction: options.transaction, ...(options.signal ? { signal: options.signal } : {}) });
