@@ -27,6 +27,8 @@ const FILES: Record<string, string> = {
   backlog: 'scaling.bench.ts#runBacklog',
   sqlite: 'sqlite.bench.ts',
   layout: 'layout.bench.ts',
+  cluster: 'cluster.bench.ts',
+  'pg-transport': 'pg-transport.bench.ts',
 };
 const DEFAULT = ['tasks', 'redis', 'postgres', 'memory', 'scaling', 'backlog', 'sqlite'];
 const named = [...args.filter((a) => !a.startsWith('--')), ...(process.env.BENCH_ONLY?.split(',').filter(Boolean) ?? [])];
@@ -78,7 +80,7 @@ function writeResults(reports: ReportLike[]): void {
 
 const { startPrivateRedis } = await import('./util.js');
 let privateRedis: Awaited<ReturnType<typeof startPrivateRedis>> | undefined;
-if (!process.env.PROCUR_BENCH_REDIS_URL && selected.some((n) => n !== 'postgres' && n !== 'sqlite' && n !== 'memory')) {
+if (!process.env.PROCUR_BENCH_REDIS_URL && selected.some((n) => !['postgres', 'sqlite', 'memory', 'cluster', 'pg-transport'].includes(n))) {
   privateRedis = await startPrivateRedis();
   process.env.PROCUR_BENCH_REDIS_URL = privateRedis.url;
   process.env.PROCUR_BENCH_REDIS_PRIVATE = '1';

@@ -80,6 +80,17 @@ export interface StreamSummary extends StreamInfo {
   retrying: number;
   /** Age of the oldest pending delivery of any group, ms (0 when none). */
   oldestPendingMs: number;
+  /**
+   * Events waiting on the stream, over every group: `lag + pending + retrying + delayed` (what
+   * the `pendingEvents` health figure counts).
+   */
+  depth: number;
+  /**
+   * A partitioned stream (`eventStreamPartitions > 1`): each partition (index `i` is the
+   * adapter's stream `partitionName(stream, i)`) with its own totals and depth; the fields above
+   * are the sums over them. Absent for a stream that is not partitioned.
+   */
+  partitions?: StreamSummary[];
 }
 
 /** A worker as the health check sees it. */
@@ -197,7 +208,15 @@ export class Monitor {
 
   /**
    * Length, groups, pending, lag and oldest pending age of the events stream (or of another
-   * stream, e.g. a task queue's), with totals over its groups.
+   * stream, e.g. a task queue's), with totals over its groups and its `depth`. A partitioned
+   * events stream (`eventStreamPartitions > 1`) also has `partitions`: each partition's figures
+   * and depth, the top-level fields being their sums.
+   *
+   * @example
+   * ```ts
+   * const info = await bus.monitor.getStreamInfo();
+   * console.log(info.depth, info.partitions?.map((p) => p.depth));
+   * ```
    */
   async getStreamInfo(stream = this.ctx.config.eventStreamName): Promise<StreamSummary> {
     return summarize(await this.ctx.transport.info(stream));
@@ -399,14 +418,19 @@ function rate(stats: StoreStats): number {
 /** Adds totals over the groups of a stream. @internal */
 export function summarize(info: StreamInfo): StreamSummary {
   const sum = (f: (g: GroupInfo) => number) => info.groups.reduce((n, g) => n + f(g), 0);
-  return {
-    ...info,
+  const { partitions, ...rest } = info;
+  const out: StreamSummary = {
+    ...rest,
     pending: sum((g) => g.pending),
     lag: sum((g) => g.lag),
     lagByPriority: [0, 1, 2, 3].map((r) => sum((g) => g.lagByPriority[r] ?? 0)),
     retrying: sum((g) => g.retrying),
     oldestPendingMs: info.groups.reduce((m, g) => Math.max(m, g.oldestPendingMs), 0),
+    depth: 0,
   };
+  out.depth = pendingOf(out);
+  if (partitions) out.partitions = partitions.map((p) => summarize(p));
+  return out;
 }
 
 function pendingOf(info: StreamSummary): number {

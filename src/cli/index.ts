@@ -15,7 +15,7 @@ import { progress } from './progress.js';
 import { escapeControl } from '../terminal-text.js';
 import { describeDeadLetter } from '../http/dead-letter-view.js';
 import { NotFoundError, isEventBusError } from '@procur/event-bus';
-import type { EventSystem } from '@procur/event-bus';
+import type { EventSystem, StreamSummary } from '@procur/event-bus';
 
 const CONNECTING = `
 Connecting:
@@ -94,6 +94,17 @@ async function withApp<T>(inspecting: string, fn: (bus: EventSystem) => Promise<
   } finally {
     await bus.close();
   }
+}
+
+/** The events stream for people: the totals, then one line per partition when it is partitioned. */
+function streamLines(info: StreamSummary): string[] {
+  const figures = (s: StreamSummary) =>
+    `depth ${s.depth}  length ${s.length}  lag ${s.lag}  pending ${s.pending}  retrying ${s.retrying}  delayed ${s.delayed}`;
+  const parts = info.partitions ?? [];
+  return [
+    `${t(info.stream)}  ${figures(info)}  groups ${t(info.groups.map((g) => g.name).join(',') || '-')}${parts.length ? `  (${parts.length} partitions)` : ''}`,
+    ...parts.map((p, i) => `  partition ${String(i).padEnd(3)} ${t(p.stream).padEnd(24)} ${figures(p)}`),
+  ];
 }
 
 /** One value of a human-readable line: its control characters (newlines too) escaped. */
@@ -184,7 +195,7 @@ program
 
 program
   .command('inspect <what>')
-  .description('active | registered | stats | queues | workers')
+  .description('active | registered | stats | queues | workers | streams (the events stream: depth in total and per partition)')
   .action((what: string) =>
     withApp(`inspect ${what}`, async (bus) => {
       switch (what) {
@@ -219,8 +230,13 @@ program
           });
           return print(lines.length ? lines.join('\n') : 'no queues', queues);
         }
+        case 'streams':
+        case 'stream': {
+          const info = await bus.monitor.getStreamInfo();
+          return print(streamLines(info).join('\n'), info);
+        }
         default:
-          throw new CommanderError(2, 'usage', `inspect takes active, registered, stats, queues or workers (got '${what}')`);
+          throw new CommanderError(2, 'usage', `inspect takes active, registered, stats, queues, workers or streams (got '${what}')`);
       }
     }),
   );

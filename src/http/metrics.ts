@@ -44,6 +44,11 @@ export interface BusMetrics {
  * scrape one): `procur_event_success_rate_percent` (last 24 h), `procur_events_pending`,
  * `procur_healthy`, `procur_health_issues{rule}`, `procur_consumer_lag{stream,group}`,
  * `procur_consumer_pending{stream,group}`, `procur_consumer_oldest_pending_seconds{stream,group}`,
+ * `procur_stream_depth{stream}` (events waiting on the events stream: lag + pending + retrying +
+ * delayed), and for a partitioned events stream (`eventStreamPartitions > 1`) the same per
+ * partition (`partition` is the index, 0 to N - 1; the gauges without it keep the totals):
+ * `procur_stream_partition_depth{stream,partition}`, `procur_stream_partition_length{stream,partition}`,
+ * `procur_consumer_partition_lag{stream,partition,group}`, `procur_consumer_partition_pending{stream,partition,group}`,
  * `procur_queue_depth{queue,priority}` (tasks no worker has taken yet, per priority),
  * `procur_queue_waiting{queue}`, `procur_queue_running{queue}`, `procur_queue_delayed{queue}`,
  * `procur_queue_retrying{queue}`, `procur_dlq_size`, `procur_workers{state}`,
@@ -120,6 +125,21 @@ export function createMetrics(bus: EventSystem, options: MetricsOptions = {}): B
   });
   gauge('consumer_oldest_pending_seconds', 'Age of the oldest unacked delivery of a consumer group, in seconds.', ['stream', 'group'], (g, r) => {
     for (const s of streams(r)) for (const grp of s.groups) g.set({ stream: s.stream, group: grp.name }, grp.oldestPendingMs / 1000);
+  });
+  // A partitioned events stream: the same figures per partition (the gauges above keep the totals).
+  const parts = (r: ComprehensiveReport) => (r.stream.partitions ?? []).map((part, i) => ({ stream: r.stream.stream, partition: String(i), part }));
+  gauge('stream_depth', 'Events waiting on the events stream (lag + pending + retrying + delayed, over every group).', ['stream'], (g, r) => g.set({ stream: r.stream.stream }, r.stream.depth));
+  gauge('stream_partition_depth', 'Events waiting on each partition of a partitioned events stream (lag + pending + retrying + delayed).', ['stream', 'partition'], (g, r) => {
+    for (const { stream, partition, part } of parts(r)) g.set({ stream, partition }, part.depth);
+  });
+  gauge('stream_partition_length', 'Messages held in each partition of a partitioned events stream.', ['stream', 'partition'], (g, r) => {
+    for (const { stream, partition, part } of parts(r)) g.set({ stream, partition }, part.length);
+  });
+  gauge('consumer_partition_lag', 'Messages a consumer group has not read yet, per partition of a partitioned events stream.', ['stream', 'partition', 'group'], (g, r) => {
+    for (const { stream, partition, part } of parts(r)) for (const grp of part.groups) g.set({ stream, partition, group: grp.name }, grp.lag);
+  });
+  gauge('consumer_partition_pending', 'Deliveries of a consumer group not acked yet, per partition of a partitioned events stream.', ['stream', 'partition', 'group'], (g, r) => {
+    for (const { stream, partition, part } of parts(r)) for (const grp of part.groups) g.set({ stream, partition, group: grp.name }, grp.pending);
   });
   const PRIORITIES = ['low', 'normal', 'high', 'critical'];
   gauge('queue_depth', 'Tasks in a queue that no worker has taken yet, per priority.', ['queue', 'priority'], (g, r) => {
