@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 // npm run bench: every benchmark side by side, medians of several runs, ratios printed.
 // BENCH_ONLY=memory,sqlite,postgres picks some (layout: bench/layout.bench.ts); BENCH_RUNS and BENCH_EVENTS scale them.
-const all = ['memory', 'sqlite', 'postgres', 'redis', 'tasks', 'layout'] as const;
+const all = ['memory', 'sqlite', 'postgres', 'redis', 'tasks', 'layout', 'pg-transport'] as const;
 const only = process.env.BENCH_ONLY?.split(',');
 console.log(`# @procur/event-bus benchmarks (${new Date().toISOString()}, node ${process.version})`);
 for (const name of all) {
