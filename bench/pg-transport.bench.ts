@@ -12,6 +12,8 @@ import { fmt, median, percentile } from './util.js';
 
 const DB = process.env.PROCUR_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const N = Number(process.env.BENCH_PG_TASKS ?? 5_000);
+/** Tasks of the one-by-one enqueue (each an awaited round trip and commit). */
+const ONE_BY_ONE = Number(process.env.BENCH_PG_ONE_BY_ONE ?? N);
 const PAIRS = Number(process.env.BENCH_RUNS ?? 3);
 const RATE = Number(process.env.BENCH_RATE ?? 200);
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 10);
@@ -55,12 +57,12 @@ async function oursEnqueue(bulk: boolean): Promise<Timed> {
   if (bulk) {
     for (let i = 0; i < N; i += 1000) await bus.tasks.sendMany('noop', Array.from({ length: Math.min(1000, N - i) }, (_, k) => ({ i: i + k })));
   } else {
-    for (let i = 0; i < N; i++) await bus.tasks.send('noop', { i });
+    for (let i = 0; i < ONE_BY_ONE; i++) await bus.tasks.send('noop', { i });
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   await bus.close();
   await dropSchema(schema);
-  return { ops: N, seconds };
+  return { ops: bulk ? N : ONE_BY_ONE, seconds };
 }
 
 async function oursProcess(concurrency: number): Promise<Timed> {
@@ -121,12 +123,12 @@ async function bossEnqueue(bulk: boolean): Promise<Timed> {
   if (bulk) {
     for (let i = 0; i < N; i += 1000) await b.insert('q', Array.from({ length: Math.min(1000, N - i) }, (_, k) => ({ data: { i: i + k } })));
   } else {
-    for (let i = 0; i < N; i++) await b.send('q', { i });
+    for (let i = 0; i < ONE_BY_ONE; i++) await b.send('q', { i });
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   await b.stop({ graceful: false });
   await dropSchema(schema);
-  return { ops: N, seconds };
+  return { ops: bulk ? N : ONE_BY_ONE, seconds };
 }
 
 async function bossProcess(concurrency: number): Promise<Timed> {
@@ -208,7 +210,7 @@ async function paired(label: string, a: () => Promise<Timed>, b: () => Promise<T
 
 export async function run(): Promise<void> {
   console.log(`\n## PostgreSQL transport against pg-boss 12 (${DB.replace(/\/\/[^@]*@/, '//')})\n`);
-  console.log(`N=${N} tasks, ${PAIRS} interleaved pairs after one warm-up each, latency ${RATE}/s for ${LATENCY_SECONDS} s.`);
+  console.log(`N=${N} tasks (one-by-one enqueue: ${ONE_BY_ONE}), ${PAIRS} interleaved pairs after one warm-up each, latency ${RATE}/s for ${LATENCY_SECONDS} s.`);
   console.log('ours: createEventSystem({ transport: postgresTransport({ connectionString, schema }), store: postgresStore({ connectionString, schema }) }), everything else default (task events on, pool 10, poll 2000 ms backstop, NOTIFY wake-ups); worker({ queues: { q: c } }).');
   console.log(`pg-boss: ${BOSS_SETTINGS}; ${BOSS_NOTIFY_SETTINGS}.`);
   if (PARTS.has('enqueue') || PARTS.has('process')) {
