@@ -1,7 +1,25 @@
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+
+/**
+ * Suites of several processes each (kills, competing consumers, a cluster failover, concurrent
+ * migrations): they run in the chaos suite (`npm run test:chaos`, one file at a time, after
+ * `npm test` in CI), which keeps `npm test` under five minutes on a 2-core machine.
+ */
+export const PROCESS_SUITES = [
+  'test/e2e/redis-tasks-multiprocess.test.ts',
+  'test/e2e/redis-flows-multiprocess.test.ts',
+  'test/e2e/redis-multiprocess.test.ts',
+  'test/e2e/redis-bus-multiprocess.test.ts',
+  'test/e2e/redis-cluster-bus.test.ts',
+  'test/e2e/postgres-transport-multiprocess.test.ts',
+  'test/e2e/postgres-outage.test.ts',
+  'test/e2e/store-migrate-concurrent.test.ts',
+  'test/e2e/replay-scale.test.ts',
+  'test/e2e/procurement-workers.test.ts',
+];
 
 export default defineConfig({
   resolve: {
@@ -17,6 +35,7 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    exclude: [...configDefaults.exclude, ...PROCESS_SUITES],
     // Type tests (test/types/*.test-d.ts): `@ts-expect-error` cases and expectTypeOf, checked by tsc.
     typecheck: {
       enabled: true,
@@ -27,9 +46,9 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
-    // Most files wait on servers, child processes and timers rather than the CPU: three at once
-    // keep a 2-core machine busy (about 2.5 min instead of 5 for the suite).
-    maxWorkers: 3,
+    // Most files wait on servers, child processes and timers rather than the CPU: four at once
+    // keep a 2-core machine busy.
+    maxWorkers: 4,
     reporters: ['default'],
   },
 });

@@ -34,8 +34,11 @@ async function getJson<T = Record<string, unknown>>(url: string, init?: RequestI
 describe('metrics', () => {
   it('/metrics parses as Prometheus text and counts what happened', async () => {
     bus = await createTestSystem({ config: { workerHeartbeatMs: 100 } });
+    // The task runs until the scrape below has seen it running (bounded, so close never waits long).
+    let release = () => {};
+    const scraped = new Promise<void>((r) => (release = r));
     bus.tasks.define('slow', { queue: 'work' }, async () => {
-      await new Promise((r) => setTimeout(r, 300));
+      await Promise.race([scraped, new Promise((r) => setTimeout(r, 20_000))]);
       return 'done';
     });
     const worker = bus.worker({ queues: { work: 4 } });
@@ -82,6 +85,7 @@ describe('metrics', () => {
     expect(sampleValue(families, 'procur_workers', { state: 'online' })).toBe(1);
     expect(sampleValue(families, 'procur_worker_utilisation', { worker: worker.id })).toBe(0.25);
     expect(sampleValue(families, 'procur_worker_active_tasks', { worker: worker.id })).toBe(1);
+    release();
     await worker.stop({ timeoutMs: 1000 });
   });
 
