@@ -25,6 +25,7 @@
  * @module
  */
 
+import { getMaxListeners, setMaxListeners } from 'node:events';
 import type {
   ClaimOptions,
   DeadLetter,
@@ -317,6 +318,9 @@ class PartitionedTransport implements Transport {
    */
   private waitAll(stream: string, st: ReaderState, o: { group: string; consumer: string; max: number; blockMs: number; signal?: AbortSignal }): Promise<Delivery[]> {
     const share = Math.max(1, Math.ceil(o.max / this.n));
+    // One abort listener per partition read plus this call's own: more than Node's default of 10
+    // on one signal with 5+ partitions, which is expected here, not a leak.
+    if (o.signal) setMaxListeners(Math.max(getMaxListeners(o.signal), this.n * 2 + 10), o.signal);
     for (let p = 0; p < this.n; p++) {
       if (st.inflight.has(p)) continue;
       st.inflight.add(p);

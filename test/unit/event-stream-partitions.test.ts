@@ -1,7 +1,7 @@
 // `eventStreamPartitions`: validated by loadConfig (typed ConfigError), applied by
 // createEventSystem to the event stream only, and end to end over the memory transport.
 import { describe, expect, it } from 'vitest';
-import { ConfigError, EventType, createEventSystem, loadConfig, memoryTransport, partitionName } from '@procur/event-bus';
+import { ConfigError, EventType, createEventSystem, loadConfig, memoryTransport, partitionName, partitionTransport } from '@procur/event-bus';
 import { waitUntil } from '@procur/event-bus/testing';
 
 describe('eventStreamPartitions', () => {
@@ -48,6 +48,30 @@ describe('eventStreamPartitions', () => {
       expect(info.length).toBe(80);
     } finally {
       await bus.close();
+    }
+  });
+
+  it('waits on many partitions with one abort signal without a MaxListenersExceededWarning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    const t = partitionTransport(memoryTransport(), { partitions: 12, streams: (s) => s === 's' });
+    try {
+      await t.ensureGroup('s', 'g');
+      const ac = new AbortController();
+      // Three blocking reads in a row on the same signal, as a consumer loop makes them.
+      for (let i = 0; i < 3; i++) {
+        const read = t.receive('s', { group: 'g', consumer: 'c', max: 10, blockMs: 50, signal: ac.signal });
+        expect(await read).toEqual([]);
+      }
+      const pending = t.receive('s', { group: 'g', consumer: 'c', max: 10, blockMs: 60_000, signal: ac.signal });
+      ac.abort();
+      expect(await pending).toEqual([]);
+      await new Promise((r) => setImmediate(r));
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+      await t.close();
     }
   });
 });
