@@ -529,7 +529,11 @@ export class DeliveryLoop {
       this.o.logger.error('unexpected error while processing a delivery', { error: (err as Error).message });
     }
     if (pending === undefined) {
-      // Finished synchronously: the slot is free again before `pump` looks at the next one.
+      // Finished synchronously: the slot is free again before `pump` looks at the next one. Its
+      // run time counts too (read-ahead grows with short runs; without it a loop of synchronous
+      // handlers kept the minimum read-ahead and read in small batches).
+      const ran = this.o.clock.now() - f.startedAt;
+      this.avgRunMs = this.avgRunMs < 0 ? ran : this.avgRunMs * 0.8 + ran * 0.2;
       this.inFlight.delete(delivery.deliveryId);
       if (this.slotWaiters.length > 0) this.wakeSlots();
       return;
