@@ -9,7 +9,8 @@ const ignore = (): void => {};
 
 interface PendingWrite {
   info: TaskInfo;
-  text: string;
+  /** Its JSON, built at the flush (only for what is stored or announced). */
+  text?: string;
   persist: boolean;
   resolve: () => void;
   reject: (err: unknown) => void;
@@ -69,7 +70,7 @@ export class TaskStates {
     const persist = options.persist ?? true;
     if (!persist && !this.announceTransient && !FINAL_TASK_STATES.has(info.state)) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ info, text: JSON.stringify(info), persist, resolve, reject });
+      this.pending.push({ info, persist, resolve, reject });
       this.flushing ??= new Promise<void>((r) => setImmediate(r)).then(() => this.flush());
     });
   }
@@ -81,7 +82,7 @@ export class TaskStates {
    */
   announce(infos: readonly TaskInfo[]): void {
     if (!this.announceTransient || infos.length === 0) return;
-    for (const info of infos) this.pending.push({ info, text: JSON.stringify(info), persist: false, resolve: ignore, reject: ignore });
+    for (const info of infos) this.pending.push({ info, persist: false, resolve: ignore, reject: ignore });
     this.flushing ??= new Promise<void>((r) => setImmediate(r)).then(() => this.flush());
   }
 
@@ -108,15 +109,13 @@ export class TaskStates {
     this.flushing = undefined;
     const batch = this.pending;
     this.pending = [];
-    const stored = batch.filter((w) => w.persist);
-    const finals = batch.filter((w) => FINAL_TASK_STATES.has(w.info.state));
-    const others = batch.filter((w) => !FINAL_TASK_STATES.has(w.info.state));
+    const { stored, finals, others } = supersede(batch);
     const { transport, config } = this.ctx;
     try {
       await Promise.all([
         stored.length > 0
           ? transport.kvSetMany(
-              stored.map((w) => ({ key: this.keys.state(w.info.id), value: w.text })),
+              stored.map((w) => ({ key: this.keys.state(w.info.id), value: textOf(w) })),
               { ttlMs: config.taskResultTtlMs },
             )
           : undefined,
@@ -240,6 +239,44 @@ export class TaskStates {
   }
 }
 
+/** The JSON of a pending write (built once). */
+function textOf(w: PendingWrite): string {
+  return (w.text ??= JSON.stringify(w.info));
+}
+
 function joined(writes: PendingWrite[]): string {
-  return writes.length === 1 ? (writes[0] as PendingWrite).text : `[${writes.map((w) => w.text).join(',')}]`;
+  return writes.length === 1 ? textOf(writes[0] as PendingWrite) : `[${writes.map(textOf).join(',')}]`;
+}
+
+/**
+ * What a flush writes of one batch: the states a later write of the same task in the same batch
+ * supersedes are left out (a short task's RECEIVED, STARTED and SUCCESS usually land in one
+ * batch: only SUCCESS is announced and stored). A final state is always announced (what `get()`
+ * waits for); a stored state is only left out for a later stored one.
+ */
+function supersede(batch: PendingWrite[]): { stored: PendingWrite[]; finals: PendingWrite[]; others: PendingWrite[] } {
+  const stored: PendingWrite[] = [];
+  const finals: PendingWrite[] = [];
+  const others: PendingWrite[] = [];
+  if (batch.length === 1) {
+    const w = batch[0] as PendingWrite;
+    if (w.persist) stored.push(w);
+    (FINAL_TASK_STATES.has(w.info.state) ? finals : others).push(w);
+    return { stored, finals, others };
+  }
+  // The index of each task's last write, and of its last stored write.
+  const lastWrite = new Map<string, number>();
+  const lastStored = new Map<string, number>();
+  for (let i = 0; i < batch.length; i++) {
+    const w = batch[i] as PendingWrite;
+    lastWrite.set(w.info.id, i);
+    if (w.persist) lastStored.set(w.info.id, i);
+  }
+  for (let i = 0; i < batch.length; i++) {
+    const w = batch[i] as PendingWrite;
+    if (w.persist && lastStored.get(w.info.id) === i) stored.push(w);
+    if (FINAL_TASK_STATES.has(w.info.state)) finals.push(w);
+    else if (lastWrite.get(w.info.id) === i) others.push(w);
+  }
+  return { stored, finals, others };
 }

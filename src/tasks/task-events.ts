@@ -40,6 +40,36 @@ export function taskEventEnvelope(
 
 const RESERVED = new Set(['taskId', 'name', 'queue']);
 
+interface SubjectText {
+  /** `{"taskId":..,"name":..,"queue":..` (the start of `data`). */
+  data: string;
+  /** `,"priority":..,"correlationId":..,"causationId":..` (what follows `data`). */
+  tail: string;
+}
+
+/**
+ * The task's part of its lifecycle events' text, built once per message (a worker writes
+ * three events of each task it runs); `null` cached when a field is not a plain string.
+ */
+const subjects = new WeakMap<TaskEventSubject, SubjectText | null>();
+
+function subjectText(msg: TaskEventSubject): SubjectText | undefined {
+  let t = subjects.get(msg);
+  if (t === undefined) {
+    const plain =
+      typeof msg.id === 'string' && typeof msg.task === 'string' && typeof msg.queue === 'string' && typeof msg.priority === 'string' && typeof msg.correlationId === 'string';
+    const id = plain ? JSON.stringify(msg.id) : '';
+    t = plain
+      ? {
+          data: `{"taskId":${id},"name":${JSON.stringify(msg.task)},"queue":${JSON.stringify(msg.queue)}`,
+          tail: `,"priority":${JSON.stringify(msg.priority)},"correlationId":${JSON.stringify(msg.correlationId)},"causationId":${id}`,
+        }
+      : null;
+    subjects.set(msg, t);
+  }
+  return t ?? undefined;
+}
+
 /**
  * The JSON text of {@link taskEventEnvelope} (same keys, same order), or `undefined` when a
  * field is not a plain string or an extra value is not a string, finite number or boolean (the
@@ -55,9 +85,9 @@ export function encodeTaskEvent(
   occurredAt: string,
   source: string | undefined,
 ): string | undefined {
-  if (typeof msg.id !== 'string' || typeof msg.task !== 'string' || typeof msg.queue !== 'string') return undefined;
-  if (typeof msg.priority !== 'string' || typeof msg.correlationId !== 'string') return undefined;
-  let data = `{"taskId":${JSON.stringify(msg.id)},"name":${JSON.stringify(msg.task)},"queue":${JSON.stringify(msg.queue)}`;
+  const subject = subjectText(msg);
+  if (subject === undefined) return undefined;
+  let data = subject.data;
   for (const key in extra) {
     if (!Object.hasOwn(extra, key)) continue;
     const v = extra[key];
@@ -69,8 +99,7 @@ export function encodeTaskEvent(
   }
   const src = source ? `,"source":${JSON.stringify(source)}` : '';
   return (
-    `{"id":${JSON.stringify(id)},"type":${JSON.stringify(type)},"data":${data}},"priority":${JSON.stringify(msg.priority)},` +
-    `"correlationId":${JSON.stringify(msg.correlationId)},"causationId":${JSON.stringify(msg.id)},"occurredAt":${JSON.stringify(occurredAt)},` +
+    `{"id":${JSON.stringify(id)},"type":${JSON.stringify(type)},"data":${data}}${subject.tail},"occurredAt":${JSON.stringify(occurredAt)},` +
     `"version":${ENVELOPE_VERSION}${src}}`
   );
 }

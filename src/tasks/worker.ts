@@ -364,14 +364,14 @@ export class Worker {
     const maxRetries = msg.maxRetries ?? def.options.maxRetries ?? ctx.config.dlqMaxRetries;
     if (d.attempt === 1) {
       this.runtime.emit(TaskEventType.RECEIVED, msg, { attempt: d.attempt });
-      void this.settle(this.info(msg, 'RECEIVED', d.attempt, { args: undefined }), true);
+      this.runtime.states.announce([this.info(msg, 'RECEIVED', d.attempt, { args: undefined })]);
     }
     const startedAt = isoNow(ctx.clock);
     this.running.set(msg.id, { msg, f, startedAt });
     this.runtime.emit(TaskEventType.STARTED, msg, { attempt: d.attempt, worker: this.id });
     // Stored with `trackStarted` and for flow steps (a flow's steps() shows it); otherwise only announced.
     if (def.options.trackStarted || msg.flow) await this.settle(this.info(msg, 'STARTED', d.attempt));
-    else void this.settle(this.info(msg, 'STARTED', d.attempt, { args: undefined }), true);
+    else this.runtime.states.announce([this.info(msg, 'STARTED', d.attempt, { args: undefined })]);
     const tctx = new RunContext(msg.id, msg.task, queue, d.attempt, maxRetries + 1, f, msg.correlationId, this.runtime);
     let timer: NodeJS.Timeout | undefined;
     if (def.options.timeoutMs) {
