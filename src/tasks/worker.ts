@@ -47,9 +47,9 @@ export interface WorkerOptions {
    * round trip. Held tasks not started within a third of `claimIdleMs` are handed back for any
    * worker (no attempt counted), and none is read ahead while every slot has been busy that
    * long. By default the read-ahead is the queue's concurrency, and up to
-   * 16 while recent tasks are short enough for the slots to start that
+   * 64 while recent tasks are short enough for the slots to start that
    * many well within that time (short tasks then need few reads; long ones are not held).
-   * A number given here is used as it is. @default the queue's concurrency, up to 16 for short tasks
+   * A number given here is used as it is. @default the queue's concurrency, up to 64 for short tasks
    */
   prefetch?: number;
   /** How long a read blocks, in ms. @default config.eventBlockTime */
@@ -143,7 +143,7 @@ class RunContext implements TaskContext {
 }
 
 /** The most tasks a queue of a worker reads ahead by default when its tasks are short (see `WorkerOptions.prefetch`). */
-export const DEFAULT_PREFETCH = 16;
+export const DEFAULT_PREFETCH = 64;
 
 let workerSeq = 0;
 const HOST = hostname();
