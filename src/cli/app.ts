@@ -13,13 +13,19 @@ export interface AppOptions {
    * has it installed.
    */
   app?: string;
+  /**
+   * The transport to connect to: `memory`, `redis` (the `--redis-url` server) or `postgres` (the
+   * `--postgres-url` database, the schema of `--postgres-schema`) (`PROCUR_EVENT_TRANSPORT`).
+   * @default 'redis' when a Redis URL (or host) is given, otherwise 'memory'
+   */
+  transport?: string;
   /** Redis URL of the transport (`PROCUR_EVENT_REDIS_URL`). */
   redisUrl?: string;
   /** `keyPrefix` of the Redis transport; must be the app's (`PROCUR_EVENT_REDIS_KEY_PREFIX`). */
   redisKeyPrefix?: string;
-  /** PostgreSQL URL of the event store (`PROCUR_EVENT_POSTGRES_URL`). */
+  /** PostgreSQL URL of the event store, and of the transport with `transport: 'postgres'` (`PROCUR_EVENT_POSTGRES_URL`). */
   postgresUrl?: string;
-  /** Schema of the PostgreSQL store (`PROCUR_EVENT_POSTGRES_SCHEMA`). */
+  /** Schema of the PostgreSQL store, and of the PostgreSQL transport (`PROCUR_EVENT_POSTGRES_SCHEMA`). */
   postgresSchema?: string;
   /** SQLite file of the event store (`PROCUR_EVENT_SQLITE_FILE`). */
   sqlite?: string;
@@ -28,10 +34,11 @@ export interface AppOptions {
 /** The connection settings the CLI reads from the environment, with what each does (for `--help`). @internal */
 export const CLI_VARIABLES: ReadonlyArray<readonly [string, string]> = [
   ['PROCUR_BUS_APP', '--app: the app module'],
+  ['PROCUR_EVENT_TRANSPORT', '--transport: memory | redis | postgres (default redis with a Redis URL, else memory)'],
   ['PROCUR_EVENT_REDIS_URL', '--redis-url: the Redis transport (also PROCUR_EVENT_REDIS_HOST/PORT/DB/PASSWORD/SSL)'],
   ['PROCUR_EVENT_REDIS_KEY_PREFIX', '--redis-key-prefix: the transport keyPrefix, as the app sets it'],
-  ['PROCUR_EVENT_POSTGRES_URL', '--postgres-url: the PostgreSQL event store'],
-  ['PROCUR_EVENT_POSTGRES_SCHEMA', '--postgres-schema: its schema'],
+  ['PROCUR_EVENT_POSTGRES_URL', '--postgres-url: the PostgreSQL event store (and transport with --transport postgres)'],
+  ['PROCUR_EVENT_POSTGRES_SCHEMA', '--postgres-schema: their schema'],
   ['PROCUR_EVENT_SQLITE_FILE', '--sqlite: a SQLite event store file'],
   ['PROCUR_DASHBOARD_AUTH', 'dashboard --auth'],
   ['PROCUR_DASHBOARD_TOKEN', 'dashboard --token'],
@@ -57,7 +64,10 @@ function isSystem(v: unknown): v is EventSystem {
 export interface Connection {
   /** `'app'` for an app module, `'url'` for connection options. */
   via: 'app' | 'url';
-  /** The transport, e.g. `redis redis://127.0.0.1:6379/` or `memory (this process only)`. */
+  /**
+   * The transport, e.g. `redis redis://127.0.0.1:6379/`, `postgres postgres://ops:***@db/bus`
+   * or `memory (this process only)`.
+   */
   transport: string;
   /** The store, e.g. `postgres postgres://ops:***@db/bus` or `memory`. */
   store: string;
@@ -67,16 +77,22 @@ function pick(flag: string | undefined, env: Record<string, string | undefined>,
   return flag ?? (env[name] || undefined);
 }
 
+/** The transports `--transport` names. @internal */
+export const CLI_TRANSPORTS = ['memory', 'redis', 'postgres'] as const;
+
 /**
  * Connects to the event system: the app module of `--app` when given, else the services named by
- * `--redis-url`, `--postgres-url` / `--sqlite` (or their `PROCUR_EVENT_*` variables) with the
- * library's defaults (a transport or store not named is the in-process memory one: the caller
- * warns that an inspecting command then sees only its own process). Commands that run the app's
+ * `--transport`, `--redis-url`, `--postgres-url` / `--sqlite` (or their `PROCUR_EVENT_*`
+ * variables) with the library's defaults (a transport or store not named is the in-process memory
+ * one: the caller warns that an inspecting command then sees only its own process). The transport
+ * is `--transport`'s, else Redis when a Redis URL is given, else memory; `postgres` uses the
+ * `--postgres-url` database (also the store) and `--postgres-schema`. Commands that run the app's
  * code (`needsApp`: worker, beat) need the module.
  *
  * @throws {@link ConfigError} when `--app` and connection flags are both given, a module exports
- *   no event system, `--postgres-url` and `--sqlite` are both given, nothing is given, or a
- *   command that needs an app gets none.
+ *   no event system, `--postgres-url` and `--sqlite` are both given, `--transport` is not one of
+ *   memory, redis, postgres, `--transport postgres` has no PostgreSQL URL or `--transport redis`
+ *   no Redis URL, nothing is given, or a command that needs an app gets none.
  */
 export async function loadApp(
   options: AppOptions,
@@ -84,7 +100,7 @@ export async function loadApp(
 ): Promise<{ bus: EventSystem; connection: Connection }> {
   const env = opts.env ?? process.env;
   const path = options.app ?? (env.PROCUR_BUS_APP || undefined);
-  const flags = ['redisUrl', 'redisKeyPrefix', 'postgresUrl', 'postgresSchema', 'sqlite'] as const;
+  const flags = ['transport', 'redisUrl', 'redisKeyPrefix', 'postgresUrl', 'postgresSchema', 'sqlite'] as const;
   const given = flags.filter((f) => options[f] !== undefined);
   if (path) {
     if (given.length) {
@@ -98,6 +114,21 @@ export async function loadApp(
   const postgresUrl = pick(options.postgresUrl, env, 'PROCUR_EVENT_POSTGRES_URL');
   const schema = pick(options.postgresSchema, env, 'PROCUR_EVENT_POSTGRES_SCHEMA');
   const sqlite = pick(options.sqlite, env, 'PROCUR_EVENT_SQLITE_FILE');
+  const chosen = pick(options.transport, env, 'PROCUR_EVENT_TRANSPORT');
+  const source = options.transport !== undefined ? '--transport' : 'PROCUR_EVENT_TRANSPORT';
+  if (chosen !== undefined && !(CLI_TRANSPORTS as readonly string[]).includes(chosen)) {
+    throw new ConfigError(source, `the transport must be one of ${CLI_TRANSPORTS.join(', ')}, got ${JSON.stringify(chosen)}`);
+  }
+  const kind = (chosen ?? (redisUrl || redisHost ? 'redis' : 'memory')) as (typeof CLI_TRANSPORTS)[number];
+  if (kind === 'postgres' && !postgresUrl) {
+    throw new ConfigError(
+      source,
+      'the postgres transport needs its database: pass --postgres-url postgres://user@host:5432/db (or set PROCUR_EVENT_POSTGRES_URL), and --postgres-schema when the app sets a schema',
+    );
+  }
+  if (kind === 'redis' && !redisUrl && !redisHost) {
+    throw new ConfigError(source, 'the redis transport needs its server: pass --redis-url redis://host:6379 (or set PROCUR_EVENT_REDIS_URL)');
+  }
   if (postgresUrl && sqlite) throw new ConfigError('--postgres-url', 'pass either --postgres-url or --sqlite, not both');
   if (!redisUrl && !redisHost && !postgresUrl && !sqlite) {
     throw new ConfigError(
@@ -110,7 +141,11 @@ export async function loadApp(
   }
   let transport: Transport | undefined;
   let transportText = 'memory (this process only)';
-  if (redisUrl || redisHost) {
+  if (kind === 'postgres' && postgresUrl) {
+    const { postgresTransport } = await import('@procur/event-bus/postgres');
+    transport = postgresTransport({ connectionString: postgresUrl, ...(schema ? { schema } : {}) });
+    transportText = `postgres ${redactUrl(postgresUrl)}${schema ? ` (schema ${schema})` : ''}`;
+  } else if (kind === 'redis') {
     const { redisTransport } = await import('@procur/event-bus/redis');
     transport = redisTransport({ ...(redisUrl ? { url: redisUrl } : {}), ...(keyPrefix ? { keyPrefix } : {}) });
     transportText = `redis ${redisUrl ? redactUrl(redisUrl) : `${redisHost}:${env.PROCUR_EVENT_REDIS_PORT || 6379}`}${keyPrefix ? ` (key prefix ${keyPrefix})` : ''}`;

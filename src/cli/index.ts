@@ -24,6 +24,8 @@ Connecting:
   or --sqlite <file> for the event store, e.g.
     procur-bus dashboard --redis-url redis://127.0.0.1:6379 --postgres-url postgres://db/bus
     procur-bus inspect stats --redis-url redis://127.0.0.1:6379
+  --transport postgres puts the transport on the --postgres-url database too (PostgreSQL alone):
+    procur-bus inspect queues --transport postgres --postgres-url postgres://db/bus
   A transport or store not named is the in-process memory one: an inspecting command on it sees
   only its own process (it warns so on stderr).
 
@@ -59,10 +61,11 @@ program
   .name('procur-bus')
   .description('Operate a @procur/event-bus system: workers, scheduler, dashboard, health, dead letters, replay, demo.')
   .option('--app <module>', 'module exporting the configured event system (or a factory of it)')
+  .option('--transport <kind>', 'connect without an app: memory | redis | postgres (PROCUR_EVENT_TRANSPORT; default redis with --redis-url, else memory)')
   .option('--redis-url <url>', 'connect without an app: the Redis transport (PROCUR_EVENT_REDIS_URL)')
   .option('--redis-key-prefix <prefix>', "the Redis transport's keyPrefix, when the app sets one")
-  .option('--postgres-url <url>', 'connect without an app: the PostgreSQL event store (PROCUR_EVENT_POSTGRES_URL)')
-  .option('--postgres-schema <schema>', "the PostgreSQL store's schema, when the app sets one")
+  .option('--postgres-url <url>', 'connect without an app: the PostgreSQL event store, and transport with --transport postgres (PROCUR_EVENT_POSTGRES_URL)')
+  .option('--postgres-schema <schema>', "the schema of the PostgreSQL store and transport, when the app sets one")
   .option('--sqlite <file>', 'connect without an app: a SQLite event store file (PROCUR_EVENT_SQLITE_FILE)')
   .option('--json', 'machine-readable output (JSON on stdout)')
   .addHelpText('after', CONNECTING + EXIT_CODES)
@@ -81,7 +84,8 @@ async function connect(inspecting: string | undefined, needsApp?: string): Promi
   if (inspecting && !loaded.bus.transport.features.distributed) {
     warn(
       `procur-bus: warning: ${inspecting} runs on the in-process '${loaded.bus.transport.name}' transport: it sees only this process, ` +
-        'not your workers, queues or dead letters. Connect to the shared transport with --redis-url (or PROCUR_EVENT_REDIS_URL), or an --app that uses it.',
+        'not your workers, queues or dead letters. Connect to the shared transport with --redis-url (or PROCUR_EVENT_REDIS_URL), ' +
+          '--transport postgres --postgres-url (or PROCUR_EVENT_TRANSPORT=postgres), or an --app that uses it.',
     );
   }
   return loaded;
