@@ -15,6 +15,8 @@ export const PROCESS_SUITES = [
   'test/e2e/redis-bus-multiprocess.test.ts',
   'test/e2e/redis-cluster-bus.test.ts',
   'test/e2e/postgres-transport-multiprocess.test.ts',
+  'test/e2e/postgres-transport-scheduler.test.ts',
+  'test/e2e/postgres-transport-ops.test.ts',
   'test/e2e/postgres-outage.test.ts',
   'test/e2e/store-migrate-concurrent.test.ts',
   'test/e2e/replay-scale.test.ts',
