@@ -493,8 +493,11 @@ export class DeliveryLoop {
 
   /** Starts held deliveries while slots are free (not after stop: those are handed back). */
   private pump(): void {
+    // One clock read per delivery: a delivery that finished synchronously hands its end time on
+    // as the start of the next.
+    let now = -1;
     while (this.buffer.length > 0 && this.inFlight.size < this.o.concurrency && !this.stopped) {
-      this.dispatch(this.buffer.shift() as Delivery, this.bufferAt.shift() as number);
+      now = this.dispatch(this.buffer.shift() as Delivery, this.bufferAt.shift() as number, now);
     }
   }
 
@@ -519,8 +522,12 @@ export class DeliveryLoop {
     return Math.floor((prefetch * soon) / this.o.concurrency);
   }
 
-  private dispatch(delivery: Delivery, readAt: number): void {
-    const f = new InFlight(delivery, this.o.clock.now(), readAt);
+  /**
+   * Starts one delivery (at `startedAt`, or now when it is negative). Returns the time it
+   * finished when it did so synchronously, else -1.
+   */
+  private dispatch(delivery: Delivery, readAt: number, startedAt = -1): number {
+    const f = new InFlight(delivery, startedAt >= 0 ? startedAt : this.o.clock.now(), readAt);
     this.inFlight.set(delivery.deliveryId, f);
     let pending: Promise<void> | undefined;
     try {
@@ -532,11 +539,12 @@ export class DeliveryLoop {
       // Finished synchronously: the slot is free again before `pump` looks at the next one. Its
       // run time counts too (read-ahead grows with short runs; without it a loop of synchronous
       // handlers kept the minimum read-ahead and read in small batches).
-      const ran = this.o.clock.now() - f.startedAt;
+      const end = this.o.clock.now();
+      const ran = end - f.startedAt;
       this.avgRunMs = this.avgRunMs < 0 ? ran : this.avgRunMs * 0.8 + ran * 0.2;
       this.inFlight.delete(delivery.deliveryId);
       if (this.slotWaiters.length > 0) this.wakeSlots();
-      return;
+      return end;
     }
     const done = () => {
       const ran = this.o.clock.now() - f.startedAt;
@@ -549,6 +557,7 @@ export class DeliveryLoop {
       this.o.logger.error('unexpected error while processing a delivery', { error: (err as Error).message });
       done();
     });
+    return -1;
   }
 
   /**
