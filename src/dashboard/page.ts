@@ -186,14 +186,20 @@ svg.chart { width:100%; height:160px; display:block; } svg.chart .line { fill:no
       <div class="toolbar"><select id="ev-type"><option value="">any type</option></select><label><input type="checkbox" id="ev-pause"> pause</label></div>
       <table><thead><tr><th>Occurred</th><th>Type</th><th>Priority</th><th>Correlation id</th><th>Source</th><th>Data</th></tr></thead><tbody id="events-body"></tbody></table>
       <div id="events-empty" class="empty">No event yet.</div>
+      <div class="toolbar"><button id="events-prev">‹ Newer</button><span id="events-page"></span><button id="events-next">Older ›</button></div>
     </div>
   </section>
 
   <section id="view-dlq" hidden>
     <div class="panel"><h2>Dead letter queue <span class="muted" id="dlq-size"></span></h2>
-      <div class="toolbar"><button id="dlq-refresh">Refresh</button><button id="dlq-replay-all" class="primary">Replay all</button></div>
+      <div class="toolbar"><button id="dlq-refresh">Refresh</button><button id="dlq-replay-all" class="primary">Replay all</button>
+        <input id="dlq-f-type" placeholder="type / task" size="20" list="dlq-types"><datalist id="dlq-types"></datalist>
+        <input id="dlq-f-group" placeholder="group" size="16" list="dlq-groups"><datalist id="dlq-groups"></datalist>
+        <select id="dlq-f-kind"><option value="">any kind</option><option value="event">event</option><option value="task">task</option><option value="undecodable">undecodable</option></select>
+        <button id="dlq-replay-selected" class="primary">Replay selected</button><button id="dlq-delete-selected" class="danger">Delete selected</button></div>
       <table><thead><tr><th>Failed</th><th>Type / task</th><th>Group</th><th>Attempts</th><th>Error</th><th>Data</th><th></th></tr></thead><tbody id="dlq-body"></tbody></table>
       <div id="dlq-empty" class="empty">The dead letter queue is empty.</div>
+      <div class="toolbar"><button id="dlq-prev">‹ Prev</button><span id="dlq-page"></span><button id="dlq-next">Next ›</button></div>
     </div>
     <div class="panel" id="dlq-detail" hidden><h2>Entry <span class="mono" id="dlq-detail-id"></span></h2><dl class="kv" id="dlq-fields"></dl><h3>Message</h3><pre id="dlq-body-text"></pre><h3>Stack</h3><pre id="dlq-stack"></pre></div>
   </section>

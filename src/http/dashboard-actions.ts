@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { isEventBusError, type EventSystem, type TaskInfo } from '@procur/event-bus';
+import { isEventBusError, type DeadLetterEntry, type EventSystem, type TaskInfo } from '@procur/event-bus';
 import { describeDeadLetter } from './dead-letter-view.js';
 import type { LiveFeed } from './feed.js';
 import { HttpError, sendJson } from './util.js';
@@ -94,6 +94,51 @@ export async function bulkRetry(bus: EventSystem, feed: LiveFeed, url: URL): Pro
   return { retried: ids.length, skipped, ids };
 }
 
+/** The dead-letter filter of `/api/dlq` and its bulk actions: `type`, `group`, `kind`. @internal */
+export interface DlqFilter {
+  /** The event type or task name. */
+  type?: string;
+  /** The consumer group (or task queue group). */
+  group?: string;
+  /** `event`, `task` or `undecodable`. */
+  kind?: string;
+}
+
+/**
+ * Reads `?type=&group=&kind=` of a dead-letter route.
+ * @throws HttpError 400 for a `kind` that is not event, task or undecodable.
+ * @internal
+ */
+export function dlqFilter(url: URL): DlqFilter {
+  const type = url.searchParams.get('type') || undefined;
+  const group = url.searchParams.get('group') || undefined;
+  const kind = url.searchParams.get('kind') || undefined;
+  if (kind && !['event', 'task', 'undecodable'].includes(kind)) throw new HttpError(400, `'kind' must be event, task or undecodable (got '${kind}')`);
+  return { ...(type ? { type } : {}), ...(group ? { group } : {}), ...(kind ? { kind } : {}) };
+}
+
+function selects(f: DlqFilter, e: DeadLetterEntry): boolean {
+  const v = describeDeadLetter(e);
+  return !((f.type && v.type !== f.type) || (f.group && v.group !== f.group) || (f.kind && v.kind !== f.kind));
+}
+
+/**
+ * `GET /api/dlq?limit=&after=&type=&group=&kind=`: one page of the dead letters the filter
+ * selects, oldest first, after the entry `after` (the last id of the previous page). `total`
+ * counts what the filter selects (all entries without a filter; with one, among the first
+ * {@link MAX_BULK_DLQ}).
+ * @internal
+ */
+export async function listDlq(bus: EventSystem, filter: DlqFilter, limit: number, after: string | undefined): Promise<{ size: number; total: number; entries: DeadLetterEntry[] }> {
+  const size = await bus.dlq.size();
+  if (!filter.type && !filter.group && !filter.kind) {
+    return { size, total: size, entries: await bus.dlq.list({ limit, ...(after ? { after } : {}) }) };
+  }
+  const all = (await bus.dlq.list({ limit: MAX_BULK_DLQ })).filter((e) => selects(filter, e));
+  const start = after === undefined ? 0 : all.findIndex((e) => e.id === after) + 1;
+  return { size, total: all.length, entries: all.slice(start, start + limit) };
+}
+
 /**
  * `POST /api/dlq/replay` and `/api/dlq/delete` (bulk): replays or deletes the dead letters the
  * filter selects: `type` (event type or task name), `group`, `kind` (`event`, `task`,
@@ -101,15 +146,11 @@ export async function bulkRetry(bus: EventSystem, feed: LiveFeed, url: URL): Pro
  * @internal
  */
 export async function bulkDlq(bus: EventSystem, verb: 'replay' | 'delete', url: URL): Promise<{ count: number }> {
-  const type = url.searchParams.get('type') || undefined;
-  const group = url.searchParams.get('group') || undefined;
-  const kind = url.searchParams.get('kind') || undefined;
-  if (kind && !['event', 'task', 'undecodable'].includes(kind)) throw new HttpError(400, `'kind' must be event, task or undecodable (got '${kind}')`);
+  const filter = dlqFilter(url);
   const entries = await bus.dlq.list({ limit: MAX_BULK_DLQ });
   let count = 0;
   for (const e of entries) {
-    const v = describeDeadLetter(e);
-    if ((type && v.type !== type) || (group && v.group !== group) || (kind && v.kind !== kind)) continue;
+    if (!selects(filter, e)) continue;
     try {
       if (verb === 'replay') await bus.dlq.replay(e.id);
       else if (!(await bus.dlq.delete(e.id))) continue;

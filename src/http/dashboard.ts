@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigError, NotFoundError, consoleLogger, isEventBusError, type EventSystem, type Logger } from '@procur/event-bus';
+import { ConfigError, NotFoundError, consoleLogger, isEventBusError, type EventSystem, type EventEnvelope, type Logger } from '@procur/event-bus';
 import { escapeHtml } from '../dashboard/html.js';
 import { renderDashboardPage } from '../dashboard/page.js';
 import { SNAPSHOT_TASKS, TASK_STATES } from '../dashboard/shared.js';
 import { ACTION_HEADER, SESSION_COOKIE, createAuthenticator, crossSiteReason, foreignHostReason, isLoopbackHost, type Authenticator, type DashboardAuth } from './auth.js';
 import { LiveFeed, STATE_OF, TASK_EVENT_TYPES, sameStep, summarizeEvent, type TaskTimelineEntry } from './feed.js';
 import { describeDeadLetter, type DeadLetterView } from './dead-letter-view.js';
-import { bulkDlq, bulkRetry, promoteTask, queueAction, retryTask } from './dashboard-actions.js';
+import { bulkDlq, bulkRetry, dlqFilter, listDlq, promoteTask, queueAction, retryTask } from './dashboard-actions.js';
 import { createMetrics, type BusMetrics, type MetricsOptions } from './metrics.js';
 import { HttpError, decodePathSegments, intParam, readJson, requestUrl, sameOriginPath, sendError, sendJson } from './util.js';
 
@@ -86,8 +86,10 @@ export interface DashboardHandler extends DashboardRequestHandler {
  *   (a waiting task run now; the waiting copy is revoked), `POST /api/tasks/retry?state=&name=&queue=`
  *   (bulk, `state` defaults to FAILURE)
  * - `POST /api/queues/:queue/pause`, `/resume`, `/purge`
- * - `GET /api/events?type=&correlationId=&limit=`, `GET /api/events/:id`
- * - `GET /api/dlq?limit=&after=`, `GET /api/dlq/:id`, `POST /api/dlq/:id/replay`,
+ * - `GET /api/events?type=&correlationId=&limit=&cursor=&tasks=false` (newest first; `nextCursor`
+ *   pages on; `tasks=false` leaves out task lifecycle events), `GET /api/events/:id`
+ * - `GET /api/dlq?limit=&after=&type=&group=&kind=` (oldest first; `total` counts what the filter
+ *   selects), `GET /api/dlq/:id`, `POST /api/dlq/:id/replay`,
  *   `POST /api/dlq/:id/delete`, `POST /api/dlq/replay-all`, `POST /api/dlq/replay?type=&group=&kind=`
  *   and `POST /api/dlq/delete?...` (bulk, what the filter selects; `{ count }`)
  *
@@ -336,14 +338,26 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
       return true;
     }
     const type = url.searchParams.getAll('type').filter(Boolean);
-    const page = await bus.store.query({
-      order: 'desc',
-      limit: intParam(url, 'limit', 100, 1000),
+    const tasks = url.searchParams.get('tasks');
+    if (tasks !== null && tasks !== 'true' && tasks !== 'false') throw new HttpError(400, `'tasks' must be true or false (got '${tasks}')`);
+    const limit = intParam(url, 'limit', 100, 1000);
+    const query = {
+      order: 'desc' as const,
       ...(type.length ? { type } : {}),
       ...(url.searchParams.get('correlationId') ? { correlationId: url.searchParams.get('correlationId') as string } : {}),
-      ...(url.searchParams.get('cursor') ? { cursor: url.searchParams.get('cursor') as string } : {}),
-    });
-    sendJson(res, 200, { events: page.events.map(summarizeEvent), nextCursor: page.nextCursor });
+    };
+    let cursor = url.searchParams.get('cursor') || undefined;
+    const events: EventEnvelope[] = [];
+    // ?tasks=false leaves out the task lifecycle events (as the page's live list does): pages of
+    // the store are read until `limit` other events are found, each page no larger than what is
+    // still missing, so the cursor returned is exactly after the last event returned.
+    for (let reads = 0; events.length < limit && reads < MAX_EVENT_PAGE_READS; reads++) {
+      const page = await bus.store.query({ ...query, limit: limit - events.length, ...(cursor ? { cursor } : {}) });
+      events.push(...(tasks === 'false' ? page.events.filter((e) => !TASK_EVENT_TYPES.includes(e.type)) : page.events));
+      cursor = page.nextCursor;
+      if (!cursor) break;
+    }
+    sendJson(res, 200, { events: events.map(summarizeEvent), nextCursor: cursor });
     return true;
   }
 
@@ -351,11 +365,8 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
     const [id, verb] = parts;
     if (!id) {
       if (isAction) throw new HttpError(405, 'GET only');
-      const [size, entries] = await Promise.all([
-        bus.dlq.size(),
-        bus.dlq.list({ limit: intParam(url, 'limit', 100, 1000), ...(url.searchParams.get('after') ? { after: url.searchParams.get('after') as string } : {}) }),
-      ]);
-      sendJson(res, 200, { size, entries: entries.map(dlqView) });
+      const { size, total, entries } = await listDlq(bus, dlqFilter(url), intParam(url, 'limit', 100, 1000), url.searchParams.get('after') || undefined);
+      sendJson(res, 200, { size, total, entries: entries.map(dlqView) });
       return true;
     }
     if ((id === 'replay' || id === 'delete') && verb === undefined) {
@@ -511,6 +522,9 @@ export interface RunningDashboard {
 
 /** Live event streams a dashboard serves at once by default (`maxEventStreams`). */
 export const DEFAULT_MAX_EVENT_STREAMS = 100;
+
+/** Store pages one `/api/events?tasks=false` request reads at most. */
+const MAX_EVENT_PAGE_READS = 20;
 
 /** The largest window of `/api/stats?hours=` (ten years). */
 const MAX_STATS_HOURS = 87_600;

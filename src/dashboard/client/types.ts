@@ -64,6 +64,21 @@ export interface TaskDetail {
   timeline: TaskTimelineEntry[];
 }
 
+/** `GET /api/events`: one page, newest first. */
+export interface EventPage {
+  events: EventSummary[];
+  nextCursor?: string;
+}
+
+/** `GET /api/dlq`: one page, oldest first. */
+export interface DeadLetterPage {
+  /** Every entry in the DLQ. */
+  size: number;
+  /** The entries the filter selects. */
+  total: number;
+  entries: DeadLetterView[];
+}
+
 /** A dead letter as `/api/dlq` lists it. */
 export type { DeadLetterView };
 
