@@ -47,13 +47,18 @@ export async function retryTask(bus: EventSystem, feed: LiveFeed, id: string): P
  * waiting one, so that when its ETA comes the workers drop it (the revoke is in the task state,
  * seen by every worker): the task runs once. The old id ends `REVOKED`; the new id is returned.
  *
+ * Only a task sent with a `taskId` can be promoted: `applyAsync` records the state (with the
+ * arguments) of such a task when it is sent; any other task has no state before a worker
+ * receives it, and its message waits in the transport's delayed set, which the transport
+ * contract cannot read or move by task id.
+ *
  * @throws HttpError 404 for an unknown id, 409 when the task is not waiting or its arguments are
  *   not recorded (only a task sent with a `taskId` has its arguments stored before it runs).
  * @internal
  */
 export async function promoteTask(bus: EventSystem, feed: LiveFeed, id: string): Promise<ResentTask> {
   const info = await bus.tasks.info(id);
-  if (!info) throw new HttpError(404, `no task '${id}' is recorded with its arguments: only a task sent with a taskId can be promoted before it runs`);
+  if (!info) throw new HttpError(404, `no task '${id}' is recorded with its arguments: a delayed task sent without a taskId is held only in its queue's delayed set, which the transport cannot read back by id, so the dashboard cannot re-send it; send it with a taskId to make it promotable`);
   if (info.state !== 'PENDING') throw new HttpError(409, `task '${id}' is ${info.state}: only a PENDING (delayed or queued) task can be promoted`);
   if (info.args === undefined) throw new HttpError(409, `task '${id}' has no recorded arguments: send it with a taskId to make it promotable`);
   if (info.queue === FLOW_QUEUE) throw new HttpError(409, `'${id}' is a flow record, not a task`);

@@ -149,4 +149,37 @@ describe.skipIf(!enabled)('dashboard views in Chromium', () => {
     await page.locator('#dlq-empty:not([hidden])').waitFor({ timeout: 10_000 });
     expect(await page.evaluate('window.__sameDocument === true')).toBe(true);
   }, 120_000);
+
+  it('promotes a delayed task from its detail view: it runs at once; a task sent without a taskId cannot be promoted, and says why', async () => {
+    bus = await createTestSystem();
+    const ran: string[] = [];
+    bus.tasks.define('remind', { queue: 'remind' }, async (a: { who: string }) => {
+      ran.push(a.who);
+      return a.who;
+    });
+    await bus.worker({ queues: { remind: 1 } }).start();
+    dash = await startDashboard(bus, { port: 0, pollMs: 100 });
+    await bus.tasks.send('remind', { who: 'bob' }, { taskId: 'remind-bob', countdownMs: 3_600_000 });
+    const page = await open('#/task/remind-bob');
+    // Sent while the page is open: a task without a taskId is only seen live (nothing records it).
+    const anonymous = await bus.tasks.send('remind', { who: 'eve' }, { countdownMs: 3_600_000 });
+    await page.locator('#task-state', { hasText: 'PENDING' }).waitFor({ timeout: 10_000 });
+    await page.locator('#promote-task:not([disabled])').click({ timeout: 10_000 });
+    await until(() => ran.length === 1, 10_000, 'the promoted task ran');
+    expect(ran).toEqual(['bob']);
+    expect((await bus.tasks.info('remind-bob'))?.state).toBe('REVOKED');
+
+    // Without a taskId nothing about the task is recorded before it runs (its arguments are only
+    // in the queue's delayed set): its row's "Run now" is disabled and says why, the API says so too.
+    await page.evaluate('location.hash = "#/tasks"');
+    const button = page.locator(`tr[data-task-id="${anonymous.id}"] button.promote`);
+    await button.waitFor({ timeout: 10_000 });
+    expect(await button.isDisabled()).toBe(true);
+    expect(await button.getAttribute('title')).toMatch(/sent without a taskId/);
+    expect(await page.locator('tr[data-task-id="remind-bob"] button.promote').count()).toBe(0);
+    const r = await fetch(`${dash.url}api/tasks/${anonymous.id}/promote`, { method: 'POST', headers: { 'x-procur-dashboard': '1' } });
+    expect(r.status).toBe(404);
+    expect(((await r.json()) as { error: string }).error).toMatch(/without a taskId.*delayed set/);
+    expect(ran).toEqual(['bob']);
+  }, 120_000);
 });

@@ -270,7 +270,15 @@ function renderTasks(): void {
         td(dur(t.runtimeMs)),
         el('td', { style: 'white-space:nowrap' }, [
           RETRYABLE.has(t.state) ? el('button', { class: 'retry primary', text: 'Retry', onclick: (e: Event) => (e.stopPropagation(), taskAction(t.id, 'retry')) }) : null,
-          t.state === 'PENDING' ? el('button', { class: 'promote', text: 'Run now', onclick: (e: Event) => (e.stopPropagation(), taskAction(t.id, 'promote')) }) : null,
+          t.state === 'PENDING'
+            ? el('button', {
+                class: 'promote',
+                text: 'Run now',
+                // Only a task sent with a taskId has its arguments recorded before it runs: the others cannot be re-sent.
+                ...(t.argsPreview === undefined ? { disabled: '', title: NOT_PROMOTABLE } : {}),
+                onclick: (e: Event) => (e.stopPropagation(), taskAction(t.id, 'promote')),
+              })
+            : null,
         ]),
       ]),
     );
@@ -281,6 +289,9 @@ function renderTasks(): void {
 const TASK_PAGE = 50;
 
 const RETRYABLE = new Set(['FAILURE', 'REVOKED', 'EXPIRED']);
+
+/** Why a waiting task without recorded arguments has no "Run now". */
+const NOT_PROMOTABLE = 'Its arguments are not recorded (it was sent without a taskId): only the queue holds it, so it cannot be run now from here';
 
 /** Retries a finished task or runs a waiting one now (both send a new task, shown in its place). */
 function taskAction(id: string, verb: 'retry' | 'promote'): void {
@@ -373,7 +384,10 @@ function renderTask(): void {
   byId('task-error').textContent = t.error ? `${t.error.name}: ${t.error.message}${t.error.stack ? `\n\n${t.error.stack}` : ''}` : '';
   byId<HTMLButtonElement>('revoke-task').disabled = isFinal(state);
   byId('retry-task').hidden = !RETRYABLE.has(state);
-  byId('promote-task').hidden = state !== 'PENDING';
+  const promote = byId<HTMLButtonElement>('promote-task');
+  promote.hidden = state !== 'PENDING';
+  promote.disabled = t.args === undefined;
+  promote.title = t.args === undefined ? NOT_PROMOTABLE : 'Send it now; the waiting copy is revoked';
   const tl = clear(byId('task-timeline'));
   for (const s of r.timeline) {
     tl.appendChild(el('tr', {}, [td(s.at, 'mono'), el('td', {}, [statePill(s.state)]), td(s.attempt), td(s.worker ?? '', 'mono'), td(dur(s.runtimeMs)), td(s.error ?? '')]));
