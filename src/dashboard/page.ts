@@ -89,6 +89,7 @@ svg.chart { width:100%; height:160px; display:block; } svg.chart .line { fill:no
 #toast { position:fixed; right:18px; bottom:18px; background:var(--head); color:#fff; padding:10px 14px; border-radius:8px; opacity:0; transition:opacity .2s; pointer-events:none; max-width:420px; }
 #toast.show { opacity:.95; }
 .empty { color:var(--muted); padding:14px 8px; }
+tr.current td { background:#fff7df; }
 </style>
 </head>
 <body data-base="__BASE__" data-principal="__PRINCIPAL__">
@@ -159,6 +160,9 @@ svg.chart { width:100%; height:160px; display:block; } svg.chart .line { fill:no
       <h3>Arguments</h3><pre id="task-args"></pre>
       <div id="task-result-box"><h3>Result</h3><pre id="task-result"></pre></div>
       <div id="task-error-box"><h3>Error</h3><pre id="task-error"></pre></div>
+      <div id="task-flow-box" hidden><h3>Flow</h3><dl class="kv" id="task-flow"></dl>
+        <table><thead><tr><th>Step</th><th>Task</th><th>Id</th><th>Queue</th><th>State</th></tr></thead><tbody id="task-flow-steps"></tbody></table>
+        <div id="task-flow-more" class="muted"></div></div>
       <h3>Timeline</h3>
       <table><thead><tr><th>At</th><th>State</th><th>Attempt</th><th>Worker</th><th>Runtime</th><th>Error</th></tr></thead><tbody id="task-timeline"></tbody></table>
     </div>

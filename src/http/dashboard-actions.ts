@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { isEventBusError, type DeadLetterEntry, type EventSystem, type TaskInfo } from '@procur/event-bus';
+import { isEventBusError, type DeadLetterEntry, type EventSystem, type FlowKind, type TaskInfo, type TaskState } from '@procur/event-bus';
 import { describeDeadLetter } from './dead-letter-view.js';
 import type { LiveFeed } from './feed.js';
 import { HttpError, sendJson } from './util.js';
@@ -178,4 +178,71 @@ export async function queueAction(bus: EventSystem, res: ServerResponse, queue: 
   else if (verb === 'purge') sendJson(res, 200, { queue, purged: await bus.tasks.purge(queue) });
   else throw new HttpError(404, `no action '${verb ?? ''}' on a queue: use pause, resume or purge`);
   return true;
+}
+
+/** One task step of a flow as the task detail shows it. */
+export interface FlowStepView {
+  /** Where the step sits in the flow (`'2'`, `'0.1'`: indexes from the top, see `FlowStepInfo.path`). */
+  path: string;
+  /** The task name. */
+  task: string;
+  /** The queue. */
+  queue: string;
+  /** The step's task id (`<flowId>.<path>`). */
+  taskId: string;
+  /** Its state now (`PENDING` until it is sent and runs). */
+  state: TaskState;
+}
+
+/** The flow a task belongs to (or is: a flow's own record), in `GET /api/tasks/:id` as `flow`. */
+export interface TaskFlowView {
+  /** The flow id. */
+  id: string;
+  /** `chain`, `group` or `chord`. */
+  kind: FlowKind;
+  /** The flow's own state. */
+  state: TaskState;
+  /** This task's step path in the flow; absent when the task is the flow's record itself. */
+  path?: string;
+  /** The flow's task steps in order (at most {@link MAX_FLOW_STEPS}). */
+  steps: FlowStepView[];
+  /** How many task steps the flow has (more than `steps` holds when it is cut). */
+  stepCount: number;
+}
+
+/** Steps of a flow the task detail lists at most. */
+const MAX_FLOW_STEPS = 500;
+
+/**
+ * The flow of a task: the flow whose record it is (`queue` `'flow'`), or whose step it is. A
+ * step's task id is `<flowId>.<path>` (path: indexes joined by dots), so each split of the id
+ * before a run of numeric segments names a candidate flow; the one whose record exists and whose
+ * steps hold this task id is its flow. Nothing more is written when a flow is sent: the flow's
+ * record and definition are what `bus.tasks.flow(id).steps()` reads, and they live as long
+ * (`taskResultTtlMs`). `undefined` for a task of no flow, or once the flow's record expired.
+ * @internal
+ */
+export async function taskFlow(bus: EventSystem, id: string, info: TaskInfo | undefined): Promise<TaskFlowView | undefined> {
+  const candidates: { flowId: string; path?: string }[] = [];
+  if (info?.queue === FLOW_QUEUE) candidates.push({ flowId: id });
+  else {
+    const parts = id.split('.');
+    for (let i = parts.length - 1; i >= 1 && /^\d+$/.test(parts[i]!); i--) candidates.push({ flowId: parts.slice(0, i).join('.'), path: parts.slice(i).join('.') });
+  }
+  for (const c of candidates) {
+    const record = c.path === undefined ? info : await bus.tasks.info(c.flowId);
+    if (!record || record.queue !== FLOW_QUEUE) continue;
+    const kind = record.name as FlowKind;
+    const steps = await bus.tasks.flow(c.flowId, kind).steps();
+    if (c.path !== undefined && !steps.some((st) => st.taskId === id)) continue;
+    return {
+      id: c.flowId,
+      kind,
+      state: record.state,
+      ...(c.path !== undefined ? { path: c.path } : {}),
+      steps: steps.slice(0, MAX_FLOW_STEPS).map(({ path, task, queue, taskId, state }) => ({ path, task, queue, taskId, state })),
+      stepCount: steps.length,
+    };
+  }
+  return undefined;
 }

@@ -8,7 +8,7 @@ import { SNAPSHOT_TASKS, TASK_STATES } from '../dashboard/shared.js';
 import { ACTION_HEADER, SESSION_COOKIE, createAuthenticator, crossSiteReason, foreignHostReason, isLoopbackHost, type Authenticator, type DashboardAuth } from './auth.js';
 import { LiveFeed, STATE_OF, TASK_EVENT_TYPES, sameStep, summarizeEvent, type TaskTimelineEntry } from './feed.js';
 import { describeDeadLetter, type DeadLetterView } from './dead-letter-view.js';
-import { bulkDlq, bulkRetry, dlqFilter, listDlq, promoteTask, queueAction, retryTask } from './dashboard-actions.js';
+import { bulkDlq, bulkRetry, dlqFilter, listDlq, promoteTask, queueAction, retryTask, taskFlow } from './dashboard-actions.js';
 import { createMetrics, type BusMetrics, type MetricsOptions } from './metrics.js';
 import { HttpError, decodePathSegments, intParam, readJson, requestUrl, sameOriginPath, sendError, sendJson } from './util.js';
 
@@ -80,9 +80,10 @@ export interface DashboardHandler extends DashboardRequestHandler {
  * - `GET /api/snapshot` everything the page shows first; `GET /api/stream` server-sent events
  * - `GET /api/workers`, `GET /api/queues`, `GET /api/health`, `GET /api/stats?hours=24`
  * - `GET /api/tasks?state=&name=&queue=&correlationId=&search=&limit=&offset=` (`total` counts the
- *   matches), `GET /api/tasks/:id` (with the task's `progress` and `logs`; live changes as the
- *   stream's `progress` event), `POST /api/tasks/:id/revoke`, `POST /api/tasks/:id/retry` (a
- *   finished task re-sent under a new id, same correlation id), `POST /api/tasks/:id/promote`
+ *   matches), `GET /api/tasks/:id` (with the task's `progress` and `logs`, live changes as the
+ *   stream's `progress` event; `flow`: the chain / group / chord it is a step of, or is, with
+ *   its steps), `POST /api/tasks/:id/revoke`, `POST /api/tasks/:id/retry` (a finished task
+ *   re-sent under a new id, same correlation id), `POST /api/tasks/:id/promote`
  *   (a waiting task run now; the waiting copy is revoked), `POST /api/tasks/retry?state=&name=&queue=`
  *   (bulk, `state` defaults to FAILURE)
  * - `POST /api/queues/:queue/pause`, `/resume`, `/purge`
@@ -300,7 +301,7 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
     timeline.sort((a, b) => a.at.localeCompare(b.at));
     const row = feed.indexed(id);
     const handle = bus.tasks.result(id);
-    const [progress, logs] = await Promise.all([handle.progress().catch(() => undefined), handle.logs().catch(() => [])]);
+    const [progress, logs, flow] = await Promise.all([handle.progress().catch(() => undefined), handle.logs().catch(() => []), taskFlow(bus, id, info)]);
     sendJson(res, 200, {
       task: {
         id,
@@ -323,6 +324,7 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
         ...(info?.dedupeKey !== undefined ? { dedupeKey: info.dedupeKey } : {}),
         ...(info?.expiresAt !== undefined ? { expiresAt: info.expiresAt } : {}),
       },
+      ...(flow ? { flow } : {}),
       timeline,
     });
     return true;

@@ -154,6 +154,43 @@ for (const [label, enabled, createSystem] of systems) describe.skipIf(!enabled)(
     expect((await fetch(`${dash.url}api/dlq?kind=nonsense`)).status).toBe(400);
   });
 
+  it("shows a task's flow in its detail: the chain / chord it is a step of, its step path, every step with its state", async () => {
+    bus = await createSystem();
+    const add = bus.tasks.define('add', { queue: 'math' }, async (a: number[]) => a.reduce((x, y) => x + y, 0));
+    const sum = bus.tasks.define('sum', { queue: 'math' }, async (a: number[]) => a.reduce((x, y) => x + y, 0));
+    bus.tasks.define('plain', { queue: 'math' }, async () => 1);
+    await bus.worker({ queues: { math: 2 } }).start();
+    dash = await startDashboard(bus, { port: 0 });
+    const chain = await bus.tasks.chain([add.sig([1, 2]), add.sig([3]), add.sig([4])], { flowId: 'calc.7' });
+    expect(await chain.get({ timeoutMs: 10_000 })).toBe(10);
+    const chord = await bus.tasks.chord([add.sig([1, 1]), add.sig([2, 2])], sum.sig());
+    expect(await chord.get({ timeoutMs: 10_000 })).toBe(6);
+    const plain = await bus.tasks.send('plain', null, { taskId: 'calc.7.9' });
+    await plain.get({ timeoutMs: 10_000 });
+
+    type Detail = { task: { id: string }; flow?: { id: string; kind: string; state: string; path?: string; stepCount: number; steps: { path: string; task: string; taskId: string; state: string }[] } };
+    const detail = async (id: string) => (await (await fetch(`${dash!.url}api/tasks/${encodeURIComponent(id)}`)).json()) as Detail;
+    const step = await detail('calc.7.1');
+    expect(step.flow).toMatchObject({ id: 'calc.7', kind: 'chain', state: 'SUCCESS', path: '1', stepCount: 3 });
+    expect(step.flow!.steps).toEqual([
+      { path: '0', task: 'add', queue: 'math', taskId: 'calc.7.0', state: 'SUCCESS' },
+      { path: '1', task: 'add', queue: 'math', taskId: 'calc.7.1', state: 'SUCCESS' },
+      { path: '2', task: 'add', queue: 'math', taskId: 'calc.7.2', state: 'SUCCESS' },
+    ]);
+    // The flow's own record: its steps, no path.
+    const record = await detail('calc.7');
+    expect(record.flow).toMatchObject({ id: 'calc.7', kind: 'chain', stepCount: 3 });
+    expect(record.flow!.path).toBeUndefined();
+    // A chord's header member (path 0.1) and its callback (path 1).
+    const member = await detail(`${chord.id}.0.1`);
+    expect(member.flow).toMatchObject({ id: chord.id, kind: 'chord', path: '0.1', stepCount: 3 });
+    expect(member.flow!.steps.map((s) => [s.path, s.task])).toEqual([['0.0', 'add'], ['0.1', 'add'], ['1', 'sum']]);
+    expect((await detail(`${chord.id}.1`)).flow).toMatchObject({ id: chord.id, path: '1' });
+    // A task of no flow, even one whose id looks like a step's, has none.
+    expect((await detail('calc.7.9')).flow).toBeUndefined();
+    expect((await detail('nothing.0')).flow).toBeUndefined();
+  });
+
   it('pauses, resumes and purges a queue', async () => {
     bus = await createSystem();
     bus.tasks.define('quote', { queue: 'quotes' }, async () => 1);

@@ -182,4 +182,46 @@ describe.skipIf(!enabled)('dashboard views in Chromium', () => {
     expect(((await r.json()) as { error: string }).error).toMatch(/without a taskId.*delayed set/);
     expect(ran).toEqual(['bob']);
   }, 120_000);
+
+  it("shows a task's flow in its detail: the chain, this step, every step with its state, live, with links", async () => {
+    bus = await createTestSystem();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const fetchOffer = bus.tasks.define('fetch_offer', { queue: 'offers' }, async (a: { offerId: string }) => ({ offerId: a.offerId, price: 10 }));
+    const score = bus.tasks.define('score_offer', { queue: 'offers' }, async (o: { price: number }) => {
+      await gate;
+      return o.price * 2;
+    });
+    const notify = bus.tasks.define('notify', { queue: 'offers' }, async () => 'sent');
+    await bus.worker({ queues: { offers: 2 } }).start();
+    dash = await startDashboard(bus, { port: 0, pollMs: 100 });
+    const page = await open('#/tasks');
+    const flow = await bus.tasks.chain([fetchOffer.sig({ offerId: 'o-1' }), score.sig(), notify.si({ channel: 'ops' })], { flowId: 'offer-o-1' });
+    await until(async () => (await bus!.tasks.info('offer-o-1.1'))?.state === 'STARTED', 10_000, 'the second step running');
+
+    await page.evaluate('location.hash = "#/task/offer-o-1.1"');
+    await page.locator('#task-flow-box:not([hidden])').waitFor({ timeout: 10_000 });
+    await page.locator('[data-flow-field="this task"]', { hasText: 'step 1 of 3' }).waitFor({ timeout: 10_000 });
+    expect(await page.locator('[data-flow-field="kind"]').textContent()).toBe('chain');
+    expect(await page.locator('[data-flow-field="flow"] a').getAttribute('href')).toBe('#/task/offer-o-1');
+    expect(await ids(page, 'data-step-id')).toEqual(['offer-o-1.0', 'offer-o-1.1', 'offer-o-1.2']);
+    await page.locator('tr[data-step-id="offer-o-1.0"] .pill', { hasText: 'SUCCESS' }).waitFor({ timeout: 10_000 });
+    await page.locator('tr[data-step-id="offer-o-1.2"] .pill', { hasText: 'PENDING' }).waitFor({ timeout: 10_000 });
+    expect(await page.locator('tr.current').getAttribute('data-step-id')).toBe('offer-o-1.1');
+
+    // The flow goes on: the next step's state changes in place, without a reload.
+    release();
+    expect(await flow.get({ timeoutMs: 10_000 })).toBe('sent');
+    await page.locator('tr[data-step-id="offer-o-1.2"] .pill', { hasText: 'SUCCESS' }).waitFor({ timeout: 10_000 });
+    await page.locator('[data-flow-field="flow state"]', { hasText: 'SUCCESS' }).waitFor({ timeout: 10_000 });
+
+    // Links: a step, then the flow's own record.
+    await page.locator('tr[data-step-id="offer-o-1.0"] a').click();
+    await page.locator('#task-name', { hasText: 'fetch_offer' }).waitFor({ timeout: 10_000 });
+    await page.locator('[data-flow-field="this task"]', { hasText: 'step 0 of 3' }).waitFor({ timeout: 10_000 });
+    await page.locator('[data-flow-field="flow"] a').click();
+    await page.locator('[data-flow-field="this task"]', { hasText: 'own record' }).waitFor({ timeout: 10_000 });
+    expect(await page.locator('#task-flow-steps tr').count()).toBe(3);
+    expect(await page.evaluate('window.__sameDocument === true')).toBe(true);
+  }, 120_000);
 });

@@ -6,10 +6,11 @@
  * @module
  */
 import type { HealthStatus, ScheduledEntry, StreamInfo, StreamSummary, WorkerInfo } from '@procur/event-bus';
+import type { TaskFlowView } from '../../http/dashboard-actions.js';
 import type { DeadLetterView } from '../../http/dead-letter-view.js';
 import type { EventSummary, TaskRow, TaskTimelineEntry, ThroughputPoint } from '../../http/feed.js';
 
-export type { EventSummary, TaskRow, TaskTimelineEntry, ThroughputPoint };
+export type { EventSummary, TaskFlowView, TaskRow, TaskTimelineEntry, ThroughputPoint };
 
 /** A worker as `/api/workers` and the stream send it. */
 export type WorkerView = WorkerInfo & { silent: boolean };
@@ -61,6 +62,8 @@ export interface TaskDetail {
     updatedAt?: string;
     known: boolean;
   };
+  /** The flow the task is a step of, or is. */
+  flow?: TaskFlowView;
   timeline: TaskTimelineEntry[];
 }
 

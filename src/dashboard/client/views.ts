@@ -388,10 +388,43 @@ function renderTask(): void {
   promote.hidden = state !== 'PENDING';
   promote.disabled = t.args === undefined;
   promote.title = t.args === undefined ? NOT_PROMOTABLE : 'Send it now; the waiting copy is revoked';
+  renderTaskFlow(r);
   const tl = clear(byId('task-timeline'));
   for (const s of r.timeline) {
     tl.appendChild(el('tr', {}, [td(s.at, 'mono'), el('td', {}, [statePill(s.state)]), td(s.attempt), td(s.worker ?? '', 'mono'), td(dur(s.runtimeMs)), td(s.error ?? '')]));
   }
+}
+
+function taskLink(id: string): HTMLAnchorElement {
+  return el('a', { href: `#/task/${encodeURIComponent(id)}`, class: 'mono', text: id });
+}
+
+/** The flow of the task shown: the flow (a link to its record), this task's step, every step. */
+function renderTaskFlow(r: TaskDetail): void {
+  const box = byId('task-flow-box');
+  const flow = r.flow;
+  box.hidden = !flow;
+  const f = clear(byId('task-flow'));
+  const steps = clear(byId('task-flow-steps'));
+  byId('task-flow-more').textContent = '';
+  if (!flow) return;
+  const rows: [string, Node | string][] = [
+    ['flow', flow.id === r.task.id ? el('span', { class: 'mono', text: flow.id }) : taskLink(flow.id)],
+    ['kind', flow.kind],
+    ['flow state', statePill(flow.state)],
+    ['this task', flow.path === undefined ? 'the flow’s own record' : `step ${flow.path} of ${flow.stepCount}`],
+  ];
+  for (const [k, v] of rows) {
+    f.appendChild(el('dt', { text: k }));
+    f.appendChild(el('dd', { 'data-flow-field': k }, [v]));
+  }
+  for (const st of flow.steps) {
+    const current = st.taskId === r.task.id;
+    steps.appendChild(
+      el('tr', { 'data-step-id': st.taskId, class: current ? 'current' : '' }, [td(st.path, 'mono'), td(st.task), el('td', {}, [current ? el('span', { class: 'mono', text: st.taskId }) : taskLink(st.taskId)]), td(st.queue), el('td', {}, [statePill(st.state)])]),
+    );
+  }
+  if (flow.stepCount > flow.steps.length) byId('task-flow-more').textContent = `… and ${flow.stepCount - flow.steps.length} more steps`;
 }
 
 function renderQueues(): void {
