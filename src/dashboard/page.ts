@@ -173,8 +173,11 @@ tr.current td { background:#fff7df; }
       <table><thead><tr><th>Queue</th><th>Waiting</th><th>Running</th><th>Delayed</th><th>Retrying</th><th>Held low / normal / high / critical</th><th>Consumers</th><th>Oldest running</th><th></th></tr></thead><tbody id="queues-body"></tbody></table>
       <div id="queues-empty" class="empty">No task queue is known yet.</div>
     </div>
-    <div class="panel"><h2>Events stream</h2>
+    <div class="panel"><h2>Events stream <span class="muted" id="stream-depth"></span></h2>
       <table><thead><tr><th>Group</th><th>Lag</th><th>Pending</th><th>Retrying</th><th>Consumers</th><th>Oldest pending</th></tr></thead><tbody id="groups-body"></tbody></table>
+      <div id="partitions-box" hidden><h3>Partitions</h3>
+        <table><thead><tr><th>Partition</th><th>Stream</th><th>Depth</th><th>Length</th><th>Lag</th><th>Pending</th><th>Retrying</th><th>Delayed</th><th>Lag per group</th><th>Oldest pending</th></tr></thead><tbody id="partitions-body"></tbody></table>
+      </div>
     </div>
     <div class="panel"><h2>Scheduled (beat)</h2>
       <table><thead><tr><th>Entry</th><th>Task</th><th>Schedule</th><th>Next run</th><th>Last run</th></tr></thead><tbody id="scheduled-body"></tbody></table>

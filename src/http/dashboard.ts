@@ -78,7 +78,9 @@ export interface DashboardHandler extends DashboardRequestHandler {
  * Routes (relative to where it is mounted):
  * - `GET /` the page; `GET /health/events` health (200 or 503); `GET /metrics` Prometheus text
  * - `GET /api/snapshot` everything the page shows first; `GET /api/stream` server-sent events
- * - `GET /api/workers`, `GET /api/queues`, `GET /api/health`, `GET /api/stats?hours=24`
+ * - `GET /api/workers`, `GET /api/queues` (task queues, the events stream with its `partitions`
+ *   when `eventStreamPartitions > 1`, beat entries, paused queues), `GET /api/health`,
+ *   `GET /api/stats?hours=24`
  * - `GET /api/tasks?state=&name=&queue=&correlationId=&search=&limit=&offset=` (`total` counts the
  *   matches), `GET /api/tasks/:id` (with the task's `progress` and `logs`, live changes as the
  *   stream's `progress` event; `flow`: the chain / group / chord it is a step of, or is, with
@@ -221,7 +223,7 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
       case 'queues':
         if (isAction) return queueAction(bus, res, parts[1], parts[2]);
         if (parts.length > 1) return false;
-        sendJson(res, 200, { queues: await bus.monitor.getQueues(), scheduled: await bus.scheduler.list(), paused: await bus.tasks.pausedQueues() });
+        sendJson(res, 200, { queues: await bus.monitor.getQueues(), eventStream: await bus.monitor.getStreamInfo(), scheduled: await bus.scheduler.list(), paused: await bus.tasks.pausedQueues() });
         return true;
       case 'stats': {
         const hours = Number(url.searchParams.get('hours') ?? 24);

@@ -7,7 +7,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { EventType, type EventSystem } from '@procur/event-bus';
+import { EventType, partitionName, partitionOf, type EventSystem } from '@procur/event-bus';
 import { startDashboard, type RunningDashboard } from '@procur/event-bus/http';
 import { createTestSystem } from '@procur/event-bus/testing';
 import { clientScript } from '../../src/dashboard/client-script.js';
@@ -222,6 +222,36 @@ describe.skipIf(!enabled)('dashboard views in Chromium', () => {
     await page.locator('[data-flow-field="flow"] a').click();
     await page.locator('[data-flow-field="this task"]', { hasText: 'own record' }).waitFor({ timeout: 10_000 });
     expect(await page.locator('#task-flow-steps tr').count()).toBe(3);
+    expect(await page.evaluate('window.__sameDocument === true')).toBe(true);
+  }, 120_000);
+
+  it('shows a row per partition of a partitioned events stream, with its depth, drained live by a consumer', async () => {
+    const P = 3;
+    bus = await createTestSystem({ config: { eventStreamPartitions: P } });
+    await bus.transport.ensureGroup(bus.config.eventStreamName, bus.config.eventConsumerGroup);
+    await bus.publisher.publishMany(Array.from({ length: 12 }, (_, i) => ({ type: EventType.SYSTEM_WARNING, data: { message: `m${i}` }, correlationId: `order-${i}` })));
+    const expected = Array.from({ length: P }, () => 0);
+    for (let i = 0; i < 12; i++) expected[partitionOf(`order-${i}`, P)]!++;
+    expect(expected.filter((n) => n > 0).length).toBeGreaterThan(1);
+    dash = await startDashboard(bus, { port: 0, pollMs: 100 });
+    const page = await open('#/queues');
+    await page.locator('#partitions-box:not([hidden])').waitFor({ timeout: 10_000 });
+    expect(await page.locator('#partitions-body tr').count()).toBe(P);
+    for (let i = 0; i < P; i++) {
+      const row = page.locator(`tr[data-partition="${i}"]`);
+      expect(await row.locator('td.depth').textContent()).toBe(String(expected[i]));
+      expect(await row.locator('td.mono').textContent()).toBe(partitionName(bus.config.eventStreamName, i));
+    }
+    await page.locator('#stream-depth', { hasText: '12 waiting over 3 partitions' }).waitFor({ timeout: 10_000 });
+
+    // A consumer drains every partition: the rows go to 0 without a reload.
+    let handled = 0;
+    const c = bus.consumer('audit');
+    c.registerHandler(EventType.SYSTEM_WARNING, () => void handled++);
+    await c.start();
+    await until(() => handled === 12, 10_000, 'the events handled');
+    for (let i = 0; i < P; i++) await page.locator(`tr[data-partition="${i}"] td.depth`, { hasText: /^0$/ }).waitFor({ timeout: 10_000 });
+    await c.stop();
     expect(await page.evaluate('window.__sameDocument === true')).toBe(true);
   }, 120_000);
 });

@@ -5,7 +5,7 @@
  * @internal
  * @module
  */
-import type { HealthStatus, ScheduledEntry, StreamInfo, StreamSummary, WorkerInfo } from '@procur/event-bus';
+import type { HealthStatus, ScheduledEntry, StreamSummary, WorkerInfo } from '@procur/event-bus';
 import type { TaskFlowView } from '../../http/dashboard-actions.js';
 import type { DeadLetterView } from '../../http/dead-letter-view.js';
 import type { EventSummary, TaskRow, TaskTimelineEntry, ThroughputPoint } from '../../http/feed.js';
@@ -18,8 +18,8 @@ export type WorkerView = WorkerInfo & { silent: boolean };
 /** A task queue with its groups, as `/api/queues` sends it. */
 export type QueueView = StreamSummary;
 
-/** The events stream with its groups. */
-export type StreamView = StreamInfo;
+/** The events stream with its groups (and `partitions`, each with its own, when it is partitioned). */
+export type StreamView = StreamSummary;
 
 /** The health status as JSON. */
 export type HealthView = Pick<HealthStatus, 'healthy' | 'issues' | 'successRate' | 'pendingEvents'> & { thresholds: HealthStatus['thresholds'] };

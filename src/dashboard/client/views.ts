@@ -457,6 +457,27 @@ function renderQueues(): void {
   for (const g of S.eventStream?.groups ?? []) {
     gb.appendChild(el('tr', {}, [td(g.name), td(g.lag), td(g.pending), td(g.retrying), td(g.consumers), td(g.oldestPendingMs ? dur(g.oldestPendingMs) : '')]));
   }
+  const stream = S.eventStream;
+  byId('stream-depth').textContent = stream ? `(${stream.depth} waiting${stream.partitions ? ` over ${stream.partitions.length} partitions` : ''})` : '';
+  const parts = stream?.partitions ?? [];
+  byId('partitions-box').hidden = parts.length === 0;
+  const pb = clear(byId('partitions-body'));
+  parts.forEach((p, i) => {
+    pb.appendChild(
+      el('tr', { 'data-partition': String(i) }, [
+        td(i),
+        td(p.stream, 'mono'),
+        td(p.depth, 'depth'),
+        td(p.length),
+        td(p.lag, 'lag'),
+        td(p.pending),
+        td(p.retrying),
+        td(p.delayed),
+        td(p.groups.map((g) => `${g.name} ${g.lag}`).join(', ')),
+        td(p.oldestPendingMs ? dur(p.oldestPendingMs) : ''),
+      ]),
+    );
+  });
   const sb = clear(byId('scheduled-body'));
   for (const e of S.scheduled) {
     const schedule = e.cron ? `cron ${e.cron}${e.timezone ? ` (${e.timezone})` : ''}` : `every ${dur(e.everyMs)}`;
