@@ -176,6 +176,8 @@ describe.skipIf(!enabled)('dashboard views in Chromium', () => {
     await button.waitFor({ timeout: 10_000 });
     expect(await button.isDisabled()).toBe(true);
     expect(await button.getAttribute('title')).toMatch(/sent without a taskId/);
+    // The promoted one ended REVOKED (its fresh copy ran): no "Run now" on it any more.
+    await page.locator('tr[data-task-id="remind-bob"] .pill', { hasText: 'REVOKED' }).waitFor({ timeout: 10_000 });
     expect(await page.locator('tr[data-task-id="remind-bob"] button.promote').count()).toBe(0);
     const r = await fetch(`${dash.url}api/tasks/${anonymous.id}/promote`, { method: 'POST', headers: { 'x-procur-dashboard': '1' } });
     expect(r.status).toBe(404);

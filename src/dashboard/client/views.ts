@@ -326,18 +326,35 @@ function queueAction(queue: string, verb: 'pause' | 'resume' | 'purge'): void {
   );
 }
 
-/** Loads the detail of the task the page shows. */
+let taskLoading = false;
+let taskStale = false;
+
+/**
+ * Loads the detail of the task the page shows. One request at a time: calls while one runs
+ * (a flow's steps changing in a burst) are folded into one more request after it.
+ */
 export function loadTask(): void {
   const id = S.taskId;
   if (!id) return;
-  api<TaskDetail>(`api/tasks/${encodeURIComponent(id)}`).then(
-    (r) => {
-      if (S.taskId !== id) return;
-      S.task = r;
-      render();
-    },
-    (e: Error) => toast(e.message),
-  );
+  if (taskLoading) {
+    taskStale = true;
+    return;
+  }
+  taskLoading = true;
+  taskStale = false;
+  api<TaskDetail>(`api/tasks/${encodeURIComponent(id)}`)
+    .then(
+      (r) => {
+        if (S.taskId !== id) return;
+        S.task = r;
+        render();
+      },
+      (e: Error) => toast(e.message),
+    )
+    .finally(() => {
+      taskLoading = false;
+      if (taskStale || S.taskId !== id) loadTask();
+    });
 }
 
 function taskDetailState(): string | undefined {
@@ -500,7 +517,8 @@ function renderEvents(): void {
     // The live page: the newest events as they arrive.
     const live = S.events.filter((e) => !type || e.type === type).reverse();
     rows = live.slice(0, EVENT_PAGE);
-    S.eventMore = live.length >= EVENT_PAGE;
+    // Older events may be in the store beyond the live list (which holds the latest 500): ask it.
+    S.eventMore = live.length > 0;
     byId('events-page').textContent = ' page 1 (live) ';
   } else {
     rows = S.eventRows;
@@ -539,7 +557,14 @@ async function showEventPage(page: number): Promise<void> {
     S.eventCursors.push(r.nextCursor);
   }
   page = Math.min(page, S.eventCursors.length - 1);
-  const r = await api<EventPage>(eventsQuery(S.eventCursors[page]));
+  const r = page > 0 ? await api<EventPage>(eventsQuery(S.eventCursors[page])) : { events: [] };
+  if (r.events.length === 0) {
+    // Nothing older: stay on the page shown.
+    toast('No older events in the store');
+    S.eventMore = false;
+    render();
+    return;
+  }
   S.eventPage = page;
   S.eventRows = r.events;
   S.eventMore = r.nextCursor !== undefined;
