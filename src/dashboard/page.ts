@@ -89,6 +89,7 @@ svg.chart { width:100%; height:160px; display:block; } svg.chart .line { fill:no
 #toast { position:fixed; right:18px; bottom:18px; background:var(--head); color:#fff; padding:10px 14px; border-radius:8px; opacity:0; transition:opacity .2s; pointer-events:none; max-width:420px; }
 #toast.show { opacity:.95; }
 .empty { color:var(--muted); padding:14px 8px; }
+tr.current td { background:#fff7df; }
 </style>
 </head>
 <body data-base="__BASE__" data-principal="__PRINCIPAL__">
@@ -159,6 +160,9 @@ svg.chart { width:100%; height:160px; display:block; } svg.chart .line { fill:no
       <h3>Arguments</h3><pre id="task-args"></pre>
       <div id="task-result-box"><h3>Result</h3><pre id="task-result"></pre></div>
       <div id="task-error-box"><h3>Error</h3><pre id="task-error"></pre></div>
+      <div id="task-flow-box" hidden><h3>Flow</h3><dl class="kv" id="task-flow"></dl>
+        <table><thead><tr><th>Step</th><th>Task</th><th>Id</th><th>Queue</th><th>State</th></tr></thead><tbody id="task-flow-steps"></tbody></table>
+        <div id="task-flow-more" class="muted"></div></div>
       <h3>Timeline</h3>
       <table><thead><tr><th>At</th><th>State</th><th>Attempt</th><th>Worker</th><th>Runtime</th><th>Error</th></tr></thead><tbody id="task-timeline"></tbody></table>
     </div>
@@ -169,8 +173,11 @@ svg.chart { width:100%; height:160px; display:block; } svg.chart .line { fill:no
       <table><thead><tr><th>Queue</th><th>Waiting</th><th>Running</th><th>Delayed</th><th>Retrying</th><th>Held low / normal / high / critical</th><th>Consumers</th><th>Oldest running</th><th></th></tr></thead><tbody id="queues-body"></tbody></table>
       <div id="queues-empty" class="empty">No task queue is known yet.</div>
     </div>
-    <div class="panel"><h2>Events stream</h2>
+    <div class="panel"><h2>Events stream <span class="muted" id="stream-depth"></span></h2>
       <table><thead><tr><th>Group</th><th>Lag</th><th>Pending</th><th>Retrying</th><th>Consumers</th><th>Oldest pending</th></tr></thead><tbody id="groups-body"></tbody></table>
+      <div id="partitions-box" hidden><h3>Partitions</h3>
+        <table><thead><tr><th>Partition</th><th>Stream</th><th>Depth</th><th>Length</th><th>Lag</th><th>Pending</th><th>Retrying</th><th>Delayed</th><th>Lag per group</th><th>Oldest pending</th></tr></thead><tbody id="partitions-body"></tbody></table>
+      </div>
     </div>
     <div class="panel"><h2>Scheduled (beat)</h2>
       <table><thead><tr><th>Entry</th><th>Task</th><th>Schedule</th><th>Next run</th><th>Last run</th></tr></thead><tbody id="scheduled-body"></tbody></table>
@@ -186,14 +193,20 @@ svg.chart { width:100%; height:160px; display:block; } svg.chart .line { fill:no
       <div class="toolbar"><select id="ev-type"><option value="">any type</option></select><label><input type="checkbox" id="ev-pause"> pause</label></div>
       <table><thead><tr><th>Occurred</th><th>Type</th><th>Priority</th><th>Correlation id</th><th>Source</th><th>Data</th></tr></thead><tbody id="events-body"></tbody></table>
       <div id="events-empty" class="empty">No event yet.</div>
+      <div class="toolbar"><button id="events-prev">‹ Newer</button><span id="events-page"></span><button id="events-next">Older ›</button></div>
     </div>
   </section>
 
   <section id="view-dlq" hidden>
     <div class="panel"><h2>Dead letter queue <span class="muted" id="dlq-size"></span></h2>
-      <div class="toolbar"><button id="dlq-refresh">Refresh</button><button id="dlq-replay-all" class="primary">Replay all</button></div>
+      <div class="toolbar"><button id="dlq-refresh">Refresh</button><button id="dlq-replay-all" class="primary">Replay all</button>
+        <input id="dlq-f-type" placeholder="type / task" size="20" list="dlq-types"><datalist id="dlq-types"></datalist>
+        <input id="dlq-f-group" placeholder="group" size="16" list="dlq-groups"><datalist id="dlq-groups"></datalist>
+        <select id="dlq-f-kind"><option value="">any kind</option><option value="event">event</option><option value="task">task</option><option value="undecodable">undecodable</option></select>
+        <button id="dlq-replay-selected" class="primary">Replay selected</button><button id="dlq-delete-selected" class="danger">Delete selected</button></div>
       <table><thead><tr><th>Failed</th><th>Type / task</th><th>Group</th><th>Attempts</th><th>Error</th><th>Data</th><th></th></tr></thead><tbody id="dlq-body"></tbody></table>
       <div id="dlq-empty" class="empty">The dead letter queue is empty.</div>
+      <div class="toolbar"><button id="dlq-prev">‹ Prev</button><span id="dlq-page"></span><button id="dlq-next">Next ›</button></div>
     </div>
     <div class="panel" id="dlq-detail" hidden><h2>Entry <span class="mono" id="dlq-detail-id"></span></h2><dl class="kv" id="dlq-fields"></dl><h3>Message</h3><pre id="dlq-body-text"></pre><h3>Stack</h3><pre id="dlq-stack"></pre></div>
   </section>

@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigError, NotFoundError, consoleLogger, isEventBusError, type EventSystem, type Logger } from '@procur/event-bus';
+import { ConfigError, NotFoundError, consoleLogger, isEventBusError, type EventSystem, type EventEnvelope, type Logger } from '@procur/event-bus';
 import { escapeHtml } from '../dashboard/html.js';
 import { renderDashboardPage } from '../dashboard/page.js';
 import { SNAPSHOT_TASKS, TASK_STATES } from '../dashboard/shared.js';
 import { ACTION_HEADER, SESSION_COOKIE, createAuthenticator, crossSiteReason, foreignHostReason, isLoopbackHost, type Authenticator, type DashboardAuth } from './auth.js';
 import { LiveFeed, STATE_OF, TASK_EVENT_TYPES, sameStep, summarizeEvent, type TaskTimelineEntry } from './feed.js';
 import { describeDeadLetter, type DeadLetterView } from './dead-letter-view.js';
-import { bulkDlq, bulkRetry, promoteTask, queueAction, retryTask } from './dashboard-actions.js';
+import { bulkDlq, bulkRetry, dlqFilter, listDlq, promoteTask, queueAction, retryTask, taskFlow } from './dashboard-actions.js';
 import { createMetrics, type BusMetrics, type MetricsOptions } from './metrics.js';
 import { HttpError, decodePathSegments, intParam, readJson, requestUrl, sameOriginPath, sendError, sendJson } from './util.js';
 
@@ -78,16 +78,21 @@ export interface DashboardHandler extends DashboardRequestHandler {
  * Routes (relative to where it is mounted):
  * - `GET /` the page; `GET /health/events` health (200 or 503); `GET /metrics` Prometheus text
  * - `GET /api/snapshot` everything the page shows first; `GET /api/stream` server-sent events
- * - `GET /api/workers`, `GET /api/queues`, `GET /api/health`, `GET /api/stats?hours=24`
+ * - `GET /api/workers`, `GET /api/queues` (task queues, the events stream with its `partitions`
+ *   when `eventStreamPartitions > 1`, beat entries, paused queues), `GET /api/health`,
+ *   `GET /api/stats?hours=24`
  * - `GET /api/tasks?state=&name=&queue=&correlationId=&search=&limit=&offset=` (`total` counts the
- *   matches), `GET /api/tasks/:id` (with the task's `progress` and `logs`; live changes as the
- *   stream's `progress` event), `POST /api/tasks/:id/revoke`, `POST /api/tasks/:id/retry` (a
- *   finished task re-sent under a new id, same correlation id), `POST /api/tasks/:id/promote`
+ *   matches), `GET /api/tasks/:id` (with the task's `progress` and `logs`, live changes as the
+ *   stream's `progress` event; `flow`: the chain / group / chord it is a step of, or is, with
+ *   its steps), `POST /api/tasks/:id/revoke`, `POST /api/tasks/:id/retry` (a finished task
+ *   re-sent under a new id, same correlation id), `POST /api/tasks/:id/promote`
  *   (a waiting task run now; the waiting copy is revoked), `POST /api/tasks/retry?state=&name=&queue=`
  *   (bulk, `state` defaults to FAILURE)
  * - `POST /api/queues/:queue/pause`, `/resume`, `/purge`
- * - `GET /api/events?type=&correlationId=&limit=`, `GET /api/events/:id`
- * - `GET /api/dlq?limit=&after=`, `GET /api/dlq/:id`, `POST /api/dlq/:id/replay`,
+ * - `GET /api/events?type=&correlationId=&limit=&cursor=&tasks=false` (newest first; `nextCursor`
+ *   pages on; `tasks=false` leaves out task lifecycle events), `GET /api/events/:id`
+ * - `GET /api/dlq?limit=&after=&type=&group=&kind=` (oldest first; `total` counts what the filter
+ *   selects), `GET /api/dlq/:id`, `POST /api/dlq/:id/replay`,
  *   `POST /api/dlq/:id/delete`, `POST /api/dlq/replay-all`, `POST /api/dlq/replay?type=&group=&kind=`
  *   and `POST /api/dlq/delete?...` (bulk, what the filter selects; `{ count }`)
  *
@@ -218,7 +223,7 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
       case 'queues':
         if (isAction) return queueAction(bus, res, parts[1], parts[2]);
         if (parts.length > 1) return false;
-        sendJson(res, 200, { queues: await bus.monitor.getQueues(), scheduled: await bus.scheduler.list(), paused: await bus.tasks.pausedQueues() });
+        sendJson(res, 200, { queues: await bus.monitor.getQueues(), eventStream: await bus.monitor.getStreamInfo(), scheduled: await bus.scheduler.list(), paused: await bus.tasks.pausedQueues() });
         return true;
       case 'stats': {
         const hours = Number(url.searchParams.get('hours') ?? 24);
@@ -298,7 +303,7 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
     timeline.sort((a, b) => a.at.localeCompare(b.at));
     const row = feed.indexed(id);
     const handle = bus.tasks.result(id);
-    const [progress, logs] = await Promise.all([handle.progress().catch(() => undefined), handle.logs().catch(() => [])]);
+    const [progress, logs, flow] = await Promise.all([handle.progress().catch(() => undefined), handle.logs().catch(() => []), taskFlow(bus, id, info)]);
     sendJson(res, 200, {
       task: {
         id,
@@ -321,6 +326,7 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
         ...(info?.dedupeKey !== undefined ? { dedupeKey: info.dedupeKey } : {}),
         ...(info?.expiresAt !== undefined ? { expiresAt: info.expiresAt } : {}),
       },
+      ...(flow ? { flow } : {}),
       timeline,
     });
     return true;
@@ -336,14 +342,26 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
       return true;
     }
     const type = url.searchParams.getAll('type').filter(Boolean);
-    const page = await bus.store.query({
-      order: 'desc',
-      limit: intParam(url, 'limit', 100, 1000),
+    const tasks = url.searchParams.get('tasks');
+    if (tasks !== null && tasks !== 'true' && tasks !== 'false') throw new HttpError(400, `'tasks' must be true or false (got '${tasks}')`);
+    const limit = intParam(url, 'limit', 100, 1000);
+    const query = {
+      order: 'desc' as const,
       ...(type.length ? { type } : {}),
       ...(url.searchParams.get('correlationId') ? { correlationId: url.searchParams.get('correlationId') as string } : {}),
-      ...(url.searchParams.get('cursor') ? { cursor: url.searchParams.get('cursor') as string } : {}),
-    });
-    sendJson(res, 200, { events: page.events.map(summarizeEvent), nextCursor: page.nextCursor });
+    };
+    let cursor = url.searchParams.get('cursor') || undefined;
+    const events: EventEnvelope[] = [];
+    // ?tasks=false leaves out the task lifecycle events (as the page's live list does): pages of
+    // the store are read until `limit` other events are found, each page no larger than what is
+    // still missing, so the cursor returned is exactly after the last event returned.
+    for (let reads = 0; events.length < limit && reads < MAX_EVENT_PAGE_READS; reads++) {
+      const page = await bus.store.query({ ...query, limit: limit - events.length, ...(cursor ? { cursor } : {}) });
+      events.push(...(tasks === 'false' ? page.events.filter((e) => !TASK_EVENT_TYPES.includes(e.type)) : page.events));
+      cursor = page.nextCursor;
+      if (!cursor) break;
+    }
+    sendJson(res, 200, { events: events.map(summarizeEvent), nextCursor: cursor });
     return true;
   }
 
@@ -351,11 +369,8 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
     const [id, verb] = parts;
     if (!id) {
       if (isAction) throw new HttpError(405, 'GET only');
-      const [size, entries] = await Promise.all([
-        bus.dlq.size(),
-        bus.dlq.list({ limit: intParam(url, 'limit', 100, 1000), ...(url.searchParams.get('after') ? { after: url.searchParams.get('after') as string } : {}) }),
-      ]);
-      sendJson(res, 200, { size, entries: entries.map(dlqView) });
+      const { size, total, entries } = await listDlq(bus, dlqFilter(url), intParam(url, 'limit', 100, 1000), url.searchParams.get('after') || undefined);
+      sendJson(res, 200, { size, total, entries: entries.map(dlqView) });
       return true;
     }
     if ((id === 'replay' || id === 'delete') && verb === undefined) {
@@ -511,6 +526,9 @@ export interface RunningDashboard {
 
 /** Live event streams a dashboard serves at once by default (`maxEventStreams`). */
 export const DEFAULT_MAX_EVENT_STREAMS = 100;
+
+/** Store pages one `/api/events?tasks=false` request reads at most. */
+const MAX_EVENT_PAGE_READS = 20;
 
 /** The largest window of `/api/stats?hours=` (ten years). */
 const MAX_STATS_HOURS = 87_600;

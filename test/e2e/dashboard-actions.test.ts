@@ -4,7 +4,7 @@
  * task list. Bad input is a 400 saying what to fix; an unknown id a 404.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { EventSystem } from '@procur/event-bus';
+import { EventType, type EventSystem } from '@procur/event-bus';
 import { startDashboard, type RunningDashboard } from '@procur/event-bus/http';
 import { createTestSystem } from '@procur/event-bus/testing';
 import { until } from './fixtures/dashboard-helpers.js';
@@ -107,6 +107,88 @@ for (const [label, enabled, createSystem] of systems) describe.skipIf(!enabled)(
     // Promoting again: not waiting any more.
     expect((await post(`api/tasks/${r.id}/promote`)).status).toBe(409);
     expect((await post('api/tasks/nope/promote')).status).toBe(404);
+  });
+
+  it('pages events with a cursor (tasks=false leaves out task events) and dead letters by filter', async () => {
+    bus = await createSystem();
+    bus.tasks.define('bad', { queue: 'bad', maxRetries: 0 }, async () => {
+      throw new Error('nope');
+    });
+    bus.tasks.define('worse', { queue: 'bad', maxRetries: 0 }, async () => {
+      throw new Error('nope');
+    });
+    await bus.worker({ queues: { bad: 1 } }).start();
+    dash = await startDashboard(bus, { port: 0 });
+    const published = await bus.publisher.publishMany(Array.from({ length: 7 }, (_, i) => ({ type: EventType.SYSTEM_WARNING, data: { message: `m${i}` } })));
+    for (let i = 0; i < 5; i++) await expect((await bus.tasks.send(i < 3 ? 'bad' : 'worse', { i })).get({ timeoutMs: 10_000 })).rejects.toThrow(/nope/);
+    await until(async () => (await bus!.dlq.size()) === 5, 10_000, 'five dead letters');
+
+    // Events: 3 a page, newest first, no task event, each event once.
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (let i = 0; i < 10; i++) {
+      const r = (await (await fetch(`${dash.url}api/events?limit=3&tasks=false${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)).json()) as { events: { id: string; type: string }[]; nextCursor?: string };
+      expect(r.events.length).toBeLessThanOrEqual(3);
+      expect(r.events.filter((e) => e.type.startsWith('task.'))).toEqual([]);
+      seen.push(...r.events.map((e) => e.id));
+      cursor = r.nextCursor;
+      if (!cursor) break;
+    }
+    expect(cursor).toBeUndefined();
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen.slice(0, 7)).toEqual([...published].reverse());
+    const withTasks = (await (await fetch(`${dash.url}api/events?limit=1000`)).json()) as { events: { type: string }[] };
+    expect(withTasks.events.some((e) => e.type.startsWith('task.'))).toBe(true);
+    expect((await fetch(`${dash.url}api/events?tasks=maybe`)).status).toBe(400);
+
+    // Dead letters: filtered, paged by `after`, `total` counts the selection.
+    const page1 = (await (await fetch(`${dash.url}api/dlq?type=bad&limit=2`)).json()) as { size: number; total: number; entries: { id: string; type: string }[] };
+    expect(page1).toMatchObject({ size: 5, total: 3 });
+    expect(page1.entries.map((e) => e.type)).toEqual(['bad', 'bad']);
+    const page2 = (await (await fetch(`${dash.url}api/dlq?type=bad&limit=2&after=${page1.entries[1]!.id}`)).json()) as { entries: { id: string; type: string }[] };
+    expect(page2.entries.map((e) => e.type)).toEqual(['bad']);
+    expect(page1.entries.map((e) => e.id)).not.toContain(page2.entries[0]!.id);
+    const all = (await (await fetch(`${dash.url}api/dlq?limit=4`)).json()) as { total: number; entries: unknown[] };
+    expect(all.total).toBe(5);
+    expect(all.entries).toHaveLength(4);
+    expect((await fetch(`${dash.url}api/dlq?kind=nonsense`)).status).toBe(400);
+  });
+
+  it("shows a task's flow in its detail: the chain / chord it is a step of, its step path, every step with its state", async () => {
+    bus = await createSystem();
+    const add = bus.tasks.define('add', { queue: 'math' }, async (a: number[]) => a.reduce((x, y) => x + y, 0));
+    const sum = bus.tasks.define('sum', { queue: 'math' }, async (a: number[]) => a.reduce((x, y) => x + y, 0));
+    bus.tasks.define('plain', { queue: 'math' }, async () => 1);
+    await bus.worker({ queues: { math: 2 } }).start();
+    dash = await startDashboard(bus, { port: 0 });
+    const chain = await bus.tasks.chain([add.sig([1, 2]), add.sig([3]), add.sig([4])], { flowId: 'calc.7' });
+    expect(await chain.get({ timeoutMs: 10_000 })).toBe(10);
+    const chord = await bus.tasks.chord([add.sig([1, 1]), add.sig([2, 2])], sum.sig());
+    expect(await chord.get({ timeoutMs: 10_000 })).toBe(6);
+    const plain = await bus.tasks.send('plain', null, { taskId: 'calc.7.9' });
+    await plain.get({ timeoutMs: 10_000 });
+
+    type Detail = { task: { id: string }; flow?: { id: string; kind: string; state: string; path?: string; stepCount: number; steps: { path: string; task: string; taskId: string; state: string }[] } };
+    const detail = async (id: string) => (await (await fetch(`${dash!.url}api/tasks/${encodeURIComponent(id)}`)).json()) as Detail;
+    const step = await detail('calc.7.1');
+    expect(step.flow).toMatchObject({ id: 'calc.7', kind: 'chain', state: 'SUCCESS', path: '1', stepCount: 3 });
+    expect(step.flow!.steps).toEqual([
+      { path: '0', task: 'add', queue: 'math', taskId: 'calc.7.0', state: 'SUCCESS' },
+      { path: '1', task: 'add', queue: 'math', taskId: 'calc.7.1', state: 'SUCCESS' },
+      { path: '2', task: 'add', queue: 'math', taskId: 'calc.7.2', state: 'SUCCESS' },
+    ]);
+    // The flow's own record: its steps, no path.
+    const record = await detail('calc.7');
+    expect(record.flow).toMatchObject({ id: 'calc.7', kind: 'chain', stepCount: 3 });
+    expect(record.flow!.path).toBeUndefined();
+    // A chord's header member (path 0.1) and its callback (path 1).
+    const member = await detail(`${chord.id}.0.1`);
+    expect(member.flow).toMatchObject({ id: chord.id, kind: 'chord', path: '0.1', stepCount: 3 });
+    expect(member.flow!.steps.map((s) => [s.path, s.task])).toEqual([['0.0', 'add'], ['0.1', 'add'], ['1', 'sum']]);
+    expect((await detail(`${chord.id}.1`)).flow).toMatchObject({ id: chord.id, path: '1' });
+    // A task of no flow, even one whose id looks like a step's, has none.
+    expect((await detail('calc.7.9')).flow).toBeUndefined();
+    expect((await detail('nothing.0')).flow).toBeUndefined();
   });
 
   it('pauses, resumes and purges a queue', async () => {

@@ -85,31 +85,31 @@ describe.skipIf(!enabled)('dashboard in Chromium', () => {
     const worker = bus.worker({ name: 'contracts', queues: { contracts: 2 } });
     await worker.start();
     const row = page.locator(`tr[data-worker-id="${worker.id}"]`);
-    await row.locator('.status', { hasText: 'online' }).waitFor({ timeout: 5000 });
+    await row.locator('.status', { hasText: 'online' }).waitFor({ timeout: 15_000 });
     expect(await row.textContent()).toContain('contracts (2)');
 
     await page.locator('a[data-view="tasks"]').click();
     const r = await bus.tasks.send('generate_contract', { negotiationId: 'neg-42' }, { correlationId: 'flow-42' });
     const state = page.locator(`tr[data-task-id="${r.id}"] .state`);
-    await state.filter({ hasText: /RECEIVED|STARTED/ }).waitFor({ timeout: 5000 });
+    await state.filter({ hasText: /RECEIVED|STARTED/ }).waitFor({ timeout: 15_000 });
     await shot('tasks-running');
     release();
-    await state.filter({ hasText: 'SUCCESS' }).waitFor({ timeout: 5000 });
+    await state.filter({ hasText: 'SUCCESS' }).waitFor({ timeout: 15_000 });
     expect(await sameDocument()).toBe(true);
 
     await page.locator(`tr[data-task-id="${r.id}"]`).click();
-    await page.locator('#task-state', { hasText: 'SUCCESS' }).waitFor({ timeout: 5000 });
-    await page.locator('#task-result', { hasText: 'ctr-neg-42' }).waitFor({ timeout: 5000 });
+    await page.locator('#task-state', { hasText: 'SUCCESS' }).waitFor({ timeout: 15_000 });
+    await page.locator('#task-result', { hasText: 'ctr-neg-42' }).waitFor({ timeout: 15_000 });
     const timeline = await page.locator('#task-timeline').textContent();
     expect(timeline).toMatch(/RECEIVED.*STARTED.*SUCCESS/s);
     expect(await page.locator('#task-args').textContent()).toContain('neg-42');
     await shot('task-detail');
 
     await page.locator('a[data-view="workers"]').click();
-    await row.locator('td', { hasText: /^1$/ }).first().waitFor({ timeout: 5000 });
+    await row.locator('td', { hasText: /^1$/ }).first().waitFor({ timeout: 15_000 });
     await shot('workers');
     await worker.stop();
-    await row.locator('.status', { hasText: 'offline' }).waitFor({ timeout: 5000 });
+    await row.locator('.status', { hasText: 'offline' }).waitFor({ timeout: 15_000 });
   });
 
   it('revokes a pending task (sent with a countdown) from the page: it never runs', async () => {
@@ -126,9 +126,9 @@ describe.skipIf(!enabled)('dashboard in Chromium', () => {
     await open('#/tasks');
     await page.locator('#task-go').fill(r.id);
     await page.locator('#task-go').press('Enter');
-    await page.locator('#task-state', { hasText: 'PENDING' }).waitFor({ timeout: 5000 });
+    await page.locator('#task-state', { hasText: 'PENDING' }).waitFor({ timeout: 15_000 });
     await page.locator('#revoke-task').click();
-    await page.locator('#task-state', { hasText: 'REVOKED' }).waitFor({ timeout: 5000 });
+    await page.locator('#task-state', { hasText: 'REVOKED' }).waitFor({ timeout: 15_000 });
     expect(await r.status()).toBe('REVOKED');
     // Past the countdown the worker takes the task, sees the revoke and drops it.
     await until(async () => {
@@ -157,16 +157,16 @@ describe.skipIf(!enabled)('dashboard in Chromium', () => {
     dash = await startDashboard(bus, { port: 0, pollMs: 200 });
     await open('#/dlq');
     const row = page.locator(`tr[data-dlq-id="${entry!.id}"]`);
-    await row.waitFor({ timeout: 5000 });
+    await row.waitFor({ timeout: 15_000 });
     expect(await row.textContent()).toContain('rejects vendor');
     await row.locator('button.inspect').click();
-    await page.locator('#dlq-stack', { hasText: 'UnrecoverableError' }).waitFor({ timeout: 5000 });
+    await page.locator('#dlq-stack', { hasText: 'UnrecoverableError' }).waitFor({ timeout: 15_000 });
     await shot('dlq');
     fixed = true;
     await row.locator('button.replay').click();
     await until(() => handled.length === 1, 5000);
     expect(handled).toEqual(['broken-vendor']);
-    await page.locator('#dlq-empty').waitFor({ state: 'visible', timeout: 5000 });
+    await page.locator('#dlq-empty').waitFor({ state: 'visible', timeout: 15_000 });
     expect(await page.locator('#dlq-count').textContent()).toBe('0');
   });
 
@@ -187,7 +187,7 @@ describe.skipIf(!enabled)('dashboard in Chromium', () => {
     await context.close();
 
     await open('#/overview', { httpCredentials: { username: 'ops', password: 'correct horse' } });
-    await page.locator('#ov-health', { hasText: /healthy/ }).waitFor({ timeout: 5000 });
+    await page.locator('#ov-health', { hasText: /healthy/ }).waitFor({ timeout: 15_000 });
     expect(await page.locator('#dlq-count').textContent()).toBe('1');
     // Even with the credentials cached, an action needs the page's own header...
     const bare = await page.evaluate(async (url) => (await fetch(`${url}api/dlq/replay-all`, { method: 'POST' })).status, dash.url);
@@ -227,16 +227,16 @@ describe.skipIf(!enabled)('dashboard in Chromium', () => {
     await expect(sent.get()).rejects.toThrow('offer rejected');
     // The event's dead letter and the task's.
     await until(async () => (await bus!.dlq.size()) === 2);
-    await page.locator('#events-body tr', { hasText: '<img src=x' }).first().waitFor({ timeout: 5000 });
+    await page.locator('#events-body tr', { hasText: '<img src=x' }).first().waitFor({ timeout: 15_000 });
     await page.locator('a[data-view="tasks"]').click();
-    await page.locator(`tr[data-task-id="${sent.id}"]`, { hasText: '<img src=x' }).waitFor({ timeout: 5000 });
+    await page.locator(`tr[data-task-id="${sent.id}"]`, { hasText: '<img src=x' }).waitFor({ timeout: 15_000 });
     await page.locator(`tr[data-task-id="${sent.id}"]`).click();
-    await page.locator('#task-error', { hasText: 'offer rejected: <img src=x' }).waitFor({ timeout: 5000 });
+    await page.locator('#task-error', { hasText: 'offer rejected: <img src=x' }).waitFor({ timeout: 15_000 });
     expect(await page.locator('#task-args').textContent()).toContain('<img src=x');
     await page.locator('a[data-view="dlq"]').click();
-    await page.locator('#dlq-body tr', { hasText: 'cannot audit <img src=x' }).waitFor({ timeout: 5000 });
+    await page.locator('#dlq-body tr', { hasText: 'cannot audit <img src=x' }).waitFor({ timeout: 15_000 });
     await page.locator('#dlq-body tr', { hasText: 'cannot audit' }).locator('button.inspect').click();
-    await page.locator('#dlq-body-text', { hasText: '<img src=x' }).waitFor({ timeout: 5000 });
+    await page.locator('#dlq-body-text', { hasText: '<img src=x' }).waitFor({ timeout: 15_000 });
     expect(await page.locator('.brand').textContent()).toBe(`ops ${XSS}`);
     expect(await page.title()).toBe(`ops ${XSS}`);
     // Had any of it been written as HTML, these elements would exist.
@@ -253,16 +253,16 @@ describe.skipIf(!enabled)('dashboard in Chromium', () => {
     await open('#/overview');
     await bus.publisher.publishSystemWarning({ message: 'disk 85% full', component: 'event-store' });
     await page.waitForFunction("document.querySelectorAll('#ov-chart polyline').length === 1", undefined, { timeout: 10_000 });
-    await page.locator('#ov-workers', { hasText: '1 / 1' }).waitFor({ timeout: 5000 });
+    await page.locator('#ov-workers', { hasText: '1 / 1' }).waitFor({ timeout: 15_000 });
     await shot('overview');
     await page.locator('a[data-view="events"]').click();
-    await page.locator('#events-body tr').first().waitFor({ timeout: 5000 });
+    await page.locator('#events-body tr').first().waitFor({ timeout: 15_000 });
     await shot('events');
     await page.locator('a[data-view="queues"]').click();
-    await page.locator('tr[data-queue="contracts"]').waitFor({ timeout: 5000 });
+    await page.locator('tr[data-queue="contracts"]').waitFor({ timeout: 15_000 });
     await shot('queues');
     await page.locator('a[data-view="tasks"]').click();
-    await page.locator('#tasks-body tr').nth(3).waitFor({ timeout: 5000 });
+    await page.locator('#tasks-body tr').nth(3).waitFor({ timeout: 15_000 });
     await shot('tasks');
     expect(await sameDocument()).toBe(true);
   });

@@ -44,7 +44,9 @@ function handle(type: StreamEvent, data: unknown): void {
     case 'tasks': {
       const rows = data as TaskRow[];
       rows.forEach(upsertTask);
-      if (S.taskId && rows.some((t) => t.id === S.taskId)) loadTask();
+      // The open task changed, or a step of its flow did.
+      const steps = new Set((S.task?.flow?.steps ?? []).map((st) => st.taskId).concat(S.task?.flow?.id ?? []));
+      if (S.taskId && rows.some((t) => t.id === S.taskId || steps.has(t.id))) loadTask();
       if (searching()) refreshSearch();
       break;
     }

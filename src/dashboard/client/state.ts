@@ -32,6 +32,20 @@ export interface PageState {
   paused: string[];
   /** The page of the task list (from 0). */
   taskPage: number;
+  /** The page of the events list (from 0; 0 is the live list). */
+  eventPage: number;
+  /** The store cursor of each events page (`cursor` of `api/events`); page 0 has none. */
+  eventCursors: (string | undefined)[];
+  /** The events of the page shown when it is not the live one (read from the store). */
+  eventRows: EventSummary[];
+  /** Whether the store has events older than the page shown. */
+  eventMore: boolean;
+  /** The page of the dead letters (from 0). */
+  dlqPage: number;
+  /** The `after` cursor of each dead-letter page (the last id of the page before). */
+  dlqAfter: (string | undefined)[];
+  /** The dead letters the filter selects (all of them without a filter). */
+  dlqTotal: number;
 }
 
 /** The one state of the page. */
@@ -53,6 +67,13 @@ export const S: PageState = {
   task: null,
   paused: [],
   taskPage: 0,
+  eventPage: 0,
+  eventCursors: [undefined],
+  eventRows: [],
+  eventMore: false,
+  dlqPage: 0,
+  dlqAfter: [undefined],
+  dlqTotal: 0,
 };
 
 /** True for the states a task never leaves. */

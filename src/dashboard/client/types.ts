@@ -5,11 +5,12 @@
  * @internal
  * @module
  */
-import type { HealthStatus, ScheduledEntry, StreamInfo, StreamSummary, WorkerInfo } from '@procur/event-bus';
+import type { HealthStatus, ScheduledEntry, StreamSummary, WorkerInfo } from '@procur/event-bus';
+import type { TaskFlowView } from '../../http/dashboard-actions.js';
 import type { DeadLetterView } from '../../http/dead-letter-view.js';
 import type { EventSummary, TaskRow, TaskTimelineEntry, ThroughputPoint } from '../../http/feed.js';
 
-export type { EventSummary, TaskRow, TaskTimelineEntry, ThroughputPoint };
+export type { EventSummary, TaskFlowView, TaskRow, TaskTimelineEntry, ThroughputPoint };
 
 /** A worker as `/api/workers` and the stream send it. */
 export type WorkerView = WorkerInfo & { silent: boolean };
@@ -17,8 +18,8 @@ export type WorkerView = WorkerInfo & { silent: boolean };
 /** A task queue with its groups, as `/api/queues` sends it. */
 export type QueueView = StreamSummary;
 
-/** The events stream with its groups. */
-export type StreamView = StreamInfo;
+/** The events stream with its groups (and `partitions`, each with its own, when it is partitioned). */
+export type StreamView = StreamSummary;
 
 /** The health status as JSON. */
 export type HealthView = Pick<HealthStatus, 'healthy' | 'issues' | 'successRate' | 'pendingEvents'> & { thresholds: HealthStatus['thresholds'] };
@@ -61,7 +62,24 @@ export interface TaskDetail {
     updatedAt?: string;
     known: boolean;
   };
+  /** The flow the task is a step of, or is. */
+  flow?: TaskFlowView;
   timeline: TaskTimelineEntry[];
+}
+
+/** `GET /api/events`: one page, newest first. */
+export interface EventPage {
+  events: EventSummary[];
+  nextCursor?: string;
+}
+
+/** `GET /api/dlq`: one page, oldest first. */
+export interface DeadLetterPage {
+  /** Every entry in the DLQ. */
+  size: number;
+  /** The entries the filter selects. */
+  total: number;
+  entries: DeadLetterView[];
 }
 
 /** A dead letter as `/api/dlq` lists it. */

@@ -10,7 +10,7 @@ import { api } from './api.js';
 import { byId, clear, el, svgEl, td, toast } from './dom.js';
 import { ago, dur, json } from './format.js';
 import { S, isFinal } from './state.js';
-import type { DeadLetterDetail, DeadLetterView, TaskDetail, TaskRow, ThroughputPoint } from './types.js';
+import type { DeadLetterDetail, DeadLetterPage, EventPage, EventSummary, TaskDetail, TaskRow, ThroughputPoint } from './types.js';
 
 let pending = false;
 
@@ -270,7 +270,15 @@ function renderTasks(): void {
         td(dur(t.runtimeMs)),
         el('td', { style: 'white-space:nowrap' }, [
           RETRYABLE.has(t.state) ? el('button', { class: 'retry primary', text: 'Retry', onclick: (e: Event) => (e.stopPropagation(), taskAction(t.id, 'retry')) }) : null,
-          t.state === 'PENDING' ? el('button', { class: 'promote', text: 'Run now', onclick: (e: Event) => (e.stopPropagation(), taskAction(t.id, 'promote')) }) : null,
+          t.state === 'PENDING'
+            ? el('button', {
+                class: 'promote',
+                text: 'Run now',
+                // Only a task sent with a taskId has its arguments recorded before it runs: the others cannot be re-sent.
+                ...(t.argsPreview === undefined ? { disabled: '', title: NOT_PROMOTABLE } : {}),
+                onclick: (e: Event) => (e.stopPropagation(), taskAction(t.id, 'promote')),
+              })
+            : null,
         ]),
       ]),
     );
@@ -281,6 +289,9 @@ function renderTasks(): void {
 const TASK_PAGE = 50;
 
 const RETRYABLE = new Set(['FAILURE', 'REVOKED', 'EXPIRED']);
+
+/** Why a waiting task without recorded arguments has no "Run now". */
+const NOT_PROMOTABLE = 'Its arguments are not recorded (it was sent without a taskId): only the queue holds it, so it cannot be run now from here';
 
 /** Retries a finished task or runs a waiting one now (both send a new task, shown in its place). */
 function taskAction(id: string, verb: 'retry' | 'promote'): void {
@@ -315,18 +326,35 @@ function queueAction(queue: string, verb: 'pause' | 'resume' | 'purge'): void {
   );
 }
 
-/** Loads the detail of the task the page shows. */
+let taskLoading = false;
+let taskStale = false;
+
+/**
+ * Loads the detail of the task the page shows. One request at a time: calls while one runs
+ * (a flow's steps changing in a burst) are folded into one more request after it.
+ */
 export function loadTask(): void {
   const id = S.taskId;
   if (!id) return;
-  api<TaskDetail>(`api/tasks/${encodeURIComponent(id)}`).then(
-    (r) => {
-      if (S.taskId !== id) return;
-      S.task = r;
-      render();
-    },
-    (e: Error) => toast(e.message),
-  );
+  if (taskLoading) {
+    taskStale = true;
+    return;
+  }
+  taskLoading = true;
+  taskStale = false;
+  api<TaskDetail>(`api/tasks/${encodeURIComponent(id)}`)
+    .then(
+      (r) => {
+        if (S.taskId !== id) return;
+        S.task = r;
+        render();
+      },
+      (e: Error) => toast(e.message),
+    )
+    .finally(() => {
+      taskLoading = false;
+      if (taskStale || S.taskId !== id) loadTask();
+    });
 }
 
 function taskDetailState(): string | undefined {
@@ -373,11 +401,47 @@ function renderTask(): void {
   byId('task-error').textContent = t.error ? `${t.error.name}: ${t.error.message}${t.error.stack ? `\n\n${t.error.stack}` : ''}` : '';
   byId<HTMLButtonElement>('revoke-task').disabled = isFinal(state);
   byId('retry-task').hidden = !RETRYABLE.has(state);
-  byId('promote-task').hidden = state !== 'PENDING';
+  const promote = byId<HTMLButtonElement>('promote-task');
+  promote.hidden = state !== 'PENDING';
+  promote.disabled = t.args === undefined;
+  promote.title = t.args === undefined ? NOT_PROMOTABLE : 'Send it now; the waiting copy is revoked';
+  renderTaskFlow(r);
   const tl = clear(byId('task-timeline'));
   for (const s of r.timeline) {
     tl.appendChild(el('tr', {}, [td(s.at, 'mono'), el('td', {}, [statePill(s.state)]), td(s.attempt), td(s.worker ?? '', 'mono'), td(dur(s.runtimeMs)), td(s.error ?? '')]));
   }
+}
+
+function taskLink(id: string): HTMLAnchorElement {
+  return el('a', { href: `#/task/${encodeURIComponent(id)}`, class: 'mono', text: id });
+}
+
+/** The flow of the task shown: the flow (a link to its record), this task's step, every step. */
+function renderTaskFlow(r: TaskDetail): void {
+  const box = byId('task-flow-box');
+  const flow = r.flow;
+  box.hidden = !flow;
+  const f = clear(byId('task-flow'));
+  const steps = clear(byId('task-flow-steps'));
+  byId('task-flow-more').textContent = '';
+  if (!flow) return;
+  const rows: [string, Node | string][] = [
+    ['flow', flow.id === r.task.id ? el('span', { class: 'mono', text: flow.id }) : taskLink(flow.id)],
+    ['kind', flow.kind],
+    ['flow state', statePill(flow.state)],
+    ['this task', flow.path === undefined ? 'the flow’s own record' : `step ${flow.path} of ${flow.stepCount}`],
+  ];
+  for (const [k, v] of rows) {
+    f.appendChild(el('dt', { text: k }));
+    f.appendChild(el('dd', { 'data-flow-field': k }, [v]));
+  }
+  for (const st of flow.steps) {
+    const current = st.taskId === r.task.id;
+    steps.appendChild(
+      el('tr', { 'data-step-id': st.taskId, class: current ? 'current' : '' }, [td(st.path, 'mono'), td(st.task), el('td', {}, [current ? el('span', { class: 'mono', text: st.taskId }) : taskLink(st.taskId)]), td(st.queue), el('td', {}, [statePill(st.state)])]),
+    );
+  }
+  if (flow.stepCount > flow.steps.length) byId('task-flow-more').textContent = `… and ${flow.stepCount - flow.steps.length} more steps`;
 }
 
 function renderQueues(): void {
@@ -410,6 +474,27 @@ function renderQueues(): void {
   for (const g of S.eventStream?.groups ?? []) {
     gb.appendChild(el('tr', {}, [td(g.name), td(g.lag), td(g.pending), td(g.retrying), td(g.consumers), td(g.oldestPendingMs ? dur(g.oldestPendingMs) : '')]));
   }
+  const stream = S.eventStream;
+  byId('stream-depth').textContent = stream ? `(${stream.depth} waiting${stream.partitions ? ` over ${stream.partitions.length} partitions` : ''})` : '';
+  const parts = stream?.partitions ?? [];
+  byId('partitions-box').hidden = parts.length === 0;
+  const pb = clear(byId('partitions-body'));
+  parts.forEach((p, i) => {
+    pb.appendChild(
+      el('tr', { 'data-partition': String(i) }, [
+        td(i),
+        td(p.stream, 'mono'),
+        td(p.depth, 'depth'),
+        td(p.length),
+        td(p.lag, 'lag'),
+        td(p.pending),
+        td(p.retrying),
+        td(p.delayed),
+        td(p.groups.map((g) => `${g.name} ${g.lag}`).join(', ')),
+        td(p.oldestPendingMs ? dur(p.oldestPendingMs) : ''),
+      ]),
+    );
+  });
   const sb = clear(byId('scheduled-body'));
   for (const e of S.scheduled) {
     const schedule = e.cron ? `cron ${e.cron}${e.timezone ? ` (${e.timezone})` : ''}` : `every ${dur(e.everyMs)}`;
@@ -417,16 +502,30 @@ function renderQueues(): void {
   }
 }
 
+/** Rows per page of the events list and of the dead letters. */
+const EVENT_PAGE = 50;
+const DLQ_PAGE = 50;
+
 function renderEvents(): void {
   renderChart(byId('ev-chart'), S.throughput);
   bars(byId('ev-types'), S.eventTypes, 20);
   const type = filterValue('ev-type');
   fillSelect(byId<HTMLSelectElement>('ev-type'), [...new Set(S.events.map((e) => e.type))].sort(), 'any type');
   const body = clear(byId('events-body'));
-  const rows = S.events
-    .filter((e) => !type || e.type === type)
-    .slice(-200)
-    .reverse();
+  let rows: EventSummary[];
+  if (S.eventPage === 0) {
+    // The live page: the newest events as they arrive.
+    const live = S.events.filter((e) => !type || e.type === type).reverse();
+    rows = live.slice(0, EVENT_PAGE);
+    // Older events may be in the store beyond the live list (which holds the latest 500): ask it.
+    S.eventMore = live.length > 0;
+    byId('events-page').textContent = ' page 1 (live) ';
+  } else {
+    rows = S.eventRows;
+    byId('events-page').textContent = ` page ${S.eventPage + 1} (older events, stored) `;
+  }
+  byId<HTMLButtonElement>('events-prev').disabled = S.eventPage === 0;
+  byId<HTMLButtonElement>('events-next').disabled = !S.eventMore;
   byId('events-empty').hidden = rows.length > 0;
   for (const e of rows) {
     body.appendChild(
@@ -435,16 +534,115 @@ function renderEvents(): void {
   }
 }
 
-/** Loads the dead letters (the first 200). */
+function eventsQuery(cursor: string | undefined): string {
+  const q = new URLSearchParams({ limit: String(EVENT_PAGE), tasks: 'false' });
+  const type = filterValue('ev-type');
+  if (type) q.set('type', type);
+  if (cursor) q.set('cursor', cursor);
+  return `api/events?${q.toString()}`;
+}
+
+/** Shows events page `page` (0 is the live list), read from the store page by page. */
+async function showEventPage(page: number): Promise<void> {
+  if (page <= 0) {
+    S.eventPage = 0;
+    S.eventCursors = [undefined];
+    render();
+    return;
+  }
+  // The cursor of a page is the `nextCursor` of the one before: read the ones not known yet.
+  while (S.eventCursors.length <= page) {
+    const r = await api<EventPage>(eventsQuery(S.eventCursors[S.eventCursors.length - 1]));
+    if (!r.nextCursor) break;
+    S.eventCursors.push(r.nextCursor);
+  }
+  page = Math.min(page, S.eventCursors.length - 1);
+  const r = page > 0 ? await api<EventPage>(eventsQuery(S.eventCursors[page])) : { events: [] };
+  if (r.events.length === 0) {
+    // Nothing older: stay on the page shown.
+    toast('No older events in the store');
+    S.eventMore = false;
+    render();
+    return;
+  }
+  S.eventPage = page;
+  S.eventRows = r.events;
+  S.eventMore = r.nextCursor !== undefined;
+  if (r.nextCursor && S.eventCursors.length === page + 1) S.eventCursors.push(r.nextCursor);
+  render();
+}
+
+function dlqFilterQuery(): URLSearchParams {
+  const q = new URLSearchParams();
+  for (const k of ['type', 'group', 'kind']) if (filterValue(`dlq-f-${k}`)) q.set(k, filterValue(`dlq-f-${k}`));
+  return q;
+}
+
+const seenDlq = { type: new Set<string>(), group: new Set<string>() };
+
+/** Loads the page of dead letters the page shows (the filter's, {@link DLQ_PAGE} a page). */
 export function loadDlq(): void {
-  api<{ size: number; entries: DeadLetterView[] }>('api/dlq?limit=200').then(
+  const q = dlqFilterQuery();
+  q.set('limit', String(DLQ_PAGE));
+  const after = S.dlqAfter[S.dlqPage];
+  if (after) q.set('after', after);
+  const page = S.dlqPage;
+  api<DeadLetterPage>(`api/dlq?${q.toString()}`).then(
     (r) => {
+      if (S.dlqPage !== page) return;
+      if (r.entries.length === 0 && page > 0) {
+        // The page emptied (its entries were replayed or deleted): show the one before.
+        S.dlqPage--;
+        S.dlqAfter.length = S.dlqPage + 1;
+        loadDlq();
+        return;
+      }
       S.dlq = r.entries;
       S.dlqSize = r.size;
+      S.dlqTotal = r.total;
+      for (const d of r.entries) {
+        seenDlq.type.add(d.type);
+        seenDlq.group.add(d.group);
+      }
       render();
     },
     (e: Error) => toast(e.message),
   );
+}
+
+function showDlqPage(page: number): void {
+  if (page > S.dlqPage) {
+    const last = S.dlq[S.dlq.length - 1];
+    if (!last) return;
+    S.dlqAfter[page] = last.id;
+  }
+  S.dlqPage = Math.max(0, page);
+  S.dlqAfter.length = S.dlqPage + 1;
+  loadDlq();
+}
+
+function resetDlqPage(): void {
+  S.dlqPage = 0;
+  S.dlqAfter = [undefined];
+  loadDlq();
+}
+
+/** Replays or deletes every dead letter the filter selects, after a confirmation. */
+function bulkDlqAction(verb: 'replay' | 'delete'): void {
+  const q = dlqFilterQuery();
+  const count = new URLSearchParams(q);
+  count.set('limit', '1');
+  // The confirmation names what the filter selects now (the inputs may have changed since the last load).
+  api<DeadLetterPage>(`api/dlq?${count.toString()}`)
+    .then(async (c) => {
+      const what = q.size ? `the ${c.total} dead letters the filter selects` : `all ${c.total} dead letters`;
+      if (!confirm(`${verb === 'replay' ? 'Replay' : 'Delete'} ${what}?`)) return;
+      const r = await api<{ count: number }>(`api/dlq/${verb}?${q.toString()}`, 'POST');
+      toast(`${verb === 'replay' ? 'Replayed' : 'Deleted'} ${r.count} dead letters`);
+      byId('dlq-detail').hidden = true;
+      resetDlqPage();
+    })
+    .catch((e: Error) => toast(`${verb} failed: ${e.message}`));
 }
 
 function dlqAction(id: string, verb: 'replay' | 'delete'): void {
@@ -493,11 +691,26 @@ function inspectDlq(id: string): void {
   );
 }
 
+function fillList(list: HTMLElement, values: Set<string>): void {
+  if (list.childElementCount === values.size) return;
+  clear(list);
+  for (const v of [...values].sort()) list.appendChild(el('option', { value: v }));
+}
+
 function renderDlq(): void {
   byId('dlq-size').textContent = `(${S.dlqSize} entries)`;
   const body = clear(byId('dlq-body'));
   byId('dlq-empty').hidden = S.dlq.length > 0;
-  byId<HTMLButtonElement>('dlq-replay-all').disabled = S.dlq.length === 0;
+  byId('dlq-empty').textContent = S.dlqSize > 0 ? 'No dead letter matches the filter.' : 'The dead letter queue is empty.';
+  byId<HTMLButtonElement>('dlq-replay-all').disabled = S.dlqSize === 0;
+  byId<HTMLButtonElement>('dlq-replay-selected').disabled = S.dlqTotal === 0;
+  byId<HTMLButtonElement>('dlq-delete-selected').disabled = S.dlqTotal === 0;
+  fillList(byId('dlq-types'), seenDlq.type);
+  fillList(byId('dlq-groups'), seenDlq.group);
+  const pages = Math.max(1, Math.ceil(S.dlqTotal / DLQ_PAGE));
+  byId('dlq-page').textContent = ` page ${S.dlqPage + 1} of ${pages} (${S.dlqTotal} ${dlqFilterQuery().size ? 'selected' : 'entries'}) `;
+  byId<HTMLButtonElement>('dlq-prev').disabled = S.dlqPage === 0;
+  byId<HTMLButtonElement>('dlq-next').disabled = S.dlqPage >= pages - 1 || S.dlq.length < DLQ_PAGE;
   for (const d of S.dlq) {
     body.appendChild(
       el('tr', { 'data-dlq-id': d.id }, [
@@ -560,14 +773,22 @@ export function bindControls(): void {
   });
   for (const id of ['f-state', 'f-name', 'f-queue']) byId(id).addEventListener('change', () => ((S.taskPage = 0), refreshSearch(), render()));
   for (const id of ['f-corr', 'f-search']) byId(id).addEventListener('input', () => (refreshSearch(), render()));
-  byId('ev-type').addEventListener('change', render);
+  byId('ev-type').addEventListener('change', () => void showEventPage(0));
+  byId('events-prev').addEventListener('click', () => void showEventPage(S.eventPage - 1).catch((e: Error) => toast(e.message)));
+  byId('events-next').addEventListener('click', () => void showEventPage(S.eventPage + 1).catch((e: Error) => toast(e.message)));
   byId('dlq-refresh').addEventListener('click', loadDlq);
+  byId('dlq-prev').addEventListener('click', () => showDlqPage(S.dlqPage - 1));
+  byId('dlq-next').addEventListener('click', () => showDlqPage(S.dlqPage + 1));
+  for (const id of ['dlq-f-type', 'dlq-f-group']) byId(id).addEventListener('change', resetDlqPage);
+  byId('dlq-f-kind').addEventListener('change', resetDlqPage);
+  byId('dlq-replay-selected').addEventListener('click', () => bulkDlqAction('replay'));
+  byId('dlq-delete-selected').addEventListener('click', () => bulkDlqAction('delete'));
   byId('dlq-replay-all').addEventListener('click', () => {
     if (!confirm(`Replay all ${S.dlqSize} dead letters?`)) return;
     api<{ replayed: number }>('api/dlq/replay-all', 'POST').then(
       (r) => {
         toast(`Replayed ${r.replayed} entries`);
-        loadDlq();
+        resetDlqPage();
       },
       (e: Error) => toast(`Replay failed: ${e.message}`),
     );
