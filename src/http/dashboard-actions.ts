@@ -58,9 +58,9 @@ export async function retryTask(bus: EventSystem, feed: LiveFeed, id: string): P
  */
 export async function promoteTask(bus: EventSystem, feed: LiveFeed, id: string): Promise<ResentTask> {
   const info = await bus.tasks.info(id);
-  if (!info) throw new HttpError(404, `no task '${id}' is recorded with its arguments: a delayed task sent without a taskId is held only in its queue's delayed set, which the transport cannot read back by id, so the dashboard cannot re-send it; send it with a taskId to make it promotable`);
+  if (!info) throw new HttpError(404, `no task '${id}' is recorded: check the id (a task's record is kept until its ETA plus taskResultTtlMs)`);
   if (info.state !== 'PENDING') throw new HttpError(409, `task '${id}' is ${info.state}: only a PENDING (delayed or queued) task can be promoted`);
-  if (info.args === undefined) throw new HttpError(409, `task '${id}' has no recorded arguments: send it with a taskId to make it promotable`);
+  if (info.args === undefined) throw new HttpError(409, `task '${id}' has no recorded arguments (a queued task, not a delayed one, is recorded with them only when sent with a taskId), so it cannot be re-sent`);
   if (info.queue === FLOW_QUEUE) throw new HttpError(409, `'${id}' is a flow record, not a task`);
   // Revoke first: should the send fail, nothing runs twice (the operator retries the revoked task).
   const revoked = await bus.tasks.result(id, info.name, info.queue).revoke();

@@ -531,6 +531,18 @@ export class TaskRegistry {
         return [new TaskResult<TResult>(this.runtime, id, existing?.name ?? name, existing?.queue ?? (queue as string))];
       }
     }
+    // A delayed task is recorded (PENDING, with its arguments) before it is sent, as a claimed id
+    // is: until a worker takes it, only the transport's delayed set holds it, which nothing can
+    // read back by id. So it is listed (the dashboard) and can be promoted. Written before the
+    // send, so a short delay's result is never overwritten by this record.
+    let recorded: Array<{ key: string; value: string }> | undefined;
+    if (eta !== undefined && claimed === undefined) {
+      recorded = ids.map((id, i) => {
+        const info: TaskInfo = { id, name, queue: queue as string, state: 'PENDING', attempt: 0, correlationId: options.correlationId ?? id, args: parsed[i] ?? null, updatedAt: createdAt };
+        return { key: keys.state(id), value: JSON.stringify(info) };
+      });
+      await ctx.transport.kvSetMany(recorded, { ttlMs: delayMs + ctx.config.taskResultTtlMs, ...(options.signal ? { signal: options.signal } : {}) });
+    }
     try {
       await ctx.transport.publish(keys.stream(queue as string), messages, options);
       endSpans(spans);
@@ -538,6 +550,7 @@ export class TaskRegistry {
       endSpans(spans, err);
       // Not sent: free the id so that a retry of this send can use it.
       if (claimed !== undefined) await this.runtime.states.unclaim(options.taskId as string, claimed).catch(() => false);
+      for (const r of recorded ?? []) await ctx.transport.kvDelete(r.key, { ifEquals: r.value }).catch(() => false);
       if (dedupe !== undefined) await unclaimDedupe(this.runtime, name, options.dedupeKey as string, dedupe).catch(() => false);
       throw err;
     }
@@ -549,7 +562,8 @@ export class TaskRegistry {
         const id = ids[i] as string;
         const correlationId = options.correlationId ?? id;
         this.runtime.emit(TaskEventType.SENT, { id, task: name, queue: queue as string, correlationId, priority }, extra);
-        if (claimed === undefined) announced.push({ id, name, queue: queue as string, state: 'PENDING', attempt: 0, correlationId, updatedAt: createdAt });
+        // A delayed task was recorded with its arguments: announced with them too.
+        if (claimed === undefined) announced.push({ id, name, queue: queue as string, state: 'PENDING', attempt: 0, correlationId, ...(recorded ? { args: parsed[i] ?? null } : {}), updatedAt: createdAt });
       }
       this.runtime.states.announce(announced);
     }

@@ -134,6 +134,22 @@ export function describeTaskQueue(name: string, factory: TaskTransportFactory): 
       expect(ranAt).toBeGreaterThanOrEqual(eta.getTime() - 5);
     });
 
+    test('a delayed task is recorded PENDING with its arguments when sent (send and sendMany), and its result replaces that record', async () => {
+      const bus = await system();
+      const t = bus.tasks.define('held', { queue: 'q' }, async (a: { n: number }) => a.n + 1);
+      const far = await t.applyAsync({ n: 1 }, { countdownMs: 3_600_000 });
+      const info = await bus.tasks.info(far.id);
+      expect(info?.state).toBe('PENDING');
+      expect(info?.args).toEqual({ n: 1 });
+      const many = await bus.tasks.sendMany('held', [{ n: 2 }, { n: 3 }], { countdownMs: 3_600_000 });
+      expect((await Promise.all(many.map((m) => bus.tasks.info(m.id)))).map((i) => i?.args)).toEqual([{ n: 2 }, { n: 3 }]);
+      await bus.worker({ queues: { q: 1 } }).start();
+      const soon = await t.applyAsync({ n: 9 }, { countdownMs: 20 });
+      expect(await soon.get({ timeoutMs: 10_000 })).toBe(10);
+      expect((await bus.tasks.info(soon.id))?.state).toBe('SUCCESS');
+      expect(await far.revoke()).toBe(true);
+    });
+
     test("a message's eta is honoured even when another program wrote it straight onto the stream", async () => {
       const bus = await system();
       let ranAt = 0;

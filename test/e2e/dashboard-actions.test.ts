@@ -109,6 +109,32 @@ for (const [label, enabled, createSystem] of systems) describe.skipIf(!enabled)(
     expect((await post('api/tasks/nope/promote')).status).toBe(404);
   });
 
+  it('promotes a delayed task sent without a taskId (sendMany too): it is recorded with its arguments when sent', async () => {
+    bus = await createSystem();
+    const ran: string[] = [];
+    bus.tasks.define('later', { queue: 'later' }, async (a: { who: string }) => {
+      ran.push(a.who);
+      return a.who;
+    });
+    await bus.worker({ queues: { later: 1 } }).start();
+    dash = await startDashboard(bus, { port: 0 });
+    const r = await bus.tasks.send('later', { who: 'bo' }, { countdownMs: 60 * 60_000 });
+    const info = await bus.tasks.info(r.id);
+    expect(info?.state).toBe('PENDING');
+    expect(info?.args).toEqual({ who: 'bo' });
+    const many = await bus.tasks.sendMany('later', [{ who: 'cy' }, { who: 'di' }], { countdownMs: 60 * 60_000 });
+    expect((await Promise.all(many.map((m) => bus!.tasks.info(m.id)))).map((i) => i?.args)).toEqual([{ who: 'cy' }, { who: 'di' }]);
+    const p = await post(`api/tasks/${r.id}/promote`);
+    expect(p.status).toBe(200);
+    expect(await bus.tasks.result(p.body.newId as string).get({ timeoutMs: 10_000 })).toBe('bo');
+    expect((await bus.tasks.info(r.id))?.state).toBe('REVOKED');
+    // A short delay: the record written at send never overwrites the result.
+    const soon = await bus.tasks.send('later', { who: 'ed' }, { countdownMs: 1 });
+    expect(await soon.get({ timeoutMs: 10_000 })).toBe('ed');
+    expect((await bus.tasks.info(soon.id))?.state).toBe('SUCCESS');
+    expect(ran).toEqual(['bo', 'ed']);
+  });
+
   it('pages events with a cursor (tasks=false leaves out task events) and dead letters by filter', async () => {
     bus = await createSystem();
     bus.tasks.define('bad', { queue: 'bad', maxRetries: 0 }, async () => {

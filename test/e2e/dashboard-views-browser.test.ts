@@ -150,39 +150,46 @@ describe.skipIf(!enabled)('dashboard views in Chromium', () => {
     expect(await page.evaluate('window.__sameDocument === true')).toBe(true);
   }, 120_000);
 
-  it('promotes a delayed task from its detail view: it runs at once; a task sent without a taskId cannot be promoted, and says why', async () => {
+  it('promotes a delayed task from its detail view and from its row (sent without a taskId too); a queued task without recorded arguments cannot be, and says why', async () => {
     bus = await createTestSystem();
     const ran: string[] = [];
     bus.tasks.define('remind', { queue: 'remind' }, async (a: { who: string }) => {
       ran.push(a.who);
       return a.who;
     });
+    bus.tasks.define('idle', { queue: 'idle' }, async () => null);
     await bus.worker({ queues: { remind: 1 } }).start();
     dash = await startDashboard(bus, { port: 0, pollMs: 100 });
     await bus.tasks.send('remind', { who: 'bob' }, { taskId: 'remind-bob', countdownMs: 3_600_000 });
     const page = await open('#/task/remind-bob');
-    // Sent while the page is open: a task without a taskId is only seen live (nothing records it).
+    // Sent while the page is open, without a taskId: a delayed task is recorded with its arguments too.
     const anonymous = await bus.tasks.send('remind', { who: 'eve' }, { countdownMs: 3_600_000 });
+    // Queued (not delayed) without a taskId on a queue no worker reads: its arguments are not recorded.
+    const queued = await bus.tasks.send('idle', { n: 1 });
     await page.locator('#task-state', { hasText: 'PENDING' }).waitFor({ timeout: 10_000 });
     await page.locator('#promote-task:not([disabled])').click({ timeout: 10_000 });
     await until(() => ran.length === 1, 10_000, 'the promoted task ran');
     expect(ran).toEqual(['bob']);
     expect((await bus.tasks.info('remind-bob'))?.state).toBe('REVOKED');
 
-    // Without a taskId nothing about the task is recorded before it runs (its arguments are only
-    // in the queue's delayed set): its row's "Run now" is disabled and says why, the API says so too.
     await page.evaluate('location.hash = "#/tasks"');
-    const button = page.locator(`tr[data-task-id="${anonymous.id}"] button.promote`);
+    const eve = page.locator(`tr[data-task-id="${anonymous.id}"] button.promote:not([disabled])`);
+    await eve.click({ timeout: 10_000 });
+    await until(() => ran.length === 2, 10_000, 'the promoted anonymous task ran');
+    expect(ran).toEqual(['bob', 'eve']);
+    expect((await bus.tasks.info(anonymous.id))?.state).toBe('REVOKED');
+
+    const button = page.locator(`tr[data-task-id="${queued.id}"] button.promote`);
     await button.waitFor({ timeout: 10_000 });
     expect(await button.isDisabled()).toBe(true);
-    expect(await button.getAttribute('title')).toMatch(/sent without a taskId/);
+    expect(await button.getAttribute('title')).toMatch(/only when sent with a taskId/);
     // The promoted one ended REVOKED (its fresh copy ran): no "Run now" on it any more.
     await page.locator('tr[data-task-id="remind-bob"] .pill', { hasText: 'REVOKED' }).waitFor({ timeout: 10_000 });
     expect(await page.locator('tr[data-task-id="remind-bob"] button.promote').count()).toBe(0);
-    const r = await fetch(`${dash.url}api/tasks/${anonymous.id}/promote`, { method: 'POST', headers: { 'x-procur-dashboard': '1' } });
+    const r = await fetch(`${dash.url}api/tasks/${queued.id}/promote`, { method: 'POST', headers: { 'x-procur-dashboard': '1' } });
     expect(r.status).toBe(404);
-    expect(((await r.json()) as { error: string }).error).toMatch(/without a taskId.*delayed set/);
-    expect(ran).toEqual(['bob']);
+    expect(((await r.json()) as { error: string }).error).toMatch(/is recorded: check the id/);
+    expect(ran).toEqual(['bob', 'eve']);
   }, 120_000);
 
   it("shows a task's flow in its detail: the chain, this step, every step with its state, live, with links", async () => {

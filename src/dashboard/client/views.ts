@@ -291,7 +291,7 @@ const TASK_PAGE = 50;
 const RETRYABLE = new Set(['FAILURE', 'REVOKED', 'EXPIRED']);
 
 /** Why a waiting task without recorded arguments has no "Run now". */
-const NOT_PROMOTABLE = 'Its arguments are not recorded (it was sent without a taskId): only the queue holds it, so it cannot be run now from here';
+const NOT_PROMOTABLE = 'Its arguments are not recorded (a task that is not delayed is recorded with them only when sent with a taskId), so it cannot be run now from here';
 
 /** Retries a finished task or runs a waiting one now (both send a new task, shown in its place). */
 function taskAction(id: string, verb: 'retry' | 'promote'): void {
