@@ -6,7 +6,7 @@ import { escapeHtml } from '../dashboard/html.js';
 import { renderDashboardPage } from '../dashboard/page.js';
 import { SNAPSHOT_TASKS, TASK_STATES } from '../dashboard/shared.js';
 import { ACTION_HEADER, SESSION_COOKIE, createAuthenticator, crossSiteReason, foreignHostReason, isLoopbackHost, type Authenticator, type DashboardAuth } from './auth.js';
-import { LiveFeed, STATE_OF, TASK_EVENT_TYPES, sameStep, summarizeEvent, type TaskTimelineEntry } from './feed.js';
+import { LiveFeed, STATE_OF, TASK_EVENT_TYPES, sameStep, summarizeEvent, timelineOrder, type TaskTimelineEntry } from './feed.js';
 import { describeDeadLetter, type DeadLetterView } from './dead-letter-view.js';
 import { bulkDlq, bulkRetry, dlqFilter, listDlq, promoteTask, queueAction, retryTask, taskFlow } from './dashboard-actions.js';
 import { createMetrics, type BusMetrics, type MetricsOptions } from './metrics.js';
@@ -300,7 +300,7 @@ export function createDashboardHandler(bus: EventSystem, options: DashboardOptio
       if (twin) Object.assign(twin, { ...step, ...twin, eventId: e.id, at: e.occurredAt });
       else timeline.push(step);
     }
-    timeline.sort((a, b) => a.at.localeCompare(b.at));
+    timeline.sort(timelineOrder);
     const row = feed.indexed(id);
     const handle = bus.tasks.result(id);
     const [progress, logs, flow] = await Promise.all([handle.progress().catch(() => undefined), handle.logs().catch(() => []), taskFlow(bus, id, info)]);

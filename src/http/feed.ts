@@ -23,6 +23,14 @@ function rank(state: TaskState): number {
   return FINAL_TASK_STATES.has(state) ? TASK_STATES.length : TASK_STATES.indexOf(state);
 }
 
+/**
+ * The order of a task's timeline: by time, then (steps of the same millisecond) by attempt, then
+ * by step within an attempt. @internal
+ */
+export function timelineOrder(a: TaskTimelineEntry, b: TaskTimelineEntry): number {
+  return a.at.localeCompare(b.at) || (a.attempt ?? 0) - (b.attempt ?? 0) || rank(a.state) - rank(b.state);
+}
+
 /** One step in a task's life, for the detail view. */
 export interface TaskTimelineEntry {
   /** The state the step moved the task to. */
@@ -337,7 +345,7 @@ export class LiveFeed {
     if (twin) Object.assign(twin, { ...step, ...twin, eventId: twin.eventId ?? step.eventId, at: twin.eventId ? twin.at : step.at });
     else {
       t.timeline.push(step);
-      t.timeline.sort((a, b) => a.at.localeCompare(b.at) || rank(a.state) - rank(b.state));
+      t.timeline.sort(timelineOrder);
       if (t.timeline.length > 50) t.timeline.splice(1, t.timeline.length - 50);
     }
     if (step.state === 'RETRY') t.retries = Math.max(t.retries, step.attempt ?? t.retries + 1);

@@ -249,10 +249,11 @@ function joined(writes: PendingWrite[]): string {
 }
 
 /**
- * What a flush writes of one batch: the states a later write of the same task in the same batch
- * supersedes are left out (a short task's RECEIVED, STARTED and SUCCESS usually land in one
- * batch: only SUCCESS is announced and stored). A final state is always announced (what `get()`
- * waits for); a stored state is only left out for a later stored one.
+ * What a flush writes of one batch: a task's transient steps are left out when its final state
+ * is in the same batch (a short task's RECEIVED, STARTED and SUCCESS usually land in one batch:
+ * only SUCCESS is announced and stored), and a stored state is left out for a later stored one
+ * of the same task. The steps of a task that runs across turns are all announced (a timeline);
+ * a final state always is (what `get()` waits for).
  */
 function supersede(batch: PendingWrite[]): { stored: PendingWrite[]; finals: PendingWrite[]; others: PendingWrite[] } {
   const stored: PendingWrite[] = [];
@@ -264,19 +265,19 @@ function supersede(batch: PendingWrite[]): { stored: PendingWrite[]; finals: Pen
     (FINAL_TASK_STATES.has(w.info.state) ? finals : others).push(w);
     return { stored, finals, others };
   }
-  // The index of each task's last write, and of its last stored write.
-  const lastWrite = new Map<string, number>();
+  // The index of each task's last final write, and of its last stored write.
+  const lastFinal = new Map<string, number>();
   const lastStored = new Map<string, number>();
   for (let i = 0; i < batch.length; i++) {
     const w = batch[i] as PendingWrite;
-    lastWrite.set(w.info.id, i);
+    if (FINAL_TASK_STATES.has(w.info.state)) lastFinal.set(w.info.id, i);
     if (w.persist) lastStored.set(w.info.id, i);
   }
   for (let i = 0; i < batch.length; i++) {
     const w = batch[i] as PendingWrite;
     if (w.persist && lastStored.get(w.info.id) === i) stored.push(w);
     if (FINAL_TASK_STATES.has(w.info.state)) finals.push(w);
-    else if (lastWrite.get(w.info.id) === i) others.push(w);
+    else if (!((lastFinal.get(w.info.id) ?? -1) > i)) others.push(w);
   }
   return { stored, finals, others };
 }

@@ -7,22 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import { startDashboard } from '@procur/event-bus/http';
 import { createTestSystem } from '@procur/event-bus/testing';
-import { clientScript } from '../../src/dashboard/client-script.js';
-import { IN_CI, chromiumPath, until } from './fixtures/dashboard-helpers.js';
+import { browserSuiteEnabled, launchChromium, until } from './fixtures/dashboard-helpers.js';
 
-const executablePath = chromiumPath();
-const enabled = Boolean(executablePath) || IN_CI;
-if (!enabled) console.warn('\n!!! [dashboard-actions-browser.test] /usr/bin/chromium not found: SKIPPED. Install it: apt-get install -y chromium\n');
+const enabled = browserSuiteEnabled('dashboard-actions-browser.test');
 
 describe.skipIf(!enabled)('dashboard actions in Chromium', () => {
   let browser: Browser;
   beforeAll(async () => {
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({
-      executablePath: executablePath ?? '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-dev-shm-usage'],
-    });
-    clientScript();
+    browser = await launchChromium();
   }, 60_000);
   afterAll(async () => {
     await browser?.close();

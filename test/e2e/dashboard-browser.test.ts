@@ -17,14 +17,9 @@ import { EventType, UnrecoverableError, type EventSystem } from '@procur/event-b
 import { startDashboard, type RunningDashboard } from '@procur/event-bus/http';
 import { createTestSystem } from '@procur/event-bus/testing';
 import { runDemo } from '../../src/cli/demo.js';
-import { clientScript } from '../../src/dashboard/client-script.js';
-import { IN_CI, chromiumPath, until } from './fixtures/dashboard-helpers.js';
+import { browserSuiteEnabled, launchChromium, until } from './fixtures/dashboard-helpers.js';
 
-const executablePath = chromiumPath();
-const enabled = Boolean(executablePath) || IN_CI;
-if (!enabled) {
-  console.warn('\n!!! [dashboard-browser.test] /usr/bin/chromium not found: the browser tests are SKIPPED. Install it: apt-get install -y chromium\n');
-}
+const enabled = browserSuiteEnabled('dashboard-browser.test');
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const shotDir = process.env.PROCUR_UPDATE_SCREENSHOTS === '1' ? join(root, 'docs') : mkdtempSync(join(tmpdir(), 'procur-shots-'));
@@ -37,14 +32,8 @@ describe.skipIf(!enabled)('dashboard in Chromium', () => {
   let dash: RunningDashboard | undefined;
 
   beforeAll(async () => {
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({
-      executablePath: executablePath ?? '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-dev-shm-usage'],
-    });
+    browser = await launchChromium();
     mkdirSync(shotDir, { recursive: true });
-    // Run from source, the page's script is bundled on first use: do it before any timed step.
-    clientScript();
   }, 60_000);
   afterAll(async () => {
     await browser?.close();

@@ -10,13 +10,10 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { EventType, partitionName, partitionOf, type EventSystem } from '@procur/event-bus';
 import { startDashboard, type RunningDashboard } from '@procur/event-bus/http';
 import { createTestSystem } from '@procur/event-bus/testing';
-import { clientScript } from '../../src/dashboard/client-script.js';
 import { describeDeadLetter } from '../../src/http/dead-letter-view.js';
-import { IN_CI, chromiumPath, until } from './fixtures/dashboard-helpers.js';
+import { browserSuiteEnabled, launchChromium, until } from './fixtures/dashboard-helpers.js';
 
-const executablePath = chromiumPath();
-const enabled = Boolean(executablePath) || IN_CI;
-if (!enabled) console.warn('\n!!! [dashboard-views-browser.test] /usr/bin/chromium not found: SKIPPED. Install it: apt-get install -y chromium\n');
+const enabled = browserSuiteEnabled('dashboard-views-browser.test');
 
 describe.skipIf(!enabled)('dashboard views in Chromium', () => {
   let browser: Browser;
@@ -24,12 +21,7 @@ describe.skipIf(!enabled)('dashboard views in Chromium', () => {
   let bus: EventSystem | undefined;
   let dash: RunningDashboard | undefined;
   beforeAll(async () => {
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({
-      executablePath: executablePath ?? '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-dev-shm-usage'],
-    });
-    clientScript();
+    browser = await launchChromium();
   }, 60_000);
   afterAll(async () => {
     await browser?.close();
