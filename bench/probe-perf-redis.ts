@@ -46,6 +46,7 @@ async function timed(admin: IORedis, fn: () => Promise<void>): Promise<Run> {
   if (prof) {
     prof.connect();
     await prof.post('Profiler.enable');
+    await prof.post('Profiler.setSamplingInterval', { interval: 100 });
     await prof.post('Profiler.start');
   }
   const c0 = process.cpuUsage();

@@ -10,7 +10,7 @@ import type { ChainableCommander } from 'ioredis';
 import { type ClaimOptions, type Delivery, type NackOptions, type ReceiveOptions, type SignalOptions } from '@procur/event-bus';
 import { TRANSPORT_DEFAULTS, clampRank, countOption } from '@procur/event-bus/adapter-kit';
 import type { RedisCommands } from './commands.js';
-import { whenReady, type RedisClient } from './connection.js';
+import { isCluster, whenReady, type RedisClient } from './connection.js';
 import type { GroupRegistry } from './groups.js';
 import { RANKS, decodeDeliveryId, encodeDeliveryId, entryIdMs } from './keys.js';
 import { CLAIM, NACK, READ, READ_GUARD, TOUCH } from './scripts.js';
@@ -31,6 +31,9 @@ const MAX_WAIT_SLICE_MS = 30_000;
 const MAX_IDLE_BLOCKING = 16;
 /** Cached key lists of the hot paths (receive, ack); cleared when it grows past this. */
 const MAX_CACHED_KEY_LISTS = 1000;
+
+/** The reply of the READ script: [source, id, fields]... flat, the wait hint, the last ids. */
+type ReadReply = [unknown[], number?, string[]?];
 
 /** The key lists `receive` and `ack` use for one (stream, group). Never mutated. */
 interface GroupKeys {
@@ -83,6 +86,8 @@ export class RedisReceiver {
   /** Blocking connections in use or idle; idle ones are also in `idle`. */
   private readonly blocking = new Set<RedisClient>();
   private readonly idle: RedisClient[] = [];
+  /** `CLIENT ID` of each blocking connection (for `CLIENT UNBLOCK`), learnt with its first wait. */
+  private readonly clientIds = new WeakMap<RedisClient, number>();
   /**
    * Per (stream, group, consumer): the 1-based source index to read next with a plain
    * `XREADGROUP` (see `receive`), set when the last read filled its batch from that source after
@@ -184,39 +189,29 @@ export class RedisReceiver {
     let backoff = 50;
     let recoveries = 0;
     let needsGroup = false;
+    const readArgs = [group, consumer, max, PROMOTE_LIMIT, this.ctx.maxLen];
+    /** The reply of a READ sent right behind a blocking wait (see `waitForEntries`). */
+    let waited: ReadReply | undefined;
     for (;;) {
-      if (this.ctx.life.closed || signal?.aborted) return [];
+      // Deliveries a READ behind an aborted wait returned are this consumer's: hand them over.
+      if ((this.ctx.life.closed || signal?.aborted) && !(waited && waited[0].length > 0)) return [];
       try {
         if (needsGroup) {
           needsGroup = false;
           if (!(await this.groups.recoverGroup(stream, group))) throw this.groups.noGroup(stream, group);
         }
-        const fast = this.fastSources.get(fastId);
-        if (fast !== undefined && fast > 0) {
-          const out = await this.receivePlain(stream, group, consumer, keys, fast, max, fastId, deadline, acks);
+        let res = waited;
+        waited = undefined;
+        if (res === undefined) {
+          const fast = this.fastSources.get(fastId);
+          if (fast !== undefined && fast > 0) {
+            const out = await this.receivePlain(stream, group, consumer, keys, fast, max, fastId, deadline, acks);
+            acks = undefined;
+            if (out.length > 0) return out;
+          }
+          res = await this.read(stream, group, keys, readArgs, acks, deadline);
           acks = undefined;
-          if (out.length > 0) return out;
         }
-        const readArgs = [group, consumer, max, PROMOTE_LIMIT, this.ctx.maxLen];
-        const pendingAcks = acks;
-        const res = (await this.ctx.command(
-          'receive',
-          async (c) => {
-            if (!pendingAcks) return this.ctx.eval(c, READ, readKeys, readArgs);
-            // One round trip: the acks, then the read.
-            const p = c.pipeline();
-            const n = queueAcks(p, group, keys.sources, pendingAcks);
-            p.evalsha(READ.sha, readKeys.length, ...readKeys, ...readArgs);
-            const r = (await p.exec()) ?? [];
-            checkAcks(r.slice(0, n));
-            const [err, reply] = r[n] ?? [new Error('no reply'), null];
-            if (!err) return reply;
-            if (!messageOf(err).includes('NOSCRIPT')) throw err;
-            return this.ctx.eval(c, READ, readKeys, readArgs);
-          },
-          { readyMs: Math.max(250, deadline - Date.now()), repair: this.readTypes(stream, group) },
-        )) as [unknown[], number?, string[]?];
-        acks = undefined;
         const [flat, waitHint, lastIds] = res;
         if (flat.length > 0) {
           const out: Delivery[] = [];
@@ -234,7 +229,7 @@ export class RedisReceiver {
         if (waitHint === 0) continue;
         let wait = Math.min(left, MAX_WAIT_SLICE_MS);
         if (typeof waitHint === 'number' && waitHint > 0) wait = Math.min(wait, waitHint);
-        await this.waitForEntries(waitKeys, lastIds ?? waitKeys.map(() => '$'), Math.max(1, Math.ceil(wait)), signal);
+        waited = await this.waitForEntries(waitKeys, lastIds ?? waitKeys.map(() => '$'), Math.max(1, Math.ceil(wait)), signal, { keys: readKeys, args: readArgs });
         backoff = 50;
       } catch (err) {
         if (this.ctx.life.closed || signal?.aborted) return [];
@@ -254,6 +249,35 @@ export class RedisReceiver {
         backoff = Math.min(backoff * 2, 1000);
       }
     }
+  }
+
+  /** One READ script call on the main connection, with the acks in front of it in its round trip. */
+  private async read(
+    stream: string,
+    group: string,
+    keys: GroupKeys,
+    readArgs: readonly (string | number)[],
+    pendingAcks: Map<number, string[]> | undefined,
+    deadline: number,
+  ): Promise<ReadReply> {
+    const readKeys = keys.read;
+    return (await this.ctx.command(
+          'receive',
+          async (c) => {
+            if (!pendingAcks) return this.ctx.eval(c, READ, readKeys, readArgs);
+            // One round trip: the acks, then the read.
+            const p = c.pipeline();
+            const n = queueAcks(p, group, keys.sources, pendingAcks);
+            p.evalsha(READ.sha, readKeys.length, ...readKeys, ...readArgs);
+            const r = (await p.exec()) ?? [];
+            checkAcks(r.slice(0, n));
+            const [err, reply] = r[n] ?? [new Error('no reply'), null];
+            if (!err) return reply;
+            if (!messageOf(err).includes('NOSCRIPT')) throw err;
+            return this.ctx.eval(c, READ, readKeys, readArgs);
+          },
+          { readyMs: Math.max(250, deadline - Date.now()), repair: this.readTypes(stream, group) },
+        )) as ReadReply;
   }
 
   /** Enables the fast path on `source`, unless it is cooling down (a negative count of READs left). */
@@ -344,10 +368,23 @@ export class RedisReceiver {
 
   /**
    * Blocks (XREAD BLOCK, which consumes nothing) until one of `keys` gets an entry after `ids`,
-   * `waitMs` passes, or the call is aborted or the transport closes (the connection is then
-   * dropped, which wakes the wait). Each concurrent wait has its own pooled connection.
+   * `waitMs` passes, or the call is aborted or the transport closes. Each concurrent wait has its
+   * own pooled connection.
+   *
+   * With `then` (on one Redis, not a Cluster), the READ script is sent right behind the wait on
+   * the same connection: Redis runs it as soon as the wait ends, so an entry that arrives is
+   * delivered in the wait's round trip instead of one more. Its reply is returned. An abort then
+   * unblocks the wait (`CLIENT UNBLOCK` from the main connection) instead of dropping the
+   * connection, so what that READ took is returned to the caller, never left pending unseen.
+   * Without `then`, or when the wait cannot be unblocked, an abort drops the connection.
    */
-  private async waitForEntries(keys: readonly string[], ids: string[], waitMs: number, signal?: AbortSignal): Promise<void> {
+  private async waitForEntries(
+    keys: readonly string[],
+    ids: string[],
+    waitMs: number,
+    signal?: AbortSignal,
+    then?: { keys: readonly string[]; args: readonly (string | number)[] },
+  ): Promise<ReadReply | undefined> {
     let conn = this.idle.pop();
     if (!conn) {
       conn = this.ctx.duplicate({
@@ -359,8 +396,22 @@ export class RedisReceiver {
       this.blocking.add(conn);
     }
     const c = conn;
+    const chained = then !== undefined && !isCluster(c) && !isCluster(this.ctx.main);
     let broken = false;
+    /** Set once the wait and the READ behind it are on the wire. */
+    let sent = false;
     const onAbort = () => {
+      const id = this.clientIds.get(c);
+      // The connection's id is on its way (its first wait): unblocked once it is known, below.
+      if (chained && sent && id === undefined && !this.ctx.life.closed) return;
+      if (chained && sent && id !== undefined && this.ctx.main.status === 'ready' && !this.ctx.life.closed) {
+        // Ends the wait as a timeout would: the READ behind it runs, its reply comes back.
+        this.ctx.main.call('CLIENT', ['UNBLOCK', id]).catch(() => {
+          broken = true;
+          this.ctx.drop(c);
+        });
+        return;
+      }
       broken = true;
       this.ctx.drop(c);
     };
@@ -369,19 +420,42 @@ export class RedisReceiver {
     try {
       if (signal?.aborted || this.ctx.life.closed) {
         broken = true;
-        return;
+        return undefined;
       }
       await whenReady(c, Date.now() + Math.max(waitMs, 250), this.ctx.unreachable(c), this.ctx.life.signal, signal);
-      await c.call('XREAD', ['COUNT', 1, 'BLOCK', waitMs, 'STREAMS', ...keys, ...ids]);
+      if (!chained) {
+        await c.call('XREAD', ['COUNT', 1, 'BLOCK', waitMs, 'STREAMS', ...keys, ...ids]);
+        return undefined;
+      }
+      // Written back to back: the id (once per connection), the wait, the READ.
+      const idReply = this.clientIds.has(c) ? undefined : c.call('CLIENT', ['ID']);
+      const wait = c.call('XREAD', ['COUNT', 1, 'BLOCK', waitMs, 'STREAMS', ...keys, ...ids]);
+      const read = c.call('EVALSHA', [READ.sha, then.keys.length, ...then.keys, ...then.args]);
+      wait.catch(() => {});
+      read.catch(() => {});
+      sent = true;
+      if (idReply) {
+        this.clientIds.set(c, Number(await idReply));
+        if (signal?.aborted || this.ctx.life.closed) onAbort();
+      }
+      await wait;
+      try {
+        return (await read) as ReadReply;
+      } catch (err) {
+        // The script cache was flushed (a restarted Redis): the caller's READ loads it again.
+        if (messageOf(err).includes('NOSCRIPT')) return undefined;
+        throw err;
+      }
     } catch (err) {
       broken = true;
-      if (signal?.aborted || this.ctx.life.closed) return;
+      if (signal?.aborted || this.ctx.life.closed) return undefined;
       throw err;
     } finally {
       signal?.removeEventListener('abort', onAbort);
       this.ctx.life.signal.removeEventListener('abort', onAbort);
       if (broken || this.ctx.life.closed || this.idle.length >= MAX_IDLE_BLOCKING) {
         this.blocking.delete(c);
+        this.clientIds.delete(c);
         this.ctx.drop(c);
       } else {
         this.idle.push(c);

@@ -38,6 +38,7 @@ export const MESSAGE_STREAMS_SUITE_TESTS = [
   'receive blocks for blockMs then returns []',
   'a blocked receive wakes when a message is published',
   'abort ends a blocked receive with []',
+  'a receive aborted as messages arrive returns what it took; the rest stay with the group',
   'an aborted signal rejects a call with its reason',
   'ack is idempotent and acked messages never come back',
   'receive acknowledges the deliveries passed in ack, even when it reads nothing',
@@ -244,6 +245,47 @@ const SPEC: RoleSuiteSpec<MessageStreams> = {
       await t().publish(stream, [{ body: 'kept' }]);
       expect(await t().receive(stream, { group: g, consumer: 'c1', signal: AbortSignal.abort() })).toEqual([]);
       expect(bodies(await receiveN(t(), stream, g, 'c2', 1))).toEqual(['kept']);
+    });
+
+    test('a receive aborted as messages arrive returns what it took; the rest stay with the group', async () => {
+      const { stream } = names;
+      const g = group();
+      await t().ensureGroup(stream, g);
+      const published: string[] = [];
+      const seen: string[] = [];
+      const take = async (consumer: string, blockMs: number) => {
+        const got = await t().receive(stream, { group: g, consumer, max: 50, blockMs });
+        seen.push(...bodies(got));
+        if (got.length > 0) await t().ack(stream, g, got.map((d) => d.deliveryId));
+      };
+      for (let i = 0; i < 20; i++) {
+        const controller = new AbortController();
+        const pending = t().receive(stream, { group: g, consumer: 'c1', max: 5, blockMs: 20_000, signal: controller.signal });
+        await sleep(20);
+        const body = `m${i}`;
+        // Abort just after the message is in (the blocked read may have it in hand) or just before.
+        if (i % 2 === 0) {
+          await t().publish(stream, [{ body }]);
+          controller.abort(new Error('stop'));
+        } else {
+          controller.abort(new Error('stop'));
+          await t().publish(stream, [{ body }]);
+        }
+        published.push(body);
+        const got = await pending;
+        seen.push(...bodies(got));
+        if (got.length > 0) await t().ack(stream, g, got.map((d) => d.deliveryId));
+        // What the aborted read did not return is still the group's: the next round starts empty.
+        await eventually(async () => {
+          if (!seen.includes(body)) await take('c2', 100);
+          return seen.includes(body) ? true : undefined;
+        }, 5_000);
+        expect(seen, `${body} was neither returned by the aborted read nor left for the group`).toContain(body);
+      }
+      // Each message once: returned by the aborted read, or left for the group.
+      expect([...seen].sort()).toEqual([...published].sort());
+      // Nothing left pending to the aborted reader unseen.
+      expect(await t().claimStale(stream, { group: g, consumer: 'c3', minIdleMs: 0 })).toEqual([]);
     });
 
     test('an aborted signal rejects a call with its reason', async () => {
