@@ -58,14 +58,15 @@ export class TaskRuntime {
 
   /**
    * Records a lifecycle event of a task (batched; best effort). Without event sourcing only its
-   * wire text is built (directly, see `task-events.ts`), not an envelope object.
+   * wire text is built (directly, see `task-events.ts`), not an envelope object. `reuse` keeps
+   * the task's part of that text on `msg` for its next events (a worker's message).
    */
-  emit(type: TaskEventType, msg: Pick<TaskMessage, 'id' | 'task' | 'queue' | 'correlationId' | 'priority'>, extra: Record<string, unknown> = {}): void {
+  emit(type: TaskEventType, msg: Pick<TaskMessage, 'id' | 'task' | 'queue' | 'correlationId' | 'priority'>, extra: Record<string, unknown> = {}, reuse = false): void {
     if (!this.taskEvents) return;
     const id = newEventId();
     const at = isoNow(this.ctx.clock);
     const rank = priorityRank(msg.priority);
-    const body = this.ctx.config.eventSourcingEnabled ? undefined : encodeTaskEvent(id, type, msg, extra, at, this.ctx.source);
+    const body = this.ctx.config.eventSourcingEnabled ? undefined : encodeTaskEvent(id, type, msg, extra, at, this.ctx.source, reuse);
     const envelope = body === undefined ? taskEventEnvelope(id, type, msg, extra, at, this.ctx.source) : undefined;
     this.events.push({ envelope, body, rank });
   }

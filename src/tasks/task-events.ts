@@ -48,13 +48,14 @@ interface SubjectText {
 }
 
 /**
- * The task's part of its lifecycle events' text, built once per message (a worker writes
- * three events of each task it runs); `null` cached when a field is not a plain string.
+ * Where the task's part of its lifecycle events' text is kept on a message that writes several
+ * (a worker writes three events of each task it runs); `null` when a field is not a plain
+ * string. A property, not a WeakMap: no ephemeron per task for the garbage collector.
  */
-const subjects = new WeakMap<TaskEventSubject, SubjectText | null>();
+const SUBJECT = Symbol('taskEventSubject');
 
-function subjectText(msg: TaskEventSubject): SubjectText | undefined {
-  let t = subjects.get(msg);
+function subjectText(msg: TaskEventSubject, reuse: boolean): SubjectText | undefined {
+  let t = reuse ? (msg as { [SUBJECT]?: SubjectText | null })[SUBJECT] : undefined;
   if (t === undefined) {
     const plain =
       typeof msg.id === 'string' && typeof msg.task === 'string' && typeof msg.queue === 'string' && typeof msg.priority === 'string' && typeof msg.correlationId === 'string';
@@ -65,7 +66,7 @@ function subjectText(msg: TaskEventSubject): SubjectText | undefined {
           tail: `,"priority":${JSON.stringify(msg.priority)},"correlationId":${JSON.stringify(msg.correlationId)},"causationId":${id}`,
         }
       : null;
-    subjects.set(msg, t);
+    if (reuse) Object.defineProperty(msg, SUBJECT, { value: t, writable: true, configurable: true });
   }
   return t ?? undefined;
 }
@@ -84,8 +85,9 @@ export function encodeTaskEvent(
   extra: Record<string, unknown>,
   occurredAt: string,
   source: string | undefined,
+  reuse = false,
 ): string | undefined {
-  const subject = subjectText(msg);
+  const subject = subjectText(msg, reuse);
   if (subject === undefined) return undefined;
   let data = subject.data;
   for (const key in extra) {

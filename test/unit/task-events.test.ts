@@ -31,7 +31,7 @@ describe('task lifecycle event text', () => {
         fc.array(fc.tuple(fc.constantFrom(...Object.values(TaskEventType)), fc.dictionary(fc.constantFrom('attempt', 'worker', 'runtimeMs'), extraValue)), { minLength: 2, maxLength: 4 }),
         (msg, events) => {
           for (const [type, extra] of events) {
-            expect(encodeTaskEvent('e', type, msg, extra, 'at', 'src')).toBe(encodeEnvelope(taskEventEnvelope('e', type, msg, extra, 'at', 'src')));
+            expect(encodeTaskEvent('e', type, msg, extra, 'at', 'src', true)).toBe(encodeEnvelope(taskEventEnvelope('e', type, msg, extra, 'at', 'src')));
           }
         },
       ),
