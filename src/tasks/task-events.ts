@@ -96,12 +96,36 @@ export function encodeTaskEvent(
     if (v === undefined) continue;
     if (RESERVED.has(key)) return undefined;
     const t = typeof v;
-    if (t === 'string' || t === 'boolean' || (t === 'number' && Number.isFinite(v))) data += `,${JSON.stringify(key)}:${JSON.stringify(v)}`;
+    if (t === 'number') {
+      if (!Number.isFinite(v)) return undefined;
+      // A finite number's JSON is its String() (exponents and -0 included).
+      data += `,${quoted(key)}:${String(v)}`;
+    } else if (t === 'string') data += `,${quoted(key)}:${quoted(v as string)}`;
+    else if (t === 'boolean') data += `,${quoted(key)}:${v ? 'true' : 'false'}`;
     else return undefined;
   }
-  const src = source ? `,"source":${JSON.stringify(source)}` : '';
-  return (
-    `{"id":${JSON.stringify(id)},"type":${JSON.stringify(type)},"data":${data}}${subject.tail},"occurredAt":${JSON.stringify(occurredAt)},` +
-    `"version":${ENVELOPE_VERSION}${src}}`
-  );
+  const src = source ? `,"source":${quoted(source)}` : '';
+  return `{"id":${quoted(id)},"type":${quoted(type)},"data":${data}}${subject.tail},"occurredAt":${quoted(occurredAt)},"version":${ENVELOPE_VERSION}${src}}`;
+}
+
+/** Strings met again and again (keys, types, a worker's id, the source) and their JSON. */
+const QUOTED = new Map<string, string>();
+/** Characters a JSON string can hold as they are (no escape), in a string short enough to scan. */
+const PLAIN = /^[\w .:@#/+-]{0,200}$/;
+
+/**
+ * `JSON.stringify(s)`: without escaping for plain ids and timestamps (the common case), cached
+ * for short repeated strings.
+ */
+function quoted(s: string): string {
+  if (PLAIN.test(s)) return `"${s}"`;
+  let q = QUOTED.get(s);
+  if (q === undefined) {
+    q = JSON.stringify(s);
+    if (s.length <= 64) {
+      if (QUOTED.size >= 1000) QUOTED.clear();
+      QUOTED.set(s, q);
+    }
+  }
+  return q;
 }
