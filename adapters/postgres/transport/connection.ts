@@ -194,19 +194,28 @@ export class PgConnection {
    * its late outcome is dropped.
    */
   async run<T>(op: string, signal: AbortSignal | undefined, fn: (pool: PgPoolLike) => Promise<T>, migrate = true): Promise<T> {
-    this.life.assertOpen();
-    if (signal?.aborted) throw signal.reason;
+    try {
+      return await this.bounded(signal, fn, migrate);
+    } catch (err) {
+      if (signal?.aborted && err === signal.reason) throw err;
+      throw this.wrap(op, err);
+    }
+  }
+
+  /**
+   * {@link run} without the wrapping: the raw failure, for a caller that wraps it once per
+   * operation (the write batch of several callers). Throws `ClosedError` when closed, unless
+   * `requireOpen` is false (work accepted before close, sent while closing).
+   */
+  bounded<T>(signal: AbortSignal | undefined, fn: (pool: PgPoolLike) => Promise<T>, migrate = true, requireOpen = true): Promise<T> {
+    if (requireOpen) this.life.assertOpen();
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const work = (async () => {
       const pool = await this.pool();
       if (migrate) await this.ensureMigrated(pool);
       return fn(pool);
     })();
-    try {
-      return await race(work, signal, this.s.operationTimeoutMs);
-    } catch (err) {
-      if (signal?.aborted && err === signal.reason) throw err;
-      throw this.wrap(op, err);
-    }
+    return race(work, signal, this.s.operationTimeoutMs);
   }
 
   /** One statement on the pool. */
@@ -354,7 +363,9 @@ export class PgConnection {
   }
 }
 
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+/** `promise`, or the signal's reason as soon as it aborts (the work itself goes on). */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
   if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);

@@ -34,6 +34,7 @@ import {
   type Unsubscribe,
 } from '@procur/event-bus';
 import { runAll } from '@procur/event-bus/adapter-kit';
+import { PgWriteBatch } from './batch.js';
 import { PgConnection, describeUrl, loadPg, passwordOf, type PgClientLike, type PgPoolLike } from './connection.js';
 import { PgKeyValue } from './kv.js';
 import { pgNames } from './schema.js';
@@ -122,6 +123,7 @@ class PgTransport implements PostgresTransport {
   private readonly streams: PgStreams;
   private readonly kv: PgKeyValue;
   private readonly signals: PgSignals;
+  private readonly writes: PgWriteBatch;
   private readonly detach: () => void;
 
   constructor(options: PostgresTransportOptions) {
@@ -210,14 +212,15 @@ class PgTransport implements PostgresTransport {
       secrets,
       logger,
     });
+    this.writes = new PgWriteBatch(this.c);
     this.streams = new PgStreams(this.c, {
       pollIntervalMs: count('pollIntervalMs', options.pollIntervalMs, DEFAULT_PG_POLL_INTERVAL_MS, 1),
       trimIntervalMs: count('trimIntervalMs', options.trimIntervalMs, DEFAULT_PG_TRIM_INTERVAL_MS, 0),
       ungroupedMaxLen: count('ungroupedMaxLen', options.ungroupedMaxLen, DEFAULT_PG_UNGROUPED_MAX_LEN, 0),
       trimBatch: PG_TRIM_BATCH,
-    });
-    this.kv = new PgKeyValue(this.c, PG_TRIM_BATCH);
-    this.signals = new PgSignals(this.c, () => this.kv.writesSettled());
+    }, this.writes);
+    this.kv = new PgKeyValue(this.c, PG_TRIM_BATCH, this.writes);
+    this.signals = new PgSignals(this.c, this.writes, () => this.kv.writesSettled());
     this.streams.sweep = () => runAll([() => this.kv.sweep(), () => this.signals.sweep()]);
   }
 
@@ -349,7 +352,8 @@ class PgTransport implements PostgresTransport {
 
   close(): Promise<void> {
     return this.c.life.close(async () => {
-      await runAll([() => this.streams.stop(), () => this.c.shutdown(), () => this.detach()]);
+      // Writes accepted before close still go out before the pool ends.
+      await runAll([() => this.streams.stop(), () => this.writes.drain(), () => this.c.shutdown(), () => this.detach()]);
     });
   }
 

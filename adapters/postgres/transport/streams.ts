@@ -25,7 +25,8 @@ import type {
 } from '@procur/event-bus';
 import { TransportError } from '@procur/event-bus';
 import { PRIORITY_LEVELS, TRANSPORT_DEFAULTS, clampRank, countOption, throwIfAborted } from '@procur/event-bus/adapter-kit';
-import type { PgClientLike, PgConnection, PgQuery } from './connection.js';
+import type { PgWriteBatch } from './batch.js';
+import { abortable, type PgClientLike, type PgConnection, type PgQuery } from './connection.js';
 import { decodeText, encodeText, isRowId } from './text.js';
 
 /** The largest delay an int4 of ms holds (about 24.8 days); longer delays are refused. */
@@ -84,6 +85,7 @@ export class PgStreams {
   constructor(
     private readonly c: PgConnection,
     private readonly s: PgStreamSettings,
+    private readonly writes: PgWriteBatch,
   ) {
     const tag = c.names.tag;
     this.q = (name) => `procur_${tag}_${name}`;
@@ -329,15 +331,8 @@ export class PgStreams {
     if (ids.length === 0) return;
     const g = await this.lookupGroup(stream, group, options?.signal);
     if (!g) return;
-    await this.c.query(
-      'ack',
-      {
-        name: this.q('ack'),
-        text: `DELETE FROM ${this.t('deliveries')} WHERE id = ANY ($1::bigint[]) AND group_id = $2 AND state = 1`,
-        values: [ids, g.groupId],
-      },
-      options?.signal,
-    );
+    // Joins the write batch of this turn (acks of many groups and streams in one round trip).
+    await abortable(this.writes.ack('ack', g.groupId, ids), options?.signal);
   }
 
   async nack(stream: string, group: string, deliveryId: string, options?: NackOptions): Promise<void> {

@@ -1,0 +1,159 @@
+/**
+ * Group commit for the PostgreSQL transport's small writes: the key writes (`kvSet` without a
+ * condition, `kvSetMany`), notifications (`notify`) and acks issued in one turn of the event loop
+ * go to the server as one call of `<prefix>flush(...)`: one round trip and one commit for what
+ * would be a statement each (a worker finishing 50 tasks at once writes 50 states, announces them
+ * and acks them in one statement).
+ *
+ * Batches are sent one after another, never two at once: a write, notification or ack issued
+ * after another one lands in the same batch or a later one, so this process's order is kept (a
+ * notification never overtakes a write issued before it; a later write of a key wins). Inside a
+ * batch the acks run first, then the key writes (the last value of a key wins), then the
+ * notifications, all committed together. PostgreSQL folds identical notifications of one
+ * transaction into one, so a notification identical to one already in the batch starts the next
+ * batch.
+ *
+ * @internal
+ * @module
+ */
+
+import type { PgConnection } from './connection.js';
+
+/** Key writes one batch holds at most (more start the next batch). */
+const MAX_BATCH_KEYS = 2000;
+
+interface Waiter {
+  readonly op: string;
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
+
+interface Batch {
+  /** Key -> [value, ttl ms or null], in the order written (a key written again moves nowhere: last value wins). */
+  readonly kv: Map<string, [string, number | null]>;
+  readonly ackGroups: number[];
+  readonly ackIds: string[];
+  readonly channels: string[];
+  readonly payloads: string[];
+  readonly big: boolean[];
+  /** `channel \0 payload` of the notifications, to split where PostgreSQL would fold. */
+  readonly seen: Set<string>;
+  readonly waiters: Waiter[];
+}
+
+const newBatch = (): Batch => ({ kv: new Map(), ackGroups: [], ackIds: [], channels: [], payloads: [], big: [], seen: new Set(), waiters: [] });
+
+/** The write batches of one transport. */
+export class PgWriteBatch {
+  /** Batches waiting to be sent; new writes join the last one. */
+  private readonly queue: Batch[] = [];
+  private sending: Promise<void> | undefined;
+  private scheduled = false;
+
+  constructor(private readonly c: PgConnection) {}
+
+  /** Writes keys (values already encoded), each with its ttl in ms or null (no expiry). */
+  kv(op: string, entries: ReadonlyArray<readonly [key: string, value: string, ttlMs: number | null]>): Promise<void> {
+    let b = this.open();
+    if (b.kv.size + entries.length > MAX_BATCH_KEYS && b.kv.size > 0) b = this.next();
+    // One row per key (ON CONFLICT cannot touch a row twice in one statement): the last value wins.
+    for (const [k, v, ttl] of entries) b.kv.set(k, [v, ttl]);
+    return this.wait(b, op);
+  }
+
+  /** Acknowledges deliveries of a group. */
+  ack(op: string, groupId: number, ids: readonly string[]): Promise<void> {
+    const b = this.open();
+    for (const id of ids) {
+      b.ackGroups.push(groupId);
+      b.ackIds.push(id);
+    }
+    return this.wait(b, op);
+  }
+
+  /**
+   * Sends a notification (payload as sent on the wire); `big` stores the payload in
+   * `<prefix>signal_payloads` and notifies `'@' || id` instead.
+   */
+  notify(op: string, channel: string, payload: string, big: boolean): Promise<void> {
+    const key = `${big ? 'b' : 'i'}${channel}\u0000${payload}`;
+    let b = this.open();
+    if (!big && b.seen.has(key)) b = this.next();
+    b.seen.add(key);
+    b.channels.push(channel);
+    b.payloads.push(payload);
+    b.big.push(big);
+    return this.wait(b, op);
+  }
+
+  /** Sends what is queued now (not at the next turn) and settles once every batch is done. */
+  async drain(): Promise<void> {
+    while (this.queue.length > 0 || this.sending) {
+      if (!this.sending) this.pump();
+      await this.sending?.catch(() => undefined);
+    }
+  }
+
+  private open(): Batch {
+    const last = this.queue[this.queue.length - 1];
+    return last ?? this.next();
+  }
+
+  private next(): Batch {
+    const b = newBatch();
+    this.queue.push(b);
+    return b;
+  }
+
+  private wait(b: Batch, op: string): Promise<void> {
+    const p = new Promise<void>((resolve, reject) => b.waiters.push({ op, resolve, reject }));
+    if (!this.scheduled && !this.sending) {
+      // Everything issued in this turn joins: the batch goes out in the next one.
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        if (!this.sending) this.pump();
+      });
+    }
+    return p;
+  }
+
+  /** Sends the batches in order, one at a time, until the queue is empty. */
+  private pump(): void {
+    const b = this.queue.shift();
+    if (!b) return;
+    this.sending = this.send(b).finally(() => {
+      this.sending = undefined;
+      this.pump();
+    });
+  }
+
+  private async send(b: Batch): Promise<void> {
+    const keys: string[] = [];
+    const values: string[] = [];
+    const ttls: Array<number | null> = [];
+    for (const [k, [v, ttl]] of b.kv) {
+      keys.push(k);
+      values.push(v);
+      ttls.push(ttl);
+    }
+    const n = this.c.names;
+    try {
+      // Accepted before close: still sent (close drains the batches before ending the pool).
+      await this.c.bounded(
+        undefined,
+        (pool) =>
+          pool.query({
+            name: `procur_${n.tag}_flush`,
+            text: `SELECT ${n.t('flush')}($1::text[], $2::text[], $3::float8[], $4::int4[], $5::bigint[], $6::text[], $7::text[], $8::bool[])`,
+            values: [keys, values, ttls, b.ackGroups, b.ackIds, b.channels, b.payloads, b.big],
+          }),
+        true,
+        false,
+      );
+      for (const w of b.waiters) w.resolve();
+    } catch (err) {
+      for (const w of b.waiters) w.reject(this.c.wrap(w.op, err));
+    }
+  }
+}
