@@ -1,6 +1,6 @@
 /**
- * Group commit for the PostgreSQL transport's small writes: the key writes (`kvSet` without a
- * condition, `kvSetMany`), notifications (`notify`) and acks issued in one turn of the event loop
+ * Group commit for the PostgreSQL transport's writes: the key writes (`kvSet` without a
+ * condition, `kvSetMany`), publishes, notifications (`notify`) and acks issued in one turn of the event loop
  * go to the server as one call of `<prefix>flush(...)`: one round trip and one commit for what
  * would be a statement each (a worker finishing 50 tasks at once writes 50 states, announces them
  * and acks them in one statement).
@@ -8,8 +8,8 @@
  * Batches are sent one after another, never two at once: a write, notification or ack issued
  * after another one lands in the same batch or a later one, so this process's order is kept (a
  * notification never overtakes a write issued before it; a later write of a key wins). Inside a
- * batch the acks run first, then the key writes (the last value of a key wins), then the
- * notifications, all committed together. PostgreSQL folds identical notifications of one
+ * batch the acks run first, then the key writes (the last value of a key wins), the publishes
+ * and the notifications, all committed together. PostgreSQL folds identical notifications of one
  * transaction into one, so a notification identical to one already in the batch starts the next
  * batch.
  *
@@ -21,6 +21,8 @@ import type { PgConnection } from './connection.js';
 
 /** Key writes one batch holds at most (more start the next batch). */
 const MAX_BATCH_KEYS = 2000;
+/** Published messages one batch holds at most (a larger publish goes alone). */
+const MAX_BATCH_MESSAGES = 2000;
 
 interface Waiter {
   readonly op: string;
@@ -39,9 +41,31 @@ interface Batch {
   /** `channel \0 payload` of the notifications, to split where PostgreSQL would fold. */
   readonly seen: Set<string>;
   readonly waiters: Waiter[];
+  /** The publishes: stream, message count, and the flattened messages. */
+  readonly pubStreams: string[];
+  readonly pubCounts: number[];
+  readonly bodies: string[];
+  readonly priorities: number[];
+  readonly delays: number[];
+  readonly pubWaiters: Array<{ readonly op: string; readonly resolve: (ids: string[]) => void; readonly reject: (err: unknown) => void }>;
 }
 
-const newBatch = (): Batch => ({ kv: new Map(), ackGroups: [], ackIds: [], channels: [], payloads: [], big: [], seen: new Set(), waiters: [] });
+const newBatch = (): Batch => ({
+  kv: new Map(),
+  ackGroups: [],
+  ackIds: [],
+  channels: [],
+  payloads: [],
+  big: [],
+  seen: new Set(),
+  waiters: [],
+  pubStreams: [],
+  pubCounts: [],
+  bodies: [],
+  priorities: [],
+  delays: [],
+  pubWaiters: [],
+});
 
 /** The write batches of one transport. */
 export class PgWriteBatch {
@@ -69,6 +93,25 @@ export class PgWriteBatch {
       b.ackIds.push(id);
     }
     return this.wait(b, op);
+  }
+
+  /**
+   * Publishes messages (bodies encoded, priorities clamped, delays checked) to a stream through
+   * `<prefix>publish`; resolves with their ids.
+   */
+  publish(op: string, stream: string, bodies: readonly string[], priorities: readonly number[], delays: readonly number[]): Promise<string[]> {
+    let b = this.open();
+    if (b.bodies.length > 0 && b.bodies.length + bodies.length > MAX_BATCH_MESSAGES) b = this.next();
+    b.pubStreams.push(stream);
+    b.pubCounts.push(bodies.length);
+    for (let i = 0; i < bodies.length; i++) {
+      b.bodies.push(bodies[i]!);
+      b.priorities.push(priorities[i]!);
+      b.delays.push(delays[i]!);
+    }
+    const p = new Promise<string[]>((resolve, reject) => b.pubWaiters.push({ op, resolve, reject }));
+    this.schedule();
+    return p;
   }
 
   /**
@@ -107,6 +150,11 @@ export class PgWriteBatch {
 
   private wait(b: Batch, op: string): Promise<void> {
     const p = new Promise<void>((resolve, reject) => b.waiters.push({ op, resolve, reject }));
+    this.schedule();
+    return p;
+  }
+
+  private schedule(): void {
     if (!this.scheduled && !this.sending) {
       // Everything issued in this turn joins: the batch goes out in the next one.
       this.scheduled = true;
@@ -115,7 +163,6 @@ export class PgWriteBatch {
         if (!this.sending) this.pump();
       });
     }
-    return p;
   }
 
   /** Sends the batches in order, one at a time, until the queue is empty. */
@@ -129,31 +176,36 @@ export class PgWriteBatch {
   }
 
   private async send(b: Batch): Promise<void> {
-    const keys: string[] = [];
-    const values: string[] = [];
-    const ttls: Array<number | null> = [];
-    for (const [k, [v, ttl]] of b.kv) {
-      keys.push(k);
-      values.push(v);
-      ttls.push(ttl);
-    }
+    const keys = [...b.kv.keys()];
+    // Sorted: two processes writing the same keys lock them in the same order (no deadlock).
+    keys.sort();
+    const values = new Array<string>(keys.length);
+    const ttls = new Array<number | null>(keys.length);
+    for (let i = 0; i < keys.length; i++) [values[i], ttls[i]] = b.kv.get(keys[i]!)!;
     const n = this.c.names;
     try {
       // Accepted before close: still sent (close drains the batches before ending the pool).
-      await this.c.bounded(
+      const res = await this.c.bounded(
         undefined,
         (pool) =>
           pool.query({
             name: `procur_${n.tag}_flush`,
-            text: `SELECT ${n.t('flush')}($1::text[], $2::text[], $3::float8[], $4::int4[], $5::bigint[], $6::text[], $7::text[], $8::bool[])`,
-            values: [keys, values, ttls, b.ackGroups, b.ackIds, b.channels, b.payloads, b.big],
+            text: `SELECT o_call, o_id::text AS o_id FROM ${n.t('flush')}($1::text[], $2::text[], $3::float8[], $4::int4[], $5::bigint[],
+              $6::text[], $7::text[], $8::bool[], $9::text[], $10::int4[], $11::text[], $12::int2[], $13::int4[])`,
+            values: [keys, values, ttls, b.ackGroups, b.ackIds, b.channels, b.payloads, b.big, b.pubStreams, b.pubCounts, b.bodies, b.priorities, b.delays],
           }),
         true,
         false,
       );
       for (const w of b.waiters) w.resolve();
+      if (b.pubWaiters.length > 0) {
+        const ids = b.pubWaiters.map((): string[] => []);
+        for (const r of res.rows as Array<{ o_call: number; o_id: string }>) ids[r.o_call - 1]!.push(r.o_id);
+        b.pubWaiters.forEach((w, i) => w.resolve(ids[i]!));
+      }
     } catch (err) {
       for (const w of b.waiters) w.reject(this.c.wrap(w.op, err));
+      for (const w of b.pubWaiters) w.reject(this.c.wrap(w.op, err));
     }
   }
 }

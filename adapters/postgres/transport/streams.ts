@@ -215,8 +215,17 @@ export class PgStreams {
   async publish(stream: string, messages: readonly OutgoingMessage[], options?: SignalOptions): Promise<string[]> {
     this.enter(options);
     if (messages.length === 0) return [];
-    const q = this.publishQuery(stream, messages);
-    const res = await this.c.query<{ id: string }>('publish', q, options?.signal);
+    const bodies = new Array<string>(messages.length);
+    const priorities = new Array<number>(messages.length);
+    const delays = new Array<number>(messages.length);
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i]!;
+      bodies[i] = encodeText(m.body);
+      priorities[i] = clampRank(m.priority);
+      delays[i] = delayOf(m.delayMs);
+    }
+    // Joins the write batch of this turn (with the acks, key writes and notifications).
+    const ids = await abortable(this.writes.publish('publish', encodeText(stream), bodies, priorities, delays), options?.signal);
     const sid = this.streamIds.get(stream);
     if (sid === undefined) {
       // Learn the stream's id once, for trimming and local wake-ups.
@@ -225,7 +234,7 @@ export class PgStreams {
       this.used.set(sid, stream);
       this.bump(this.c.names.wakeChannel(sid));
     }
-    return res.rows.map((r) => r.id);
+    return ids;
   }
 
   /** Publishes inside the application's transaction (a pg client after `BEGIN`). */
