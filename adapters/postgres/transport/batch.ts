@@ -48,6 +48,8 @@ interface Batch {
   readonly priorities: number[];
   readonly delays: number[];
   readonly pubWaiters: Array<{ readonly op: string; readonly resolve: (ids: string[]) => void; readonly reject: (err: unknown) => void }>;
+  /** Rejects the callers still waiting once `operationTimeoutMs` passed since the batch opened (it may wait behind another). */
+  timer: NodeJS.Timeout | undefined;
 }
 
 const newBatch = (): Batch => ({
@@ -65,6 +67,7 @@ const newBatch = (): Batch => ({
   priorities: [],
   delays: [],
   pubWaiters: [],
+  timer: undefined,
 });
 
 /** The write batches of one transport. */
@@ -74,7 +77,16 @@ export class PgWriteBatch {
   private sending: Promise<void> | undefined;
   private scheduled = false;
 
-  constructor(private readonly c: PgConnection) {}
+  /** The statement, built once. */
+  private readonly name: string;
+  private readonly text: string;
+
+  constructor(private readonly c: PgConnection) {
+    const n = c.names;
+    this.name = `procur_${n.tag}_flush`;
+    this.text = `SELECT o_call, o_id::text AS o_id FROM ${n.t('flush')}($1::text[], $2::text[], $3::float8[], $4::int4[], $5::bigint[],
+      $6::text[], $7::text[], $8::bool[], $9::text[], $10::int4[], $11::text[], $12::int2[], $13::int4[])`;
+  }
 
   /** Writes keys (values already encoded), each with its ttl in ms or null (no expiry). */
   kv(op: string, entries: ReadonlyArray<readonly [key: string, value: string, ttlMs: number | null]>): Promise<void> {
@@ -129,11 +141,17 @@ export class PgWriteBatch {
     return this.wait(b, op);
   }
 
-  /** Sends what is queued now (not at the next turn) and settles once every batch is done. */
+  /**
+   * Sends what is queued now (not at the next turn) and settles once every batch is done, or
+   * after `operationTimeoutMs` (a server that does not answer does not hold close up for long).
+   */
   async drain(): Promise<void> {
-    while (this.queue.length > 0 || this.sending) {
+    const until = Date.now() + this.c.timeoutMs;
+    while ((this.queue.length > 0 || this.sending) && Date.now() < until) {
       if (!this.sending) this.pump();
-      await this.sending?.catch(() => undefined);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.sending, new Promise<void>((r) => (timer = setTimeout(r, Math.max(1, until - Date.now()))))]);
+      clearTimeout(timer);
     }
   }
 
@@ -144,8 +162,18 @@ export class PgWriteBatch {
 
   private next(): Batch {
     const b = newBatch();
+    // Every call is bounded by operationTimeoutMs, waiting in the queue included: the callers
+    // get the timeout; the batch is still sent in its turn (its late outcome is dropped).
+    b.timer = setTimeout(() => this.fail(b, (op) => this.c.timedOut(op)), this.c.timeoutMs);
+    b.timer.unref();
     this.queue.push(b);
     return b;
+  }
+
+  /** Rejects every caller of a batch (settled callers ignore it). */
+  private fail(b: Batch, error: (op: string) => unknown): void {
+    for (const w of b.waiters) w.reject(error(w.op));
+    for (const w of b.pubWaiters) w.reject(error(w.op));
   }
 
   private wait(b: Batch, op: string): Promise<void> {
@@ -182,21 +210,20 @@ export class PgWriteBatch {
     const values = new Array<string>(keys.length);
     const ttls = new Array<number | null>(keys.length);
     for (let i = 0; i < keys.length; i++) [values[i], ttls[i]] = b.kv.get(keys[i]!)!;
-    const n = this.c.names;
     try {
       // Accepted before close: still sent (close drains the batches before ending the pool).
       const res = await this.c.bounded(
         undefined,
         (pool) =>
           pool.query({
-            name: `procur_${n.tag}_flush`,
-            text: `SELECT o_call, o_id::text AS o_id FROM ${n.t('flush')}($1::text[], $2::text[], $3::float8[], $4::int4[], $5::bigint[],
-              $6::text[], $7::text[], $8::bool[], $9::text[], $10::int4[], $11::text[], $12::int2[], $13::int4[])`,
+            name: this.name,
+            text: this.text,
             values: [keys, values, ttls, b.ackGroups, b.ackIds, b.channels, b.payloads, b.big, b.pubStreams, b.pubCounts, b.bodies, b.priorities, b.delays],
           }),
         true,
         false,
       );
+      clearTimeout(b.timer);
       for (const w of b.waiters) w.resolve();
       if (b.pubWaiters.length > 0) {
         const ids = b.pubWaiters.map((): string[] => []);
@@ -204,8 +231,8 @@ export class PgWriteBatch {
         b.pubWaiters.forEach((w, i) => w.resolve(ids[i]!));
       }
     } catch (err) {
-      for (const w of b.waiters) w.reject(this.c.wrap(w.op, err));
-      for (const w of b.pubWaiters) w.reject(this.c.wrap(w.op, err));
+      clearTimeout(b.timer);
+      this.fail(b, (op) => this.c.wrap(op, err));
     }
   }
 }

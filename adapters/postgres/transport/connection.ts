@@ -158,6 +158,16 @@ export class PgConnection {
     return this.s.logger;
   }
 
+  /** The bound of every call, in ms (`operationTimeoutMs`). */
+  get timeoutMs(): number {
+    return this.s.operationTimeoutMs;
+  }
+
+  /** The error of `op` not finishing within `operationTimeoutMs`. */
+  timedOut(op: string): unknown {
+    return this.wrap(op, new TimedOut());
+  }
+
   private pool(): Promise<PgPoolLike> {
     if (!this.poolPromise) {
       const p = this.s.pool;

@@ -81,6 +81,9 @@ export class PgStreams {
   private trimTimer: NodeJS.Timeout | undefined;
   private trimming: Promise<void> | undefined;
   private readonly q: (name: string) => string;
+  /** The hot statement, built once. */
+  private readonly receiveName: string;
+  private readonly receiveText: string;
 
   constructor(
     private readonly c: PgConnection,
@@ -89,6 +92,8 @@ export class PgStreams {
   ) {
     const tag = c.names.tag;
     this.q = (name) => `procur_${tag}_${name}`;
+    this.receiveName = this.q('receive');
+    this.receiveText = `SELECT * FROM ${c.names.t('receive')}($1, $2, $3, $4::bigint[], $5)`;
     c.onReconnect = () => {
       // Notifications sent while the listening connection was down are lost: re-read.
       for (const channel of this.waiters.keys()) this.bump(channel);
@@ -293,11 +298,7 @@ export class PgStreams {
     for (;;) {
       const gen = this.generation(channel);
       const register = !this.registered.has(regKey);
-      const res = await this.c.query<ReceiveRow>('receive', {
-        name: this.q('receive'),
-        text: `SELECT * FROM ${this.t('receive')}($1, $2, $3, $4::bigint[], $5)`,
-        values: [ids.groupId, consumer, max, ack, register],
-      });
+      const res = await this.c.query<ReceiveRow>('receive', { name: this.receiveName, text: this.receiveText, values: [ids.groupId, consumer, max, ack, register] });
       ack = [];
       if (register) this.registered.add(regKey);
       const out: Delivery[] = [];
