@@ -52,6 +52,11 @@ interface Batch {
   timer: NodeJS.Timeout | undefined;
 }
 
+/** Orders delivery ids (decimal bigints) numerically. */
+function compareIds(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
 const newBatch = (): Batch => ({
   kv: new Map(),
   ackGroups: [],
@@ -210,6 +215,14 @@ export class PgWriteBatch {
     const values = new Array<string>(keys.length);
     const ttls = new Array<number | null>(keys.length);
     for (let i = 0; i < keys.length; i++) [values[i], ttls[i]] = b.kv.get(keys[i]!)!;
+    // Acks in ascending id order too, the order a multi-row touch or ack locks them in.
+    let ackIds = b.ackIds;
+    let ackGroups = b.ackGroups;
+    if (ackIds.length > 1) {
+      const order = ackIds.map((_, i) => i).sort((x, y) => compareIds(ackIds[x]!, ackIds[y]!));
+      ackIds = order.map((i) => b.ackIds[i]!);
+      ackGroups = order.map((i) => b.ackGroups[i]!);
+    }
     try {
       // Accepted before close: still sent (close drains the batches before ending the pool).
       const res = await this.c.bounded(
@@ -218,7 +231,7 @@ export class PgWriteBatch {
           pool.query({
             name: this.name,
             text: this.text,
-            values: [keys, values, ttls, b.ackGroups, b.ackIds, b.channels, b.payloads, b.big, b.pubStreams, b.pubCounts, b.bodies, b.priorities, b.delays],
+            values: [keys, values, ttls, ackGroups, ackIds, b.channels, b.payloads, b.big, b.pubStreams, b.pubCounts, b.bodies, b.priorities, b.delays],
           }),
         true,
         false,
