@@ -2,8 +2,10 @@
  * The PostgreSQL {@link Transport}: every role of the transport contracts on PostgreSQL alone,
  * for teams that run no Redis. See docs/postgres-transport.md for the design, the schema and
  * tuning. The roles live in their own files: `streams.ts` (streams, dead letters, admin,
- * trimming), `kv.ts`, `signals.ts`; `connection.ts` holds the pool, bounded queries, migrations
- * and the listening connection; `schema.ts` the tables, functions and migrations.
+ * trimming), `kv.ts`, `signals.ts`; `batch.ts` the group commit of the small writes of all three
+ * (acks, key writes, publishes and notifications issued in one event-loop turn go out as one
+ * statement); `connection.ts` holds the pool, bounded queries, migrations and the listening
+ * connection; `schema.ts` the tables, functions and migrations.
  *
  * @module
  */
@@ -379,6 +381,9 @@ class PgTransport implements PostgresTransport {
  *   under the event store's migration lock and version table.
  * - Messages every group is done with are deleted in bounded batches by a maintenance timer
  *   (`trimIntervalMs`), which also sweeps expired keys.
+ * - Acks, plain key writes, publishes and notifications issued in one turn of the event loop
+ *   share one statement and one commit (in the order issued; a notification never overtakes a
+ *   write issued before it).
  * - Every call is bounded by `operationTimeoutMs`; a server that is down becomes a
  *   `TransportError` naming what to check (never the password), and the same transport works
  *   again when it is back. The listening connection reconnects by itself.
