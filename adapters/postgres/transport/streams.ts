@@ -29,6 +29,9 @@ import type { PgWriteBatch } from './batch.js';
 import { abortable, type PgClientLike, type PgConnection, type PgQuery } from './connection.js';
 import { decodeText, encodeText, isRowId } from './text.js';
 
+/** A publish of at least this many messages is sent as its own statement, not in the write batch. */
+const PUBLISH_ALONE = 1000;
+
 /** The largest delay an int4 of ms holds (about 24.8 days); longer delays are refused. */
 const MAX_DELAY_MS = 2_147_483_647;
 
@@ -199,8 +202,8 @@ export class PgStreams {
 
   // ---- message streams ----------------------------------------------------------------------
 
-  /** The publish statement, for the pool or for the application's transaction. */
-  publishQuery(stream: string, messages: readonly OutgoingMessage[]): PgQuery {
+  /** The columns of messages to publish: encoded bodies, clamped ranks, checked delays. */
+  private encodeMessages(messages: readonly OutgoingMessage[]): { bodies: string[]; priorities: number[]; delays: number[] } {
     const bodies = new Array<string>(messages.length);
     const priorities = new Array<number>(messages.length);
     const delays = new Array<number>(messages.length);
@@ -210,6 +213,12 @@ export class PgStreams {
       priorities[i] = clampRank(m.priority);
       delays[i] = delayOf(m.delayMs);
     }
+    return { bodies, priorities, delays };
+  }
+
+  /** The publish statement, for the pool or for the application's transaction. */
+  publishQuery(stream: string, messages: readonly OutgoingMessage[]): PgQuery {
+    const { bodies, priorities, delays } = this.encodeMessages(messages);
     return {
       name: this.q('publish'),
       text: `SELECT id::text AS id FROM ${this.t('publish')}($1, $2::text[], $3::int2[], $4::int4[]) AS id`,
@@ -220,17 +229,17 @@ export class PgStreams {
   async publish(stream: string, messages: readonly OutgoingMessage[], options?: SignalOptions): Promise<string[]> {
     this.enter(options);
     if (messages.length === 0) return [];
-    const bodies = new Array<string>(messages.length);
-    const priorities = new Array<number>(messages.length);
-    const delays = new Array<number>(messages.length);
-    for (let i = 0; i < messages.length; i++) {
-      const m = messages[i]!;
-      bodies[i] = encodeText(m.body);
-      priorities[i] = clampRank(m.priority);
-      delays[i] = delayOf(m.delayMs);
+    let ids: string[];
+    if (messages.length >= PUBLISH_ALONE) {
+      // A bulk publish is its own statement, on a connection beside the batch's: its round trip
+      // is nothing next to its work, and the two run at once.
+      const res = await this.c.query<{ id: string }>('publish', this.publishQuery(stream, messages), options?.signal);
+      ids = res.rows.map((r) => r.id);
+    } else {
+      // A small one joins the write batch of this turn (with the acks, key writes and notifications).
+      const { bodies, priorities, delays } = this.encodeMessages(messages);
+      ids = await abortable(this.writes.publish('publish', encodeText(stream), bodies, priorities, delays), options?.signal);
     }
-    // Joins the write batch of this turn (with the acks, key writes and notifications).
-    const ids = await abortable(this.writes.publish('publish', encodeText(stream), bodies, priorities, delays), options?.signal);
     const sid = this.streamIds.get(stream);
     if (sid === undefined) {
       // Learn the stream's id once, for trimming and local wake-ups.
