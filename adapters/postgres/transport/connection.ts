@@ -158,6 +158,16 @@ export class PgConnection {
     return this.s.logger;
   }
 
+  /** The bound of every call, in ms (`operationTimeoutMs`). */
+  get timeoutMs(): number {
+    return this.s.operationTimeoutMs;
+  }
+
+  /** The error of `op` not finishing within `operationTimeoutMs`. */
+  timedOut(op: string): unknown {
+    return this.wrap(op, new TimedOut());
+  }
+
   private pool(): Promise<PgPoolLike> {
     if (!this.poolPromise) {
       const p = this.s.pool;
@@ -194,19 +204,28 @@ export class PgConnection {
    * its late outcome is dropped.
    */
   async run<T>(op: string, signal: AbortSignal | undefined, fn: (pool: PgPoolLike) => Promise<T>, migrate = true): Promise<T> {
-    this.life.assertOpen();
-    if (signal?.aborted) throw signal.reason;
+    try {
+      return await this.bounded(signal, fn, migrate);
+    } catch (err) {
+      if (signal?.aborted && err === signal.reason) throw err;
+      throw this.wrap(op, err);
+    }
+  }
+
+  /**
+   * {@link run} without the wrapping: the raw failure, for a caller that wraps it once per
+   * operation (the write batch of several callers). Throws `ClosedError` when closed, unless
+   * `requireOpen` is false (work accepted before close, sent while closing).
+   */
+  bounded<T>(signal: AbortSignal | undefined, fn: (pool: PgPoolLike) => Promise<T>, migrate = true, requireOpen = true): Promise<T> {
+    if (requireOpen) this.life.assertOpen();
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const work = (async () => {
       const pool = await this.pool();
       if (migrate) await this.ensureMigrated(pool);
       return fn(pool);
     })();
-    try {
-      return await race(work, signal, this.s.operationTimeoutMs);
-    } catch (err) {
-      if (signal?.aborted && err === signal.reason) throw err;
-      throw this.wrap(op, err);
-    }
+    return race(work, signal, this.s.operationTimeoutMs);
   }
 
   /** One statement on the pool. */
@@ -354,7 +373,9 @@ export class PgConnection {
   }
 }
 
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+/** `promise`, or the signal's reason as soon as it aborts (the work itself goes on). */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
   if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);

@@ -10,6 +10,8 @@
 
 import { TransportError, type KvDeleteOptions, type KvEntry, type KvIncrOptions, type KvSetManyOptions, type KvSetOptions, type SignalOptions } from '@procur/event-bus';
 import { throwIfAborted } from '@procur/event-bus/adapter-kit';
+import { abortable } from './connection.js';
+import type { PgWriteBatch } from './batch.js';
 import type { PgConnection } from './connection.js';
 import { decodeText, encodeText } from './text.js';
 
@@ -22,29 +24,59 @@ export class PgKeyValue {
   private readonly q: (name: string) => string;
   /** The last write of each key in flight from this process. */
   private readonly tails = new Map<string, Promise<unknown>>();
+  /**
+   * What a notification must wait for: writes not sent as a statement of their own and not yet
+   * in the write batch (a batched write counts as done for this once it joined the batch: a
+   * notification joins the same batch or a later one).
+   */
+  private readonly gates = new Set<Promise<unknown>>();
+
+  /**
+   * Settles once every write this process has sent so far is done, or queued in the write batch
+   * ahead of what is queued next: a notification sent after a write must not overtake it (a
+   * waiter woken by it reads the key), as on one Redis connection.
+   */
+  writesSettled(): Promise<void> | undefined {
+    if (this.gates.size === 0) return undefined;
+    return Promise.allSettled([...this.gates]).then(() => undefined);
+  }
 
   /**
    * Runs a write after this process's earlier writes of the same keys: pool connections would
    * otherwise reorder them (a task's RUNNING state landing after its SUCCESS), where one Redis
-   * connection keeps the order in which they were sent.
+   * connection keeps the order in which they were sent. `batched` writes only queue into the
+   * write batch (which keeps their order itself) once the earlier writes are done.
    */
-  /**
-   * Settles once every write this process has sent so far is done: a notification sent after a
-   * write must not overtake it (a waiter woken by it reads the key), as on one Redis connection.
-   */
-  writesSettled(): Promise<void> | undefined {
-    if (this.tails.size === 0) return undefined;
-    return Promise.allSettled([...new Set(this.tails.values())]).then(() => undefined);
-  }
-
-  private ordered<T>(keys: readonly string[], fn: () => Promise<T>): Promise<T> {
+  private ordered<T>(keys: readonly string[], fn: () => Promise<T>, batched = false): Promise<T> {
     const before: Promise<unknown>[] = [];
     for (const k of keys) {
       const t = this.tails.get(k);
       if (t) before.push(t);
     }
-    const run = before.length === 0 ? fn() : Promise.allSettled(before).then(fn);
+    let gate: Promise<unknown> | undefined;
+    let run: Promise<T>;
+    if (before.length === 0) {
+      run = fn();
+    } else if (batched) {
+      let queued!: () => void;
+      gate = new Promise<void>((r) => (queued = r));
+      run = Promise.allSettled(before).then(() => {
+        try {
+          return fn();
+        } finally {
+          queued();
+        }
+      });
+    } else {
+      run = Promise.allSettled(before).then(fn);
+    }
     const tail = run.catch(() => undefined);
+    if (!batched) gate = tail;
+    if (gate) {
+      const g = gate;
+      this.gates.add(g);
+      void g.then(() => this.gates.delete(g));
+    }
     for (const k of keys) this.tails.set(k, tail);
     void tail.then(() => {
       for (const k of keys) if (this.tails.get(k) === tail) this.tails.delete(k);
@@ -55,6 +87,7 @@ export class PgKeyValue {
   constructor(
     private readonly c: PgConnection,
     private readonly batch: number,
+    private readonly writes: PgWriteBatch,
   ) {
     this.q = (name) => `procur_${c.names.tag}_kv_${name}`;
   }
@@ -81,6 +114,12 @@ export class PgKeyValue {
 
   async kvSet(key: string, value: string, options?: KvSetOptions): Promise<boolean> {
     this.enter(options);
+    if (options?.ifEquals === undefined && !options?.ifAbsent) {
+      // A plain write joins the write batch of this turn.
+      const entry = [encodeText(key), encodeText(value), options?.ttlMs ?? null] as const;
+      await abortable(this.ordered([key], () => this.writes.kv('kvSet', [entry]), true), options?.signal);
+      return true;
+    }
     return this.ordered([key], async () => {
       const ttl = options?.ttlMs ?? null;
       const k = encodeText(key);
@@ -113,16 +152,6 @@ export class PgKeyValue {
         );
         return (res.rowCount ?? 0) > 0;
       }
-      await this.c.query(
-        'kvSet',
-        {
-          name: this.q('set'),
-          text: `INSERT INTO ${this.table} (key, value, expires_at) VALUES ($1, $2, ${EXPIRY(3)})
-            ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
-          values: [k, v, ttl],
-        },
-        options?.signal,
-      );
       return true;
     });
   }
@@ -130,20 +159,10 @@ export class PgKeyValue {
   async kvSetMany(entries: ReadonlyArray<KvEntry>, options?: KvSetManyOptions): Promise<void> {
     this.enter(options);
     if (entries.length === 0) return;
-    // One row per key (ON CONFLICT cannot touch a row twice in one statement): the last one wins.
-    const last = new Map<string, string>();
-    for (const { key, value } of entries) last.set(encodeText(key), encodeText(value));
-    await this.ordered(entries.map((e) => e.key), () => this.c.query(
-      'kvSetMany',
-      {
-        name: this.q('set_many'),
-        text: `INSERT INTO ${this.table} (key, value, expires_at)
-          SELECT k, v, ${EXPIRY(3)} FROM unnest($1::text[], $2::text[]) AS u(k, v)
-          ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
-        values: [[...last.keys()], [...last.values()], options?.ttlMs ?? null],
-      },
-      options?.signal,
-    ));
+    // One row per key: the batch keeps the last value of a key.
+    const ttl = options?.ttlMs ?? null;
+    const rows = entries.map(({ key, value }) => [encodeText(key), encodeText(value), ttl] as const);
+    await abortable(this.ordered(entries.map((e) => e.key), () => this.writes.kv('kvSetMany', rows), true), options?.signal);
   }
 
   async kvDelete(key: string, options?: KvDeleteOptions): Promise<boolean> {

@@ -2,8 +2,10 @@
  * The PostgreSQL {@link Transport}: every role of the transport contracts on PostgreSQL alone,
  * for teams that run no Redis. See docs/postgres-transport.md for the design, the schema and
  * tuning. The roles live in their own files: `streams.ts` (streams, dead letters, admin,
- * trimming), `kv.ts`, `signals.ts`; `connection.ts` holds the pool, bounded queries, migrations
- * and the listening connection; `schema.ts` the tables, functions and migrations.
+ * trimming), `kv.ts`, `signals.ts`; `batch.ts` the group commit of the small writes of all three
+ * (acks, key writes, publishes and notifications issued in one event-loop turn go out as one
+ * statement); `connection.ts` holds the pool, bounded queries, migrations and the listening
+ * connection; `schema.ts` the tables, functions and migrations.
  *
  * @module
  */
@@ -34,6 +36,7 @@ import {
   type Unsubscribe,
 } from '@procur/event-bus';
 import { runAll } from '@procur/event-bus/adapter-kit';
+import { PgWriteBatch } from './batch.js';
 import { PgConnection, describeUrl, loadPg, passwordOf, type PgClientLike, type PgPoolLike } from './connection.js';
 import { PgKeyValue } from './kv.js';
 import { pgNames } from './schema.js';
@@ -122,6 +125,7 @@ class PgTransport implements PostgresTransport {
   private readonly streams: PgStreams;
   private readonly kv: PgKeyValue;
   private readonly signals: PgSignals;
+  private readonly writes: PgWriteBatch;
   private readonly detach: () => void;
 
   constructor(options: PostgresTransportOptions) {
@@ -210,14 +214,15 @@ class PgTransport implements PostgresTransport {
       secrets,
       logger,
     });
+    this.writes = new PgWriteBatch(this.c);
     this.streams = new PgStreams(this.c, {
       pollIntervalMs: count('pollIntervalMs', options.pollIntervalMs, DEFAULT_PG_POLL_INTERVAL_MS, 1),
       trimIntervalMs: count('trimIntervalMs', options.trimIntervalMs, DEFAULT_PG_TRIM_INTERVAL_MS, 0),
       ungroupedMaxLen: count('ungroupedMaxLen', options.ungroupedMaxLen, DEFAULT_PG_UNGROUPED_MAX_LEN, 0),
       trimBatch: PG_TRIM_BATCH,
-    });
-    this.kv = new PgKeyValue(this.c, PG_TRIM_BATCH);
-    this.signals = new PgSignals(this.c, () => this.kv.writesSettled());
+    }, this.writes);
+    this.kv = new PgKeyValue(this.c, PG_TRIM_BATCH, this.writes);
+    this.signals = new PgSignals(this.c, this.writes, () => this.kv.writesSettled());
     this.streams.sweep = () => runAll([() => this.kv.sweep(), () => this.signals.sweep()]);
   }
 
@@ -349,7 +354,8 @@ class PgTransport implements PostgresTransport {
 
   close(): Promise<void> {
     return this.c.life.close(async () => {
-      await runAll([() => this.streams.stop(), () => this.c.shutdown(), () => this.detach()]);
+      // Writes accepted before close still go out before the pool ends.
+      await runAll([() => this.streams.stop(), () => this.writes.drain(), () => this.c.shutdown(), () => this.detach()]);
     });
   }
 
@@ -375,6 +381,9 @@ class PgTransport implements PostgresTransport {
  *   under the event store's migration lock and version table.
  * - Messages every group is done with are deleted in bounded batches by a maintenance timer
  *   (`trimIntervalMs`), which also sweeps expired keys.
+ * - Acks, plain key writes, publishes and notifications issued in one turn of the event loop
+ *   share one statement and one commit (in the order issued; a notification never overtakes a
+ *   write issued before it).
  * - Every call is bounded by `operationTimeoutMs`; a server that is down becomes a
  *   `TransportError` naming what to check (never the password), and the same transport works
  *   again when it is back. The listening connection reconnects by itself.

@@ -301,6 +301,40 @@ BEGIN
   RETURN removed;
 END $fn$;
 `,
+  // 2: the group commit of small writes (batch.ts): acks, key writes, publishes and notifications
+  // issued in one turn, in one call. Returns the ids of each publish (o_call: its 1-based index).
+  (n) => `
+CREATE OR REPLACE FUNCTION ${n.t('flush')}(p_keys text[], p_values text[], p_ttls float8[],
+  p_ack_groups int4[], p_ack_ids bigint[], p_channels text[], p_payloads text[], p_big boolean[],
+  p_pub_streams text[], p_pub_counts int4[], p_bodies text[], p_priorities int2[], p_delays int4[])
+RETURNS TABLE (o_call int, o_id bigint) LANGUAGE plpgsql AS $fn$
+DECLARE i int; pid bigint; off int := 0;
+BEGIN
+  IF cardinality(p_ack_ids) > 0 THEN
+    DELETE FROM ${n.t('deliveries')} d USING unnest(p_ack_ids, p_ack_groups) AS a(id, g)
+    WHERE d.id = a.id AND d.group_id = a.g AND d.state = 1;
+  END IF;
+  IF cardinality(p_keys) > 0 THEN
+    INSERT INTO ${n.t('kv')} (key, value, expires_at)
+    SELECT u.k, u.v, CASE WHEN u.t IS NULL THEN NULL ELSE clock_timestamp() + u.t * interval '1 millisecond' END
+    FROM unnest(p_keys, p_values, p_ttls) AS u(k, v, t)
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at;
+  END IF;
+  FOR i IN 1 .. coalesce(cardinality(p_pub_streams), 0) LOOP
+    RETURN QUERY SELECT i, x.x FROM ${n.t('publish')}(p_pub_streams[i], p_bodies[off + 1 : off + p_pub_counts[i]],
+      p_priorities[off + 1 : off + p_pub_counts[i]], p_delays[off + 1 : off + p_pub_counts[i]]) AS x(x);
+    off := off + p_pub_counts[i];
+  END LOOP;
+  FOR i IN 1 .. coalesce(cardinality(p_channels), 0) LOOP
+    IF p_big[i] THEN
+      INSERT INTO ${n.t('signal_payloads')} (message) VALUES (p_payloads[i]) RETURNING id INTO pid;
+      PERFORM pg_notify(p_channels[i], '@' || pid);
+    ELSE
+      PERFORM pg_notify(p_channels[i], p_payloads[i]);
+    END IF;
+  END LOOP;
+END $fn$;
+`,
 ];
 
 /** The transport's schema version (the number of its migrations). */

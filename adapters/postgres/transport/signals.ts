@@ -12,7 +12,8 @@
 import { createHash } from 'node:crypto';
 import type { SignalOptions, Unsubscribe } from '@procur/event-bus';
 import { throwIfAborted } from '@procur/event-bus/adapter-kit';
-import type { PgConnection } from './connection.js';
+import type { PgWriteBatch } from './batch.js';
+import { abortable, type PgConnection } from './connection.js';
 import { decodeText, encodeText } from './text.js';
 
 /** Payloads up to this many bytes travel in the notification itself. */
@@ -22,6 +23,7 @@ export const MAX_INLINE_PAYLOAD_BYTES = 7900;
 export class PgSignals {
   constructor(
     private readonly c: PgConnection,
+    private readonly writes: PgWriteBatch,
     /** Writes of this process a notification must not overtake (the key-value role's). */
     private readonly before: () => Promise<void> | undefined = () => undefined,
   ) {}
@@ -37,16 +39,9 @@ export class PgSignals {
     const writes = this.before();
     if (writes) await writes;
     const inline = text.length * 3 <= MAX_INLINE_PAYLOAD_BYTES || Buffer.byteLength(text) <= MAX_INLINE_PAYLOAD_BYTES - 1;
-    await this.c.query(
-      'notify',
-      inline
-        ? { name: `procur_${this.c.names.tag}_notify`, text: 'SELECT pg_notify($1, $2)', values: [this.channel(channel), `=${text}`] }
-        : {
-            name: `procur_${this.c.names.tag}_notify_big`,
-            text: `WITH p AS (INSERT INTO ${this.c.names.t('signal_payloads')} (message) VALUES ($2) RETURNING id)
-              SELECT pg_notify($1, '@' || p.id) FROM p`,
-            values: [this.channel(channel), text],
-          },
+    // Joins the write batch: after the writes issued before it, in one round trip with them.
+    await abortable(
+      inline ? this.writes.notify('notify', this.channel(channel), `=${text}`, false) : this.writes.notify('notify', this.channel(channel), text, true),
       options?.signal,
     );
   }

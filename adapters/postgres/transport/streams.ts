@@ -25,8 +25,12 @@ import type {
 } from '@procur/event-bus';
 import { TransportError } from '@procur/event-bus';
 import { PRIORITY_LEVELS, TRANSPORT_DEFAULTS, clampRank, countOption, throwIfAborted } from '@procur/event-bus/adapter-kit';
-import type { PgClientLike, PgConnection, PgQuery } from './connection.js';
+import type { PgWriteBatch } from './batch.js';
+import { abortable, type PgClientLike, type PgConnection, type PgQuery } from './connection.js';
 import { decodeText, encodeText, isRowId } from './text.js';
+
+/** A publish of at least this many messages is sent as its own statement, not in the write batch. */
+const PUBLISH_ALONE = 1000;
 
 /** The largest delay an int4 of ms holds (about 24.8 days); longer delays are refused. */
 const MAX_DELAY_MS = 2_147_483_647;
@@ -80,13 +84,19 @@ export class PgStreams {
   private trimTimer: NodeJS.Timeout | undefined;
   private trimming: Promise<void> | undefined;
   private readonly q: (name: string) => string;
+  /** The hot statement, built once. */
+  private readonly receiveName: string;
+  private readonly receiveText: string;
 
   constructor(
     private readonly c: PgConnection,
     private readonly s: PgStreamSettings,
+    private readonly writes: PgWriteBatch,
   ) {
     const tag = c.names.tag;
     this.q = (name) => `procur_${tag}_${name}`;
+    this.receiveName = this.q('receive');
+    this.receiveText = `SELECT * FROM ${c.names.t('receive')}($1, $2, $3, $4::bigint[], $5)`;
     c.onReconnect = () => {
       // Notifications sent while the listening connection was down are lost: re-read.
       for (const channel of this.waiters.keys()) this.bump(channel);
@@ -192,8 +202,8 @@ export class PgStreams {
 
   // ---- message streams ----------------------------------------------------------------------
 
-  /** The publish statement, for the pool or for the application's transaction. */
-  publishQuery(stream: string, messages: readonly OutgoingMessage[]): PgQuery {
+  /** The columns of messages to publish: encoded bodies, clamped ranks, checked delays. */
+  private encodeMessages(messages: readonly OutgoingMessage[]): { bodies: string[]; priorities: number[]; delays: number[] } {
     const bodies = new Array<string>(messages.length);
     const priorities = new Array<number>(messages.length);
     const delays = new Array<number>(messages.length);
@@ -203,6 +213,12 @@ export class PgStreams {
       priorities[i] = clampRank(m.priority);
       delays[i] = delayOf(m.delayMs);
     }
+    return { bodies, priorities, delays };
+  }
+
+  /** The publish statement, for the pool or for the application's transaction. */
+  publishQuery(stream: string, messages: readonly OutgoingMessage[]): PgQuery {
+    const { bodies, priorities, delays } = this.encodeMessages(messages);
     return {
       name: this.q('publish'),
       text: `SELECT id::text AS id FROM ${this.t('publish')}($1, $2::text[], $3::int2[], $4::int4[]) AS id`,
@@ -213,8 +229,17 @@ export class PgStreams {
   async publish(stream: string, messages: readonly OutgoingMessage[], options?: SignalOptions): Promise<string[]> {
     this.enter(options);
     if (messages.length === 0) return [];
-    const q = this.publishQuery(stream, messages);
-    const res = await this.c.query<{ id: string }>('publish', q, options?.signal);
+    let ids: string[];
+    if (messages.length >= PUBLISH_ALONE) {
+      // A bulk publish is its own statement, on a connection beside the batch's: its round trip
+      // is nothing next to its work, and the two run at once.
+      const res = await this.c.query<{ id: string }>('publish', this.publishQuery(stream, messages), options?.signal);
+      ids = res.rows.map((r) => r.id);
+    } else {
+      // A small one joins the write batch of this turn (with the acks, key writes and notifications).
+      const { bodies, priorities, delays } = this.encodeMessages(messages);
+      ids = await abortable(this.writes.publish('publish', encodeText(stream), bodies, priorities, delays), options?.signal);
+    }
     const sid = this.streamIds.get(stream);
     if (sid === undefined) {
       // Learn the stream's id once, for trimming and local wake-ups.
@@ -223,7 +248,7 @@ export class PgStreams {
       this.used.set(sid, stream);
       this.bump(this.c.names.wakeChannel(sid));
     }
-    return res.rows.map((r) => r.id);
+    return ids;
   }
 
   /** Publishes inside the application's transaction (a pg client after `BEGIN`). */
@@ -282,11 +307,7 @@ export class PgStreams {
     for (;;) {
       const gen = this.generation(channel);
       const register = !this.registered.has(regKey);
-      const res = await this.c.query<ReceiveRow>('receive', {
-        name: this.q('receive'),
-        text: `SELECT * FROM ${this.t('receive')}($1, $2, $3, $4::bigint[], $5)`,
-        values: [ids.groupId, consumer, max, ack, register],
-      });
+      const res = await this.c.query<ReceiveRow>('receive', { name: this.receiveName, text: this.receiveText, values: [ids.groupId, consumer, max, ack, register] });
       ack = [];
       if (register) this.registered.add(regKey);
       const out: Delivery[] = [];
@@ -329,15 +350,8 @@ export class PgStreams {
     if (ids.length === 0) return;
     const g = await this.lookupGroup(stream, group, options?.signal);
     if (!g) return;
-    await this.c.query(
-      'ack',
-      {
-        name: this.q('ack'),
-        text: `DELETE FROM ${this.t('deliveries')} WHERE id = ANY ($1::bigint[]) AND group_id = $2 AND state = 1`,
-        values: [ids, g.groupId],
-      },
-      options?.signal,
-    );
+    // Joins the write batch of this turn (acks of many groups and streams in one round trip).
+    await abortable(this.writes.ack('ack', g.groupId, ids), options?.signal);
   }
 
   async nack(stream: string, group: string, deliveryId: string, options?: NackOptions): Promise<void> {
