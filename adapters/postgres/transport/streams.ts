@@ -285,6 +285,16 @@ export class PgStreams {
 
   async receive(stream: string, options: ReceiveOptions): Promise<Delivery[]> {
     this.c.life.assertOpen();
+    try {
+      return await this.receiveOpen(stream, options);
+    } catch (err) {
+      // Closed while it ran (a blocked read woken by close()): nothing, as the contract says.
+      if (this.c.life.closed) return [];
+      throw err;
+    }
+  }
+
+  private async receiveOpen(stream: string, options: ReceiveOptions): Promise<Delivery[]> {
     const { signal } = options;
     // An aborted receive takes nothing: a message handed to a caller that left would sit pending.
     if (signal?.aborted) return [];
@@ -305,6 +315,7 @@ export class PgStreams {
     const consumer = encodeText(options.consumer);
     const regKey = `${ids.groupId}\u0000${options.consumer}`;
     for (;;) {
+      if (this.c.life.closed) return [];
       const gen = this.generation(channel);
       const register = !this.registered.has(regKey);
       const res = await this.c.query<ReceiveRow>('receive', { name: this.receiveName, text: this.receiveText, values: [ids.groupId, consumer, max, ack, register] });
