@@ -45,6 +45,9 @@ async function ours(schema: string): Promise<EventSystem> {
     store: postgresStore({ connectionString: DB, schema }),
     logger: silentLogger,
     env: {},
+    // As the Redis task benchmark (issue 12): task lifecycle events on, event sourcing off (pg-boss
+    // keeps no audit log of its jobs either).
+    config: { eventSourcingEnabled: false },
   });
 }
 
@@ -211,7 +214,7 @@ async function paired(label: string, a: () => Promise<Timed>, b: () => Promise<T
 export async function run(): Promise<void> {
   console.log(`\n## PostgreSQL transport against pg-boss 12 (${DB.replace(/\/\/[^@]*@/, '//')})\n`);
   console.log(`N=${N} tasks (one-by-one enqueue: ${ONE_BY_ONE}), ${PAIRS} interleaved pairs after one warm-up each, latency ${RATE}/s for ${LATENCY_SECONDS} s.`);
-  console.log('ours: createEventSystem({ transport: postgresTransport({ connectionString, schema }), store: postgresStore({ connectionString, schema }) }), everything else default (task events on, pool 10, poll 2000 ms backstop, NOTIFY wake-ups); worker({ queues: { q: c } }).');
+  console.log('ours: createEventSystem({ transport: postgresTransport({ connectionString, schema }), store: postgresStore({ connectionString, schema }) }), everything else default (task events on, pool 10, poll 2000 ms backstop, NOTIFY wake-ups) but event sourcing off (eventSourcingEnabled: false, as in the Redis task benchmark); worker({ queues: { q: c } }).');
   console.log(`pg-boss: ${BOSS_SETTINGS}; ${BOSS_NOTIFY_SETTINGS}.`);
   if (PARTS.has('enqueue') || PARTS.has('process')) {
     console.log('\n| case | pg-boss tasks/s (median) | ours tasks/s (median) | ours/pg-boss (median of pairs) | per-pair ratios |');
