@@ -2,12 +2,12 @@ import { z } from 'zod';
 import { Batcher } from '../batcher.js';
 import { isoNow } from '../clock.js';
 import type { SystemContext } from '../context.js';
-import { encodeEnvelope, newEventId, priorityRank, type EventEnvelope } from '../events/envelope.js';
+import { encodeEnvelope, newEventId, priorityRank } from '../events/envelope.js';
 import type { EventDefinition } from '../events/registry.js';
 import type { TaskMessage } from './message.js';
 import { TaskEventType, taskKeys, type TaskKeys } from './names.js';
 import { TaskStates } from './state.js';
-import { encodeTaskEvent, taskEventEnvelope } from './task-events.js';
+import { encodeTaskEvent, taskEventEnvelope, type TaskEventSubject } from './task-events.js';
 
 export { TaskEventType, parseTaskStates } from './names.js';
 
@@ -30,12 +30,56 @@ export const TASK_EVENT_DEFINITIONS: readonly EventDefinition[] = Object.values(
  *
  * @internal
  */
+/** The id and time of a lifecycle event, taken before it is emitted (see `TaskRuntime.stamp`). @internal */
+export interface TaskEventStamp {
+  id: string;
+  at: string;
+}
+
+/** A lifecycle event waiting for the next write (its text is built then, only if it is written). */
+interface PendingTaskEvent {
+  id: string;
+  type: TaskEventType;
+  msg: TaskEventSubject;
+  extra: Record<string, unknown>;
+  at: string;
+  rank: number;
+  reuse: boolean;
+}
+
+/** Steps a later event of the same attempt makes redundant on the stream (see `TaskRuntime.emit`). */
+const TRANSIENT_EVENTS: ReadonlySet<string> = new Set([TaskEventType.RECEIVED, TaskEventType.STARTED]);
+/** Events that end an attempt. */
+const ATTEMPT_ENDS: ReadonlySet<string> = new Set([TaskEventType.SUCCEEDED, TaskEventType.FAILED, TaskEventType.RETRIED]);
+
+/**
+ * The events of a batch that go on the task-events stream: all of them but a task's `received`
+ * and `started` when an event that ends the same task's attempt follows them in the batch (a short
+ * task: the stream shows its state changes as sampled at each write).
+ */
+function sampled(batch: PendingTaskEvent[]): PendingTaskEvent[] {
+  let lastEnd: Map<string, number> | undefined;
+  for (let i = 0; i < batch.length; i++) {
+    const e = batch[i] as PendingTaskEvent;
+    if (ATTEMPT_ENDS.has(e.type)) (lastEnd ??= new Map()).set(e.msg.id, i);
+  }
+  if (!lastEnd) return batch;
+  const ends = lastEnd;
+  return batch.filter((e, i) => !(TRANSIENT_EVENTS.has(e.type) && (ends.get(e.msg.id) ?? -1) > i));
+}
+
+/**
+ * What the task parts of one system share: key names, the task state owner
+ * ({@link TaskStates}) and the lifecycle event output (the audit trail).
+ *
+ * @internal
+ */
 export class TaskRuntime {
   readonly keys: TaskKeys;
   /** The one owner of task state: written by workers, read by results, watched by the dashboard. */
   readonly states: TaskStates;
-  /** Lifecycle events to write: the envelope when the store keeps them, else only the wire text. */
-  private readonly events: Batcher<{ envelope: EventEnvelope | undefined; body: string | undefined; rank: number }>;
+  /** Lifecycle events to write, once per event-loop turn (or when the previous write is done). */
+  private readonly events: Batcher<PendingTaskEvent>;
 
   constructor(
     readonly ctx: SystemContext,
@@ -44,12 +88,21 @@ export class TaskRuntime {
     this.keys = taskKeys(ctx.config.namespace);
     this.states = new TaskStates(ctx, this.keys, taskEvents);
     this.events = new Batcher(
-      async (batch) => {
-        const stored = batch.flatMap((e) => (e.envelope ? [e.envelope] : []));
-        if (ctx.config.eventSourcingEnabled && stored.length > 0) await ctx.store.append(stored, { published: true });
+      async (unordered) => {
+        // In event-id order (UUIDv7, increasing in this process): a `sent` stamped before its
+        // send was emitted after it, maybe after the `received` of a fast worker.
+        const batch = unordered.length > 1 ? unordered.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)) : unordered;
+        const envelopeOf = (e: PendingTaskEvent) => taskEventEnvelope(e.id, e.type, e.msg, e.extra, e.at, ctx.source);
+        // The event store, the audit trail, keeps every step; the stream, a live feed, the sample.
+        const envelopes = ctx.config.eventSourcingEnabled ? new Map(batch.map((e) => [e, envelopeOf(e)])) : undefined;
+        if (envelopes) await ctx.store.append([...envelopes.values()], { published: true });
         await ctx.transport.publish(
           this.keys.eventsStream,
-          batch.map((e) => ({ body: e.body ?? encodeEnvelope(e.envelope as EventEnvelope), priority: e.rank })),
+          sampled(batch).map((e) => {
+            const envelope = envelopes?.get(e);
+            const body = envelope ? encodeEnvelope(envelope) : (encodeTaskEvent(e.id, e.type, e.msg, e.extra, e.at, ctx.source, e.reuse) ?? encodeEnvelope(envelopeOf(e)));
+            return { body, priority: e.rank };
+          }),
         );
       },
       (err, count) => ctx.logger.warn('could not record task lifecycle events', { count, error: (err as Error).message }),
@@ -57,18 +110,25 @@ export class TaskRuntime {
   }
 
   /**
-   * Records a lifecycle event of a task (batched; best effort). Without event sourcing only its
-   * wire text is built (directly, see `task-events.ts`), not an envelope object. `reuse` keeps
-   * the task's part of that text on `msg` for its next events (a worker's message).
+   * Records a lifecycle event of a task (batched, written once per event-loop turn; best effort).
+   * The event store (with event sourcing) keeps every event; the task-events stream leaves out a
+   * task's `received` and `started` when the event that ends that attempt (`succeeded`, `failed`,
+   * `retried`) is in the same write: a task that finished within the turn shows there as sent
+   * and succeeded. Its text is built at the write, for what is written (without event sourcing
+   * directly, see `task-events.ts`). `reuse` keeps the task's part of that text on `msg` for
+   * its next events (a worker's message).
    */
-  emit(type: TaskEventType, msg: Pick<TaskMessage, 'id' | 'task' | 'queue' | 'correlationId' | 'priority'>, extra: Record<string, unknown> = {}, reuse = false): void {
+  emit(type: TaskEventType, msg: TaskEventSubject, extra: Record<string, unknown> = {}, reuse = false, stamp?: TaskEventStamp): void {
     if (!this.taskEvents) return;
-    const id = newEventId();
-    const at = isoNow(this.ctx.clock);
-    const rank = priorityRank(msg.priority);
-    const body = this.ctx.config.eventSourcingEnabled ? undefined : encodeTaskEvent(id, type, msg, extra, at, this.ctx.source, reuse);
-    const envelope = body === undefined ? taskEventEnvelope(id, type, msg, extra, at, this.ctx.source) : undefined;
-    this.events.push({ envelope, body, rank });
+    this.events.push({ id: stamp?.id ?? newEventId(), type, msg, extra, at: stamp?.at ?? isoNow(this.ctx.clock), rank: priorityRank(msg.priority), reuse });
+  }
+
+  /**
+   * An id and time taken now for an event emitted later (a send's `sent`, stamped before the
+   * message goes out, so that it precedes the `received` a fast worker may emit first).
+   */
+  stamp(): TaskEventStamp {
+    return { id: newEventId(), at: isoNow(this.ctx.clock) };
   }
 
   /** Writes what has been emitted so far. */

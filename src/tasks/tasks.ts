@@ -543,6 +543,8 @@ export class TaskRegistry {
       });
       await ctx.transport.kvSetMany(recorded, { ttlMs: delayMs + ctx.config.taskResultTtlMs, ...(options.signal ? { signal: options.signal } : {}) });
     }
+    // The `sent` events are stamped before the tasks go out: they precede what workers record.
+    const stamps = this.runtime.taskEvents ? ids.map(() => this.runtime.stamp()) : undefined;
     try {
       await ctx.transport.publish(keys.stream(queue as string), messages, options);
       endSpans(spans);
@@ -561,7 +563,7 @@ export class TaskRegistry {
       for (let i = 0; i < ids.length; i++) {
         const id = ids[i] as string;
         const correlationId = options.correlationId ?? id;
-        this.runtime.emit(TaskEventType.SENT, { id, task: name, queue: queue as string, correlationId, priority }, extra);
+        this.runtime.emit(TaskEventType.SENT, { id, task: name, queue: queue as string, correlationId, priority }, extra, false, stamps?.[i]);
         // A delayed task was recorded with its arguments: announced with them too.
         if (claimed === undefined) announced.push({ id, name, queue: queue as string, state: 'PENDING', attempt: 0, correlationId, ...(recorded ? { args: parsed[i] ?? null } : {}), updatedAt: createdAt });
       }

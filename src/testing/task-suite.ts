@@ -493,6 +493,44 @@ export function describeTaskQueue(name: string, factory: TaskTransportFactory): 
       expect(types).toEqual(['task.sent', 'task.received', 'task.started', 'task.retried', 'task.started', 'task.succeeded']);
     });
 
+    test('the task-events stream carries state changes: a short task shows sent and succeeded, a longer one every step; the store keeps every step', async () => {
+      const bus = await system({ taskEvents: true });
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      bus.tasks.define('quick', { queue: 'q' }, async () => 'q');
+      let slowStarted = false;
+      bus.tasks.define('slow', { queue: 'q' }, async () => {
+        slowStarted = true;
+        await gate;
+        return 's';
+      });
+      const stream = `${namespace}:task-events`;
+      await transport.ensureGroup(stream, 'audit', { startAt: 'end' });
+      await bus.worker({ queues: { q: 2 } }).start();
+      const quick = await bus.tasks.send('quick', null);
+      expect(await quick.get({ timeoutMs: 10_000 })).toBe('q');
+      const slow = await bus.tasks.send('slow', null);
+      await waitUntil(() => slowStarted, 10_000, 'the slow task started');
+      // Its received and started are written (a turn passes) before it ends.
+      await sleep(100);
+      release();
+      expect(await slow.get({ timeoutMs: 10_000 })).toBe('s');
+      const byTask = new Map<string, string[]>();
+      await waitUntil(async () => {
+        for (const d of await transport.receive(stream, { group: 'audit', consumer: 'a', max: 100 })) {
+          const e = JSON.parse(d.body) as { type: string; data: { taskId: string } };
+          byTask.set(e.data.taskId, [...(byTask.get(e.data.taskId) ?? []), e.type]);
+          await transport.ack(stream, 'audit', [d.deliveryId]);
+        }
+        return (byTask.get(slow.id) ?? []).includes('task.succeeded') && (byTask.get(quick.id) ?? []).includes('task.succeeded');
+      }, 10_000, 'both tasks succeeded on the stream');
+      expect(byTask.get(quick.id)).toEqual(['task.sent', 'task.succeeded']);
+      expect(byTask.get(slow.id)).toEqual(['task.sent', 'task.received', 'task.started', 'task.succeeded']);
+      // The store (event sourcing) keeps every step of both.
+      await waitUntil(async () => (await bus.store.getEventsByCorrelationId(quick.id)).some((e) => e.type === 'task.succeeded'), 10_000, 'stored');
+      expect((await bus.store.getEventsByCorrelationId(quick.id)).map((e) => e.type)).toEqual(['task.sent', 'task.received', 'task.started', 'task.succeeded']);
+    });
+
     // Issue 10, chaos "hung handler": a handler that ignores its signal must not keep its slot.
     test('timeoutMs ends an attempt whose handler ignores its signal: retried, dead-lettered, and the queue goes on at concurrency 1', async () => {
       const bus = await system();

@@ -158,25 +158,25 @@ describe.skipIf(!enabled)('dashboard views in Chromium', () => {
     const anonymous = await bus.tasks.send('remind', { who: 'eve' }, { countdownMs: 3_600_000 });
     // Queued (not delayed) without a taskId on a queue no worker reads: its arguments are not recorded.
     const queued = await bus.tasks.send('idle', { n: 1 });
-    await page.locator('#task-state', { hasText: 'PENDING' }).waitFor({ timeout: 10_000 });
-    await page.locator('#promote-task:not([disabled])').click({ timeout: 10_000 });
-    await until(() => ran.length === 1, 10_000, 'the promoted task ran');
+    await page.locator('#task-state', { hasText: 'PENDING' }).waitFor({ timeout: 30_000 });
+    await page.locator('#promote-task:not([disabled])').click({ timeout: 30_000 });
+    await until(() => ran.length === 1, 30_000, 'the promoted task ran');
     expect(ran).toEqual(['bob']);
     expect((await bus.tasks.info('remind-bob'))?.state).toBe('REVOKED');
 
     await page.evaluate('location.hash = "#/tasks"');
     const eve = page.locator(`tr[data-task-id="${anonymous.id}"] button.promote:not([disabled])`);
-    await eve.click({ timeout: 10_000 });
-    await until(() => ran.length === 2, 10_000, 'the promoted anonymous task ran');
+    await eve.click({ timeout: 30_000 });
+    await until(() => ran.length === 2, 30_000, 'the promoted anonymous task ran');
     expect(ran).toEqual(['bob', 'eve']);
     expect((await bus.tasks.info(anonymous.id))?.state).toBe('REVOKED');
 
     const button = page.locator(`tr[data-task-id="${queued.id}"] button.promote`);
-    await button.waitFor({ timeout: 10_000 });
+    await button.waitFor({ timeout: 30_000 });
     expect(await button.isDisabled()).toBe(true);
     expect(await button.getAttribute('title')).toMatch(/only when sent with a taskId/);
     // The promoted one ended REVOKED (its fresh copy ran): no "Run now" on it any more.
-    await page.locator('tr[data-task-id="remind-bob"] .pill', { hasText: 'REVOKED' }).waitFor({ timeout: 10_000 });
+    await page.locator('tr[data-task-id="remind-bob"] .pill', { hasText: 'REVOKED' }).waitFor({ timeout: 30_000 });
     expect(await page.locator('tr[data-task-id="remind-bob"] button.promote').count()).toBe(0);
     const r = await fetch(`${dash.url}api/tasks/${queued.id}/promote`, { method: 'POST', headers: { 'x-procur-dashboard': '1' } });
     expect(r.status).toBe(404);
