@@ -67,7 +67,7 @@ type Variant = 'default' | 'lean';
 
 export const SETTINGS = {
   oursDefault:
-    'ours: `createEventSystem` defaults (task lifecycle events on: received/started/succeeded per task; results kept `taskResultTtlMs` 24 h; prefetch = concurrency; eventBlockTime 1000), event sourcing off (`eventSourcingEnabled: false`), outbox and builtins off (they do no per-task work)',
+    'ours: `createEventSystem` defaults (task lifecycle events on: sent, received, started, succeeded per task in the event store when it keeps events, the task-events stream sampled by state change (a task that finishes in the turn it started shows there as sent, succeeded); results kept `taskResultTtlMs` 24 h; read-ahead up to 64 short tasks; eventBlockTime 1000), event sourcing off (`eventSourcingEnabled: false`), outbox and builtins off (they do no per-task work)',
   bullDefault:
     'BullMQ 6.7: `defaultJobOptions: { removeOnComplete: true, removeOnFail: true }` (its docs, "Auto-removal of jobs"), events stream at its default (`maxLen` ~10,000), Worker defaults (autorun after `waitUntilReady`)',
   oursLean: 'ours lean: as above with `taskEvents: false` (no lifecycle events; results still kept)',
