@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
+import { Queue, Worker as BullWorker, createPostgresBackend } from 'bullmq';
 import { createEventSystem, silentLogger, type EventSystem } from '@procur/event-bus';
 import { postgresStore, postgresTransport } from '@procur/event-bus/postgres';
 import { fmt, median, percentile } from './util.js';
@@ -22,6 +23,8 @@ const BOSS_BATCH = Number(process.env.BENCH_PGBOSS_BATCH ?? 20);
 /** BENCH_PG_PARTS=enqueue,process,latency (default all); BENCH_PG_CONCURRENCY=1,10,50. */
 const PARTS = new Set((process.env.BENCH_PG_PARTS ?? 'enqueue,process,latency').split(','));
 const CONCURRENCY = (process.env.BENCH_PG_CONCURRENCY ?? '1,10,50').split(',').map(Number);
+/** BENCH_PG_RIVALS=pgboss,bullmq (default both): pg-boss 12 and BullMQ 6.7's PostgreSQL backend. */
+const RIVALS = new Set((process.env.BENCH_PG_RIVALS ?? 'pgboss,bullmq').split(','));
 
 interface Timed {
   ops: number;
@@ -169,6 +172,87 @@ async function bossLatency(notify: boolean): Promise<number[]> {
   return lat;
 }
 
+// ---- BullMQ 6.7's PostgreSQL backend (createPostgresBackend), removeOnComplete as on Redis ----
+
+const BULLPG_SETTINGS =
+  "BullMQ 6.7 with its PostgreSQL backend: new Queue(name, { connection: { connectionString, schema, migrate: true }, defaultJobOptions: { removeOnComplete: true, removeOnFail: true } }, createPostgresBackend), new Worker(name, fn, { connection, concurrency: c }, createPostgresBackend), everything else at its defaults";
+
+function bullPgConnection(schema: string) {
+  return { connectionString: DB, schema, migrate: true };
+}
+
+async function bullPgQueue(schema: string): Promise<Queue> {
+  const q = new Queue('q', { connection: bullPgConnection(schema), defaultJobOptions: { removeOnComplete: true, removeOnFail: true } } as never, createPostgresBackend as never);
+  q.on('error', () => {});
+  await q.waitUntilReady();
+  return q;
+}
+
+async function bullPgEnqueue(bulk: boolean): Promise<Timed> {
+  const schema = schemaName('bullpg');
+  const q = await bullPgQueue(schema);
+  await q.add('noop', { warm: true });
+  const t0 = process.hrtime.bigint();
+  if (bulk) {
+    for (let i = 0; i < N; i += 1000) await q.addBulk(Array.from({ length: Math.min(1000, N - i) }, (_, k) => ({ name: 'noop', data: { i: i + k } })));
+  } else {
+    for (let i = 0; i < ONE_BY_ONE; i++) await q.add('noop', { i });
+  }
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  await q.close();
+  await dropSchema(schema);
+  return { ops: bulk ? N : ONE_BY_ONE, seconds };
+}
+
+async function bullPgProcess(concurrency: number): Promise<Timed> {
+  const schema = schemaName('bullpg');
+  const q = await bullPgQueue(schema);
+  for (let i = 0; i < N; i += 1000) await q.addBulk(Array.from({ length: Math.min(1000, N - i) }, (_, k) => ({ name: 'noop', data: { i: i + k } })));
+  let done = 0;
+  let resolve!: () => void;
+  const finished = new Promise<void>((r) => (resolve = r));
+  const t0 = process.hrtime.bigint();
+  const w = new BullWorker(
+    'q',
+    async () => {
+      if (++done === N) resolve();
+      return null;
+    },
+    { connection: bullPgConnection(schema), concurrency } as never,
+    createPostgresBackend as never,
+  );
+  w.on('error', () => {});
+  await finished;
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  await w.close();
+  await q.close();
+  await dropSchema(schema);
+  return { ops: N, seconds };
+}
+
+async function bullPgLatency(): Promise<number[]> {
+  const schema = schemaName('bullpg');
+  const q = await bullPgQueue(schema);
+  const lat: number[] = [];
+  const w = new BullWorker(
+    'q',
+    async (job: { data: { sentAt: number } }) => {
+      lat.push(performance.timeOrigin + performance.now() - job.data.sentAt);
+      return null;
+    },
+    { connection: bullPgConnection(schema), concurrency: 10 } as never,
+    createPostgresBackend as never,
+  );
+  w.on('error', () => {});
+  await w.waitUntilReady();
+  await paced(() => q.add('stamp', { sentAt: performance.timeOrigin + performance.now() }));
+  await drain(lat);
+  await w.close();
+  await q.close();
+  await dropSchema(schema);
+  return lat;
+}
+
 // ---- shared ----
 
 const TOTAL_LATENCY = () => RATE * LATENCY_SECONDS;
@@ -216,16 +300,26 @@ export async function run(): Promise<void> {
   console.log(`N=${N} tasks (one-by-one enqueue: ${ONE_BY_ONE}), ${PAIRS} interleaved pairs after one warm-up each, latency ${RATE}/s for ${LATENCY_SECONDS} s.`);
   console.log('ours: createEventSystem({ transport: postgresTransport({ connectionString, schema }), store: postgresStore({ connectionString, schema }) }), everything else default (task events on, pool 10, poll 2000 ms backstop, NOTIFY wake-ups) but event sourcing off (eventSourcingEnabled: false, as in the Redis task benchmark); worker({ queues: { q: c } }).');
   console.log(`pg-boss: ${BOSS_SETTINGS}; ${BOSS_NOTIFY_SETTINGS}.`);
-  if (PARTS.has('enqueue') || PARTS.has('process')) {
+  const boss1 = RIVALS.has('pgboss');
+  if (boss1 && (PARTS.has('enqueue') || PARTS.has('process'))) {
     console.log('\n| case | pg-boss tasks/s (median) | ours tasks/s (median) | ours/pg-boss (median of pairs) | per-pair ratios |');
     console.log('|---|---:|---:|---:|---|');
   }
-  if (PARTS.has('enqueue')) {
+  if (boss1 && PARTS.has('enqueue')) {
     await paired('enqueue bulk (boss.insert ×1000 / tasks.sendMany ×1000)', () => bossEnqueue(true), () => oursEnqueue(true));
     await paired('enqueue one by one (boss.send / tasks.send, awaited)', () => bossEnqueue(false), () => oursEnqueue(false));
   }
-  if (PARTS.has('process')) {
+  if (boss1 && PARTS.has('process')) {
     for (const c of CONCURRENCY) await paired(`process no-op, concurrency ${c}`, () => bossProcess(c), () => oursProcess(c));
+  }
+  if (RIVALS.has('bullmq') && (PARTS.has('enqueue') || PARTS.has('process'))) {
+    console.log(`\nAgainst ${BULLPG_SETTINGS}.\n`);
+    console.log('| case | BullMQ (PostgreSQL) tasks/s (median) | ours tasks/s (median) | ours/BullMQ (median of pairs) | per-pair ratios |');
+    console.log('|---|---:|---:|---:|---|');
+    if (PARTS.has('enqueue')) await paired('enqueue bulk (queue.addBulk ×1000 / tasks.sendMany ×1000)', () => bullPgEnqueue(true), () => oursEnqueue(true));
+    if (PARTS.has('process')) {
+      for (const c of CONCURRENCY) await paired(`process no-op, concurrency ${c}`, () => bullPgProcess(c), () => oursProcess(c));
+    }
   }
   if (PARTS.has('latency')) {
     console.log('\n| send-to-start latency | p50 ms | p99 ms | max ms | started |');
@@ -239,8 +333,9 @@ export async function run(): Promise<void> {
       r.n.push(lat.length);
     };
     for (let i = 0; i < PAIRS; i++) {
-      add('pg-boss defaults (polling 2 s), localConcurrency 10', await bossLatency(false));
-      add('pg-boss useListenNotify + queue notify, localConcurrency 10', await bossLatency(true));
+      if (boss1) add('pg-boss defaults (polling 2 s), localConcurrency 10', await bossLatency(false));
+      if (boss1) add('pg-boss useListenNotify + queue notify, localConcurrency 10', await bossLatency(true));
+      if (RIVALS.has('bullmq')) add('BullMQ 6.7 PostgreSQL backend, concurrency 10', await bullPgLatency());
       add('ours, worker concurrency 10', await oursLatency());
     }
     for (const [name, r] of Object.entries(rows)) {
