@@ -1,7 +1,6 @@
 // Probe: profile of the memory transport's publish -> handler path (PROBE_PROFILE=/tmp/x).
-import { writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector/promises';
 import { createEventSystem, EventType, silentLogger } from '@procur/event-bus';
+import { profileIfAsked } from './util.js';
 
 const N = Number(process.env.PROBE_N ?? 200_000);
 const validate = process.env.PROBE_VALIDATE === '1';
@@ -20,14 +19,8 @@ const run = async () => {
   return N / ((performance.now() - t0) / 1000);
 };
 await run();
-const prof = process.env.PROBE_PROFILE ? new Session() : undefined;
-if (prof) {
-  prof.connect();
-  await prof.post('Profiler.enable');
-  await prof.post('Profiler.setSamplingInterval', { interval: 50 });
-  await prof.post('Profiler.start');
-}
+const stop = await profileIfAsked('memory', 50);
 const r = await run();
-if (prof) writeFileSync(`${process.env.PROBE_PROFILE}-memory.cpuprofile`, JSON.stringify((await prof.post('Profiler.stop')).profile));
+await stop();
 console.log(`${r.toFixed(0)} events/s (validate ${validate})`);
 await bus.close();

@@ -7,12 +7,11 @@
 //   PROBE_N=20000 PROBE_PAIRS=3 PROBE_C=1,10,50 PROBE_SIDES=ours,bull PROBE_LAT=1 (send->start at 500/s)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector/promises';
 import { Queue, Worker as BullWorker } from 'bullmq';
 import IORedis from 'ioredis';
 import { createEventSystem, silentLogger, type EventSystem } from '@procur/event-bus';
 import { redisTransport } from '@procur/event-bus/redis';
+import { profileIfAsked } from './util.js';
 
 const PORT = Number(process.env.PROBE_PORT ?? 6391);
 const URL = `redis://127.0.0.1:${PORT}`;
@@ -42,23 +41,13 @@ async function stats(r: IORedis): Promise<Map<string, { calls: number; usec: num
 
 async function timed(admin: IORedis, fn: () => Promise<void>): Promise<Run> {
   const s0 = await stats(admin);
-  const prof = process.env.PROBE_PROFILE ? new Session() : undefined;
-  if (prof) {
-    prof.connect();
-    await prof.post('Profiler.enable');
-    await prof.post('Profiler.setSamplingInterval', { interval: 100 });
-    await prof.post('Profiler.start');
-  }
+  const stop = await profileIfAsked(String(Date.now()));
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   await fn();
   const secs = (performance.now() - t0) / 1000;
   const c1 = process.cpuUsage(c0);
-  if (prof) {
-    const { profile } = await prof.post('Profiler.stop');
-    writeFileSync(`${process.env.PROBE_PROFILE}-${Date.now()}.cpuprofile`, JSON.stringify(profile));
-    prof.disconnect();
-  }
+  await stop();
   const s1 = await stats(admin);
   let calls = 0;
   let usec = 0;

@@ -343,3 +343,25 @@ export function events(n: number): EventEnvelope[] {
     version: ENVELOPE_VERSION,
   }));
 }
+
+/**
+ * A CPU profile of what runs until the returned stop, when `PROBE_PROFILE` names a path prefix
+ * (written to `<prefix>-<tag>.cpuprofile`, sampled every `intervalUs`); without it a no-op. For
+ * the probes (not the harness, whose timings a profiler would change).
+ */
+export async function profileIfAsked(tag: string, intervalUs = 100): Promise<() => Promise<void>> {
+  const prefix = process.env.PROBE_PROFILE;
+  if (!prefix) return async () => {};
+  const { Session } = await import('node:inspector/promises');
+  const { writeFileSync } = await import('node:fs');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: intervalUs });
+  await session.post('Profiler.start');
+  return async () => {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(`${prefix}-${tag}.cpuprofile`, JSON.stringify(profile));
+    session.disconnect();
+  };
+}
