@@ -4,7 +4,6 @@ import { isoNow } from '../clock.js';
 import type { SystemContext } from '../context.js';
 import { encodeEnvelope, newEventId, priorityRank } from '../events/envelope.js';
 import type { EventDefinition } from '../events/registry.js';
-import type { TaskMessage } from './message.js';
 import { TaskEventType, taskKeys, type TaskKeys } from './names.js';
 import { TaskStates } from './state.js';
 import { encodeTaskEvent, taskEventEnvelope, type TaskEventSubject } from './task-events.js';
@@ -24,12 +23,6 @@ export const TASK_EVENT_DEFINITIONS: readonly EventDefinition[] = Object.values(
   schema: taskEventSchema,
 }));
 
-/**
- * What the task parts of one system share: key names, the task state owner
- * ({@link TaskStates}) and the lifecycle event output (the audit trail).
- *
- * @internal
- */
 /** The id and time of a lifecycle event, taken before it is emitted (see `TaskRuntime.stamp`). @internal */
 export interface TaskEventStamp {
   id: string;
