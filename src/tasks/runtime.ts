@@ -37,7 +37,6 @@ interface PendingTaskEvent {
   extra: Record<string, unknown>;
   at: string;
   rank: number;
-  reuse: boolean;
 }
 
 /** Steps a later event of the same attempt makes redundant on the stream (see `TaskRuntime.emit`). */
@@ -93,7 +92,7 @@ export class TaskRuntime {
           this.keys.eventsStream,
           sampled(batch).map((e) => {
             const envelope = envelopes?.get(e);
-            const body = envelope ? encodeEnvelope(envelope) : (encodeTaskEvent(e.id, e.type, e.msg, e.extra, e.at, ctx.source, e.reuse) ?? encodeEnvelope(envelopeOf(e)));
+            const body = envelope ? encodeEnvelope(envelope) : (encodeTaskEvent(e.id, e.type, e.msg, e.extra, e.at, ctx.source) ?? encodeEnvelope(envelopeOf(e)));
             return { body, priority: e.rank };
           }),
         );
@@ -108,12 +107,11 @@ export class TaskRuntime {
    * task's `received` and `started` when the event that ends that attempt (`succeeded`, `failed`,
    * `retried`) is in the same write: a task that finished within the turn shows there as sent
    * and succeeded. Its text is built at the write, for what is written (without event sourcing
-   * directly, see `task-events.ts`). `reuse` keeps the task's part of that text on `msg` for
-   * its next events (a worker's message).
+   * directly, see `task-events.ts`). `stamp` gives an id and time taken earlier ({@link stamp}).
    */
-  emit(type: TaskEventType, msg: TaskEventSubject, extra: Record<string, unknown> = {}, reuse = false, stamp?: TaskEventStamp): void {
+  emit(type: TaskEventType, msg: TaskEventSubject, extra: Record<string, unknown> = {}, stamp?: TaskEventStamp): void {
     if (!this.taskEvents) return;
-    this.events.push({ id: stamp?.id ?? newEventId(), type, msg, extra, at: stamp?.at ?? isoNow(this.ctx.clock), rank: priorityRank(msg.priority), reuse });
+    this.events.push({ id: stamp?.id ?? newEventId(), type, msg, extra, at: stamp?.at ?? isoNow(this.ctx.clock), rank: priorityRank(msg.priority) });
   }
 
   /**

@@ -47,28 +47,15 @@ interface SubjectText {
   tail: string;
 }
 
-/**
- * Where the task's part of its lifecycle events' text is kept on a message that writes several
- * (a worker writes three events of each task it runs); `null` when a field is not a plain
- * string. A property, not a WeakMap: no ephemeron per task for the garbage collector.
- */
-const SUBJECT = Symbol('taskEventSubject');
-
-function subjectText(msg: TaskEventSubject, reuse: boolean): SubjectText | undefined {
-  let t = reuse ? (msg as { [SUBJECT]?: SubjectText | null })[SUBJECT] : undefined;
-  if (t === undefined) {
-    const plain =
-      typeof msg.id === 'string' && typeof msg.task === 'string' && typeof msg.queue === 'string' && typeof msg.priority === 'string' && typeof msg.correlationId === 'string';
-    const id = plain ? JSON.stringify(msg.id) : '';
-    t = plain
-      ? {
-          data: `{"taskId":${id},"name":${JSON.stringify(msg.task)},"queue":${JSON.stringify(msg.queue)}`,
-          tail: `,"priority":${JSON.stringify(msg.priority)},"correlationId":${JSON.stringify(msg.correlationId)},"causationId":${id}`,
-        }
-      : null;
-    if (reuse) Object.defineProperty(msg, SUBJECT, { value: t, writable: true, configurable: true });
-  }
-  return t ?? undefined;
+/** The task's part of its lifecycle event text, or `undefined` when a field is not a plain string. */
+function subjectText(msg: TaskEventSubject): SubjectText | undefined {
+  if (typeof msg.id !== 'string' || typeof msg.task !== 'string' || typeof msg.queue !== 'string') return undefined;
+  if (typeof msg.priority !== 'string' || typeof msg.correlationId !== 'string') return undefined;
+  const id = quoted(msg.id);
+  return {
+    data: `{"taskId":${id},"name":${quoted(msg.task)},"queue":${quoted(msg.queue)}`,
+    tail: `,"priority":${quoted(msg.priority)},"correlationId":${quoted(msg.correlationId)},"causationId":${id}`,
+  };
 }
 
 /**
@@ -85,9 +72,8 @@ export function encodeTaskEvent(
   extra: Record<string, unknown>,
   occurredAt: string,
   source: string | undefined,
-  reuse = false,
 ): string | undefined {
-  const subject = subjectText(msg, reuse);
+  const subject = subjectText(msg);
   if (subject === undefined) return undefined;
   let data = subject.data;
   for (const key in extra) {

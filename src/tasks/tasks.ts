@@ -563,7 +563,7 @@ export class TaskRegistry {
       for (let i = 0; i < ids.length; i++) {
         const id = ids[i] as string;
         const correlationId = options.correlationId ?? id;
-        this.runtime.emit(TaskEventType.SENT, { id, task: name, queue: queue as string, correlationId, priority }, extra, false, stamps?.[i]);
+        this.runtime.emit(TaskEventType.SENT, { id, task: name, queue: queue as string, correlationId, priority }, extra, stamps?.[i]);
         // A delayed task was recorded with its arguments: announced with them too.
         if (claimed === undefined) announced.push({ id, name, queue: queue as string, state: 'PENDING', attempt: 0, correlationId, ...(recorded ? { args: parsed[i] ?? null } : {}), updatedAt: createdAt });
       }

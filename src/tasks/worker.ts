@@ -363,12 +363,12 @@ export class Worker {
     }
     const maxRetries = msg.maxRetries ?? def.options.maxRetries ?? ctx.config.dlqMaxRetries;
     if (d.attempt === 1) {
-      this.runtime.emit(TaskEventType.RECEIVED, msg, { attempt: d.attempt }, true);
+      this.runtime.emit(TaskEventType.RECEIVED, msg, { attempt: d.attempt });
       this.runtime.states.announce([this.info(msg, 'RECEIVED', d.attempt, { args: undefined })]);
     }
     const startedAt = isoNow(ctx.clock);
     this.running.set(msg.id, { msg, f, startedAt });
-    this.runtime.emit(TaskEventType.STARTED, msg, { attempt: d.attempt, worker: this.id }, true);
+    this.runtime.emit(TaskEventType.STARTED, msg, { attempt: d.attempt, worker: this.id });
     // Stored with `trackStarted` and for flow steps (a flow's steps() shows it); otherwise only announced.
     if (def.options.trackStarted || msg.flow) await this.settle(this.info(msg, 'STARTED', d.attempt));
     else this.runtime.states.announce([this.info(msg, 'STARTED', d.attempt, { args: undefined })]);
@@ -437,7 +437,7 @@ export class Worker {
         loop.ackAfter(d.deliveryId, settled);
       }
       this.processed++;
-      this.runtime.emit(TaskEventType.SUCCEEDED, msg, { attempt: d.attempt, runtimeMs, worker: this.id }, true);
+      this.runtime.emit(TaskEventType.SUCCEEDED, msg, { attempt: d.attempt, runtimeMs, worker: this.id });
       return;
     }
     const errInfo = { name: error.name, message: error.message, ...(error.stack ? { stack: error.stack } : {}) };
@@ -449,7 +449,7 @@ export class Worker {
     if (decision.action === 'retry') {
       const delayMs = decision.delayMs;
       // Recorded before the redelivery can start the next attempt (with a short backoff it may).
-      this.runtime.emit(TaskEventType.RETRIED, msg, { attempt: d.attempt, error: error.message, retryInMs: delayMs }, true);
+      this.runtime.emit(TaskEventType.RETRIED, msg, { attempt: d.attempt, error: error.message, retryInMs: delayMs });
       traceSettle(ctx, f, 'retry', queue, error, d.attempt, delayMs);
       const retryAt = new Date(ctx.clock.now() + delayMs).toISOString();
       await loop.nack(d.deliveryId, delayMs);
@@ -463,7 +463,7 @@ export class Worker {
     this.failed++;
     await this.settle(this.info(msg, 'FAILURE', d.attempt, { error: errInfo, runtimeMs }));
     if (msg.flow) await onFlowStep(this.registry, this.runtime, msg, { state: 'FAILURE', error: errInfo });
-    this.runtime.emit(TaskEventType.FAILED, msg, { attempt: d.attempt, error: error.message }, true);
+    this.runtime.emit(TaskEventType.FAILED, msg, { attempt: d.attempt, error: error.message });
   }
 
   private async settle(info: TaskInfo, notifyOnly = false): Promise<void> {
