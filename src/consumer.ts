@@ -74,7 +74,6 @@ export interface ConsumerOptions {
   timeoutMs?: number;
 }
 
-/** Options of `consumer.start()`. */
 /**
  * With none of `batchSize`, `concurrency` and `prefetch` given, a consumer reads up to this many
  * times `config.eventBatchSize` per read: the read-ahead grows from the batch size only while the
@@ -83,6 +82,7 @@ export interface ConsumerOptions {
  */
 const DEFAULT_READ_GROWTH = 10;
 
+/** Options of `consumer.start()`. */
 export interface ConsumerStartOptions {
   /** Only these types are handled; other events of the stream are acknowledged and skipped. @default every type with a handler */
   eventTypes?: readonly string[];
