@@ -262,22 +262,22 @@ export class RedisReceiver {
   ): Promise<ReadReply> {
     const readKeys = keys.read;
     return (await this.ctx.command(
-          'receive',
-          async (c) => {
-            if (!pendingAcks) return this.ctx.eval(c, READ, readKeys, readArgs);
-            // One round trip: the acks, then the read.
-            const p = c.pipeline();
-            const n = queueAcks(p, group, keys.sources, pendingAcks);
-            p.evalsha(READ.sha, readKeys.length, ...readKeys, ...readArgs);
-            const r = (await p.exec()) ?? [];
-            checkAcks(r.slice(0, n));
-            const [err, reply] = r[n] ?? [new Error('no reply'), null];
-            if (!err) return reply;
-            if (!messageOf(err).includes('NOSCRIPT')) throw err;
-            return this.ctx.eval(c, READ, readKeys, readArgs);
-          },
-          { readyMs: Math.max(250, deadline - Date.now()), repair: this.readTypes(stream, group) },
-        )) as ReadReply;
+      'receive',
+      async (c) => {
+        if (!pendingAcks) return this.ctx.eval(c, READ, readKeys, readArgs);
+        // One round trip: the acks, then the read.
+        const p = c.pipeline();
+        const n = queueAcks(p, group, keys.sources, pendingAcks);
+        p.evalsha(READ.sha, readKeys.length, ...readKeys, ...readArgs);
+        const r = (await p.exec()) ?? [];
+        checkAcks(r.slice(0, n));
+        const [err, reply] = r[n] ?? [new Error('no reply'), null];
+        if (!err) return reply;
+        if (!messageOf(err).includes('NOSCRIPT')) throw err;
+        return this.ctx.eval(c, READ, readKeys, readArgs);
+      },
+      { readyMs: Math.max(250, deadline - Date.now()), repair: this.readTypes(stream, group) },
+    )) as ReadReply;
   }
 
   /** Enables the fast path on `source`, unless it is cooling down (a negative count of READs left). */
