@@ -17,7 +17,10 @@ import { postgresStore } from '@procur/event-bus/postgres';
 import { redisTransport } from '@procur/event-bus/redis';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { startPrivateRedis } from './util.js';
+import { machineNote, startPrivateRedis } from './util.js';
+
+/** The machine's load when the soak starts (it is written into the section at the end). */
+const START_NOTE = machineNote();
 
 const PG_URL = process.env.PROCUR_BENCH_POSTGRES_URL ?? process.env.PROCUR_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const TOTAL = Number(process.env.SOAK_EVENTS ?? 1_000_000);
@@ -194,7 +197,7 @@ async function main(): Promise<void> {
   });
   const section = [
     `<!-- ${SECTION}:start (written by bench/soak.ts; rerun \`npm run bench:soak\`) -->`,
-    `Run of ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: ${TOTAL.toLocaleString('en-US')} events (batches of ${BATCH}, at most ${BACKLOG.toLocaleString('en-US')} unhandled), Node ${process.version}, ${process.env.SOAK_NOTE ?? 'the 2-core VM shared with other work'}, ${process.env.PROCUR_BENCH_REDIS_URL ? 'the Redis at PROCUR_BENCH_REDIS_URL' : 'a private redis-server (its used_memory is this run alone)'}.`,
+    `Run of ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: ${TOTAL.toLocaleString('en-US')} events (batches of ${BATCH}, at most ${BACKLOG.toLocaleString('en-US')} unhandled), Node ${process.version}, ${process.env.SOAK_NOTE ?? `${START_NOTE} at the start`}, ${process.env.PROCUR_BENCH_REDIS_URL ? 'the Redis at PROCUR_BENCH_REDIS_URL' : 'a private redis-server (its used_memory is this run alone)'}.`,
     `Published in ${Math.round((publishedAt - t0) / 1000)} s, all handled after ${Math.round((drainedAt - t0) / 1000)} s (${rate.toLocaleString('en-US')} events/s end to end, each one appended to PostgreSQL, marked published, sent through Redis, handled and its processing recorded in PostgreSQL), then ${AFTER_S} s of quiet${gc ? ' with a forced GC before each sample' : ''}.`,
     '',
     '| MB | at start | peak | after the drain (first quarter) | after the drain (last quarter) |',
