@@ -8,7 +8,7 @@ import { EventType, type EventSystem } from '@procur/event-bus';
 import { startDashboard, type RunningDashboard } from '@procur/event-bus/http';
 import { createTestSystem } from '@procur/event-bus/testing';
 import { until } from './fixtures/dashboard-helpers.js';
-import { REDIS_REQUIRED, TEST_REDIS_URL, adminClient, deleteKeys, probeRedis, redisBus, uniquePrefix } from './fixtures/redis-helpers.js';
+import { deletePrefixes, probeRedis, REDIS_REQUIRED, redisBus, TEST_REDIS_URL, uniquePrefix } from './fixtures/redis-helpers.js';
 
 const redisUp = (await probeRedis(TEST_REDIS_URL)) || REDIS_REQUIRED;
 if (!redisUp) console.warn(`\n!!! [dashboard-actions.test] Redis unreachable at ${TEST_REDIS_URL}: the Redis cases are SKIPPED.\n`);
@@ -34,12 +34,7 @@ afterEach(async () => {
   dash = undefined;
   await bus?.close();
   bus = undefined;
-  if (prefixes.length) {
-    const admin = adminClient();
-    await admin.connect();
-    for (const p of prefixes.splice(0)) await deleteKeys(admin, p);
-    admin.disconnect();
-  }
+  await deletePrefixes(prefixes);
 });
 
 async function post(path: string): Promise<{ status: number; body: Record<string, unknown> }> {

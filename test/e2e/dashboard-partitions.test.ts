@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventType, createEventSystem, partitionName, partitionOf, silentLogger, type EventSystem } from '@procur/event-bus';
 import { startDashboard, type RunningDashboard } from '@procur/event-bus/http';
-import { REDIS_REQUIRED, TEST_REDIS_URL, adminClient, deleteKeys, probeRedis, redisBus, uniquePrefix } from './fixtures/redis-helpers.js';
+import { deletePrefixes, probeRedis, REDIS_REQUIRED, redisBus, TEST_REDIS_URL, uniquePrefix } from './fixtures/redis-helpers.js';
 
 const P = 3;
 const EVENTS = 12;
@@ -34,12 +34,7 @@ afterEach(async () => {
   dash = undefined;
   await bus?.close();
   bus = undefined;
-  if (prefixes.length) {
-    const admin = adminClient();
-    await admin.connect();
-    for (const p of prefixes.splice(0)) await deleteKeys(admin, p);
-    admin.disconnect();
-  }
+  await deletePrefixes(prefixes);
 });
 
 async function seed(b: EventSystem): Promise<number[]> {
