@@ -311,6 +311,9 @@ export class DeliveryLoop {
         );
       }
       while (this.tails.size > 0) await Promise.all([...this.tails]);
+      // A flush scheduled earlier may have taken its acks and still be on the wire: wait for it,
+      // then send the rest (stop resolves once every ack is written).
+      await this.ackFlush;
       await this.flushAcks();
     })();
     return this.stopping;
