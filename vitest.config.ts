@@ -21,6 +21,7 @@ export const PROCESS_SUITES = [
   'test/e2e/store-migrate-concurrent.test.ts',
   'test/e2e/replay-scale.test.ts',
   'test/e2e/procurement-workers.test.ts',
+  'test/e2e/sqlite-open-concurrent.test.ts',
 ];
 
 export default defineConfig({

@@ -200,6 +200,25 @@ function sqliteStrategy(persistent: boolean, mutex: Mutex): SqlDialectStrategy {
  * await store.append([event]);
  * ```
  */
+/**
+ * Switches a database to WAL. Two processes opening a new file at once can both try: SQLite then
+ * answers one of them SQLITE_BUSY at once (its busy handler is not run for this lock), so the
+ * switch is retried, with a short pause, until `busyTimeoutMs` has passed.
+ */
+async function toWal(db: BetterSqlite3Database, busyTimeoutMs: number): Promise<void> {
+  const deadline = Date.now() + busyTimeoutMs;
+  for (let pause = 10; ; pause = Math.min(pause * 2, 200)) {
+    try {
+      db.pragma?.('journal_mode = WAL');
+      return;
+    } catch (err) {
+      const busy = /SQLITE_BUSY|database is locked/i.test(`${(err as { code?: string }).code ?? ''} ${toError(err).message}`);
+      if (!busy || Date.now() >= deadline) throw err;
+      await new Promise((r) => setTimeout(r, pause));
+    }
+  }
+}
+
 export function sqliteStore(options: SqliteStoreOptions): EventStore {
   const database = options.database;
   const filename = options.filename;
@@ -219,7 +238,7 @@ export function sqliteStore(options: SqliteStoreOptions): EventStore {
             const db = new Database(filename!);
             // busy_timeout first: switching to WAL takes a lock another process may hold.
             db.pragma?.(`busy_timeout = ${Math.max(0, Math.trunc(busyTimeoutMs))}`);
-            db.pragma?.('journal_mode = WAL');
+            await toWal(db, busyTimeoutMs);
             db.pragma?.('synchronous = NORMAL');
             return db;
           } catch (err) {
