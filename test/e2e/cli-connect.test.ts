@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventType, UnrecoverableError, createEventSystem, silentLogger, type EventSystem } from '@procur/event-bus';
 import { postgresStore } from '@procur/event-bus/postgres';
 import { redisTransport } from '@procur/event-bus/redis';
+import { cliAsync } from './fixtures/cli.js';
 import { until } from './fixtures/dashboard-helpers.js';
 import { dropSchema, POSTGRES_REQUIRED, probePostgres, TEST_POSTGRES_URL, uniqueSchema } from './fixtures/postgres-helpers.js';
 import { REDIS_REQUIRED, TEST_REDIS_URL, adminClient, deleteKeys, probeRedis, uniquePrefix } from './fixtures/redis-helpers.js';
@@ -35,25 +36,7 @@ function withPassword(url: string, password: string): { url: string; password: s
 const REDIS = withPassword(TEST_REDIS_URL, 'redis-pw-7f3a9c');
 const PG = withPassword(TEST_POSTGRES_URL, 'pg-pw-2b8e4d');
 
-/** Runs the CLI without blocking this process (its worker must keep beating meanwhile). */
-function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], {
-    cwd: root,
-    env: { ...process.env, PROCUR_BUS_APP: '', PROCUR_EVENT_REDIS_URL: '', PROCUR_EVENT_POSTGRES_URL: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  return new Promise((resolve) =>
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    }),
-  );
-}
+const cli = cliAsync;
 
 describe.skipIf(!enabled)('procur-bus connected by URL', () => {
   const prefix = uniquePrefix();

@@ -13,6 +13,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnrecoverableError, createEventSystem, silentLogger, type EventSystem } from '@procur/event-bus';
 import { postgresStore, postgresTransport } from '@procur/event-bus/postgres';
+import { cliAsync, type CliRun } from './fixtures/cli.js';
 import { until } from './fixtures/dashboard-helpers.js';
 import { POSTGRES_REQUIRED, TEST_POSTGRES_URL, dropSchema, probePostgres, uniqueSchema, warnSkipped } from './fixtures/postgres-helpers.js';
 
@@ -30,42 +31,7 @@ const PG_URL = (() => {
 })();
 const password = decodeURIComponent(new URL(PG_URL).password);
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * Runs `procur-bus args...` from the sources without blocking this process (its worker must keep
- * beating and running tasks meanwhile), with no connection settings from the environment but `env`.
- */
-function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], {
-    cwd: root,
-    env: {
-      ...process.env,
-      PROCUR_BUS_APP: '',
-      PROCUR_EVENT_TRANSPORT: '',
-      PROCUR_EVENT_REDIS_URL: '',
-      PROCUR_EVENT_POSTGRES_URL: '',
-      PROCUR_EVENT_POSTGRES_SCHEMA: '',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  return new Promise((resolve) =>
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    }),
-  );
-}
+const cli = cliAsync;
 
 describe.skipIf(unreachable !== undefined && !POSTGRES_REQUIRED)('procur-bus --transport postgres', () => {
   const schema = uniqueSchema('pgt_cli');
@@ -74,7 +40,7 @@ describe.skipIf(unreachable !== undefined && !POSTGRES_REQUIRED)('procur-bus --t
   let workerId: string;
   const ran: string[] = [];
   const pg_ = (...args: string[]) => cli([...args, '--transport', 'postgres', '--postgres-url', PG_URL, '--postgres-schema', schema]);
-  const noSecret = (r: Run) => expect(r.stdout + r.stderr).not.toContain(password);
+  const noSecret = (r: CliRun) => expect(r.stdout + r.stderr).not.toContain(password);
 
   beforeAll(async () => {
     // "Another process": an app on the PostgreSQL transport and store, with a worker online.
