@@ -24,6 +24,7 @@ import {
 export const SIGNALS_SUITE_TESTS = [
   'notify reaches listeners until they unsubscribe',
   'a throwing listener keeps its subscription',
+  'a key written before a notify is there when the listener hears it',
   'signal calls after close reject with ERR_CLOSED',
 ] as const;
 
@@ -60,6 +61,25 @@ const SPEC: RoleSuiteSpec<Signals> = {
       await offOther();
       // No listener: fire and forget.
       await t().notify(channel, 'nobody');
+    });
+
+    // Task results rely on it: the state is written, then the done notification goes out; a
+    // waiter that reads the key on the notification must find it (an adapter that batches writes
+    // must not let a notification overtake a write made before it).
+    test('a key written before a notify is there when the listener hears it', ['keyValue'], async () => {
+      const channel = ctx.name('test:chan');
+      const seen: Array<string | null> = [];
+      const reads: Promise<void>[] = [];
+      const off = await t().listen(channel, (m) => {
+        reads.push(t().kvGet(m).then((v) => void seen.push(v)));
+      });
+      const keys = Array.from({ length: 20 }, (_, i) => ctx.name(`test:key${i}`));
+      // Each write and its notify in one turn, not awaited in between, as a batching caller issues them.
+      await Promise.all(keys.flatMap((k) => [t().kvSet(k, `v-${k}`), t().notify(channel, k)]));
+      await eventually(async () => (reads.length >= keys.length ? true : undefined));
+      await Promise.all(reads);
+      expect(seen.sort()).toEqual(keys.map((k) => `v-${k}`).sort());
+      await off();
     });
 
     test('a throwing listener keeps its subscription', async () => {
