@@ -97,7 +97,10 @@ await whenRedis('otel-redis', () => {
       bus = await redisBus(prefix, { events: [Ping], taskEvents: false, builtins: false, config: { eventSourcingEnabled: false } });
       const stream = bus.config.eventStreamName;
       const id = await bus.publisher.publish({ type: Ping, data: { n: 1 } });
-      await waitUntil(() => remote.some((s) => s.name === 'run mail'), 60_000, 'the run span of the worker process');
+      // The worker's run span can be printed before the consumer's process span ends (the process
+      // span closes after the handler's send returned and the event was acked): wait for all three.
+      const names = [`process ${stream}`, 'send mail', 'run mail'];
+      await waitUntil(() => names.every((n) => remote.some((s) => s.name === n)), 60_000, 'the process, send and run spans of the two processes');
 
       const publish = exporter.getFinishedSpans().find((s) => s.name === `publish ${stream}`);
       expect(publish?.kind).toBe(SpanKind.PRODUCER);
