@@ -152,6 +152,13 @@ function decodeText(value: string): string {
   return value.replace(/\u0001([\u00010])/g, (_, c: string) => (c === '0' ? '\u0000' : '\u0001'));
 }
 
+/** The array type of each events column, for the `unnest` insert of `append`. */
+const EVENT_ARRAY_TYPES: Readonly<Record<string, string>> = Object.freeze({
+  id: 'text', type: 'text', data: 'jsonb', priority: 'text', correlation_id: 'text', causation_id: 'text',
+  user_id: 'text', organization_id: 'text', source: 'text', occurred_at: 'timestamptz', version: 'integer',
+  metadata: 'jsonb', stored_at: 'timestamptz', published_at: 'timestamptz',
+});
+
 function postgresStrategy(schema: string, prefix: string, hint: string): SqlDialectStrategy {
   return {
     name: 'postgres',
@@ -159,6 +166,7 @@ function postgresStrategy(schema: string, prefix: string, hint: string): SqlDial
     maxParameters: POSTGRES_MAX_PARAMETERS,
     // Ids and groups sort bytewise ("C"), as the keyset and the other stores compare them.
     types: { key: sql`text collate "C"`, json: 'jsonb', timestamp: 'timestamptz', float: 'double precision' },
+    eventColumnArrayTypes: EVENT_ARRAY_TYPES,
     encodeJson,
     decodeJson,
     encodeText,

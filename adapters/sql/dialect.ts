@@ -34,6 +34,14 @@ export interface SqlDialectStrategy {
   encodeText?(value: string): string;
   /** Reverses {@link SqlDialectStrategy.encodeText}. @default identity */
   decodeText?(value: string): string;
+  /**
+   * The array type of each `events` column (Postgres: `text`, `jsonb`, `timestamptz`,
+   * `integer`). When given, `append` sends one array per column
+   * (`insert ... select * from unnest($1::text[], ...)`): 14 parameters whatever the batch size,
+   * which the server parses and plans in a fraction of the time a multi-row `VALUES` list of
+   * 14 parameters per row takes. Without it, appends use the multi-row `VALUES` insert.
+   */
+  readonly eventColumnArrayTypes?: Readonly<Record<string, string>>;
   /** Decodes a time column value as the driver returns it into ISO 8601 UTC. */
   decodeTime(value: unknown): string;
   /**

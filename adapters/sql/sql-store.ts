@@ -6,7 +6,7 @@
  */
 
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { CompiledQuery, Kysely, type Dialect, type Expression, type ExpressionBuilder, type Selectable, type SqlBool } from 'kysely';
+import { CompiledQuery, Kysely, sql, type Dialect, type Expression, type ExpressionBuilder, type Selectable, type SqlBool } from 'kysely';
 import { ClosedError, ConfigError, StoreError, isEventBusError, loadSetting, systemClock, toError, type Clock, type EventPage, type EventPriority, type AppendOptions, type EventStore, type ProcessingOutcome, type ProcessingRecord, type SignalOptions, type StoredEvent, type StoreStats } from '@procur/event-bus';
 import { Lifecycle, isoNow, storeValidation } from '@procur/event-bus/adapter-kit';
 import type { SqlDialectStrategy } from './dialect.js';
@@ -355,7 +355,10 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
    * order kysely gave them the first time (checked then; not cached if it differs).
    */
   const insertText = new Map<number, string>();
+  const arrayTypes = strategy.eventColumnArrayTypes;
+  let unnestText: string | undefined;
   function insertEvents(values: readonly EventRow[]): CompiledQuery {
+    if (arrayTypes !== undefined) return insertEventArrays(arrayTypes, values);
     const params: unknown[] = [];
     for (const v of values) for (const k of EVENT_ROW_KEYS) params.push(v[k]);
     const text = insertText.get(values.length);
@@ -370,6 +373,30 @@ export function createSqlStore(strategy: SqlDialectStrategy, options: SqlStoreOp
       insertText.set(values.length, compiled.sql);
     }
     return compiled;
+  }
+
+  /**
+   * The INSERT of event rows as one array per column (`unnest`): the statement text is the same
+   * for every batch size, compiled once through kysely (so the table-name plugin names the table).
+   */
+  function insertEventArrays(types: Readonly<Record<string, string>>, values: readonly EventRow[]): CompiledQuery {
+    const arrays: unknown[][] = EVENT_ROW_KEYS.map(() => new Array<unknown>(values.length));
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]!;
+      for (let k = 0; k < EVENT_COLUMNS; k++) arrays[k]![i] = v[EVENT_ROW_KEYS[k]!];
+    }
+    if (unnestText === undefined) {
+      const columns = sql.join(EVENT_ROW_KEYS.map((k) => sql.ref(k)));
+      const unnest = sql.join(
+        EVENT_ROW_KEYS.map((k, i) => {
+          const type = types[k];
+          if (type === undefined || !/^[a-z ]+$/.test(type)) throw new StoreError(`[event-bus:${name}] no array type for the events column ${k}`);
+          return sql`${arrays[i]}::${sql.raw(type)}[]`;
+        }),
+      );
+      unnestText = sql`insert into ${sql.table('events')} (${columns}) select * from unnest(${unnest}) on conflict (${sql.ref('id')}) do nothing`.compile(db).sql;
+    }
+    return CompiledQuery.raw(unnestText, arrays);
   }
 
   const store: EventStore = {

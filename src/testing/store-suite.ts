@@ -257,10 +257,11 @@ export function describeStore(
       expect(min).toEqual({ ...minimal, storedAt: expect.any(String), publishedAt: null });
       for (const k of ['causationId', 'userId', 'organizationId', 'source', 'metadata']) expect(min).not.toHaveProperty(k);
 
-      for (const data of [null, 0, 'x', [1, 2], { a: [] }]) {
-        const e = event({ data });
+      // Values an adapter may pass as array or list literals: NULL as text, braces, commas, quotes.
+      for (const data of [null, 0, 'x', [1, 2], { a: [] }, 'NULL', '{"a",}', { '},{': '"\\' }]) {
+        const e = event({ data, source: 'NULL', userId: '{a,"b"}' });
         await store().append([e]);
-        expect((await store().getEvent(e.id))?.data).toEqual(data);
+        expect(await store().getEvent(e.id)).toMatchObject({ data, source: 'NULL', userId: '{a,"b"}' });
       }
     });
 
