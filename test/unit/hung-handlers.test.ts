@@ -156,7 +156,10 @@ describe('read-ahead and hung slots', () => {
 
   it('a busy member whose slots keep finishing keeps its read-ahead: nothing handed back, no duplicates', async () => {
     const transport = memoryTransport();
-    const config = { claimIdleMs: 300 };
+    // Read-ahead waits at most prefetch / concurrency x 40 ms = 80 ms for a slot, a fifth of the
+    // hand-back cutoff (claimIdleMs / 3 = 400 ms), so a loaded machine's late timers do not make it
+    // look held; the drain (120 x 40 ms over 4 slots, about 1.2 s) outlasts the cutoff three times.
+    const config = { claimIdleMs: 1200 };
     const logger = warnings();
     const a = await createTestSystem({ transport, config, logger });
     const b = await createTestSystem({ transport, config, logger });
@@ -164,7 +167,7 @@ describe('read-ahead and hung slots', () => {
     const handled: string[] = [];
     const attempts: number[] = [];
     const slow = (name: string) => async (e: { data: { message: string } }, ctx: { attempt: number }) => {
-      await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 40));
       handled.push(`${name}:${e.data.message}`);
       attempts.push(ctx.attempt);
     };
@@ -172,10 +175,10 @@ describe('read-ahead and hung slots', () => {
     const cb = b.consumer('b', { group: 'g' }).registerHandler(EventType.SYSTEM_WARNING, slow('b'));
     await ca.start({ concurrency: 2, batchSize: 4, prefetch: 4 });
     await cb.start({ concurrency: 2, batchSize: 4, prefetch: 4 });
-    const messages = Array.from({ length: 60 }, (_, i) => `m${i}`);
+    const messages = Array.from({ length: 120 }, (_, i) => `m${i}`);
     await a.publisher.publishMany(messages.map((message) => ({ type: EventType.SYSTEM_WARNING, data: { message } })));
-    await waitUntil(() => handled.length >= messages.length, 10_000);
-    await new Promise((r) => setTimeout(r, 400));
+    await waitUntil(() => handled.length >= messages.length, 30_000);
+    await new Promise((r) => setTimeout(r, 1500));
     expect(handled).toHaveLength(messages.length);
     expect(new Set(handled.map((h) => h.slice(2))).size).toBe(messages.length);
     expect(attempts.every((n) => n === 1)).toBe(true);
