@@ -18,6 +18,7 @@
  */
 
 import type { PgConnection } from './connection.js';
+import { plainArray, textArray } from './wire.js';
 
 /** Key writes one batch holds at most (more start the next batch). */
 const MAX_BATCH_KEYS = 2000;
@@ -231,7 +232,22 @@ export class PgWriteBatch {
           pool.query({
             name: this.name,
             text: this.text,
-            values: [keys, values, ttls, ackGroups, ackIds, b.channels, b.payloads, b.big, b.pubStreams, b.pubCounts, b.bodies, b.priorities, b.delays],
+            // The text arrays in the binary format, the numbers as plain literals (wire.ts).
+            values: [
+              textArray(keys),
+              textArray(values),
+              plainArray(ttls),
+              plainArray(ackGroups),
+              plainArray(ackIds),
+              textArray(b.channels),
+              textArray(b.payloads),
+              plainArray(b.big),
+              textArray(b.pubStreams),
+              plainArray(b.pubCounts),
+              textArray(b.bodies),
+              plainArray(b.priorities),
+              plainArray(b.delays),
+            ],
           }),
         true,
         false,

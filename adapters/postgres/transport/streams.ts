@@ -28,6 +28,7 @@ import { PRIORITY_LEVELS, TRANSPORT_DEFAULTS, clampRank, countOption, throwIfAbo
 import type { PgWriteBatch } from './batch.js';
 import { abortable, type PgClientLike, type PgConnection, type PgQuery } from './connection.js';
 import { decodeText, encodeText, isRowId } from './text.js';
+import { plainArray, textArray } from './wire.js';
 
 /** A publish of at least this many messages is sent as its own statement, not in the write batch. */
 const PUBLISH_ALONE = 1000;
@@ -216,13 +217,16 @@ export class PgStreams {
     return { bodies, priorities, delays };
   }
 
-  /** The publish statement, for the pool or for the application's transaction. */
-  publishQuery(stream: string, messages: readonly OutgoingMessage[]): PgQuery {
+  /**
+   * The publish statement, for the pool (`wire`: arrays encoded by wire.ts) or for the
+   * application's transaction (plain arrays: its client need only be pg-like).
+   */
+  publishQuery(stream: string, messages: readonly OutgoingMessage[], wire = false): PgQuery {
     const { bodies, priorities, delays } = this.encodeMessages(messages);
     return {
       name: this.q('publish'),
       text: `SELECT id::text AS id FROM ${this.t('publish')}($1, $2::text[], $3::int2[], $4::int4[]) AS id`,
-      values: [encodeText(stream), bodies, priorities, delays],
+      values: wire ? [encodeText(stream), textArray(bodies), plainArray(priorities), plainArray(delays)] : [encodeText(stream), bodies, priorities, delays],
     };
   }
 
@@ -233,7 +237,7 @@ export class PgStreams {
     if (messages.length >= PUBLISH_ALONE) {
       // A bulk publish is its own statement, on a connection beside the batch's: its round trip
       // is nothing next to its work, and the two run at once.
-      const res = await this.c.query<{ id: string }>('publish', this.publishQuery(stream, messages), options?.signal);
+      const res = await this.c.query<{ id: string }>('publish', this.publishQuery(stream, messages, true), options?.signal);
       ids = res.rows.map((r) => r.id);
     } else {
       // A small one joins the write batch of this turn (with the acks, key writes and notifications).
