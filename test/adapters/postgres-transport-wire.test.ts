@@ -101,7 +101,16 @@ if (unreachable !== undefined) {
       await transport.ensureGroup('wire', 'g');
       // One turn: several small publishes share one flush.
       const small = await Promise.all(samples.map((body) => transport.publish('wire', [{ body }])));
-      expect(small.flat()).toHaveLength(samples.length);
+      expect(small.map((ids) => ids.length)).toEqual(samples.map(() => 1));
+      // Publishes of one turn (one flush) each get their own ids, ascending in call and message order.
+      const [two, three] = await Promise.all([
+        transport.publish('wire-ids', [{ body: 'a' }, { body: 'b' }]),
+        transport.publish('wire-ids', [{ body: 'c' }, { body: 'd' }, { body: 'e' }]),
+      ]);
+      expect([two!.length, three!.length]).toEqual([2, 3]);
+      const all = [...two!, ...three!].map(BigInt);
+      expect([...all].sort((x, y) => (x < y ? -1 : 1))).toEqual(all);
+      expect(new Set(all).size).toBe(5);
       // A bulk publish (1000 messages and more) is its own statement.
       const bulk = Array.from({ length: 1000 }, (_, i) => ({ body: samples[i % samples.length]! }));
       await transport.publish('wire', bulk);
