@@ -59,6 +59,8 @@ export interface PgStreamSettings {
   readonly ungroupedMaxLen: number;
   /** Rows one trimming statement deletes at most. */
   readonly trimBatch: number;
+  /** Whether a receive waits for its commit to be flushed to disk (`synchronousReceive`). */
+  readonly synchronousReceive: boolean;
 }
 
 function compareIds(a: string, b: string): number {
@@ -96,8 +98,12 @@ export class PgStreams {
   ) {
     const tag = c.names.tag;
     this.q = (name) => `procur_${tag}_${name}`;
-    this.receiveName = this.q('receive');
-    this.receiveText = `SELECT * FROM ${c.names.t('receive')}($1, $2, $3, $4::bigint[], $5)`;
+    // Without synchronousReceive the receive's transaction commits without waiting for its WAL
+    // flush (synchronous_commit off for that transaction only, read at its commit).
+    this.receiveText = s.synchronousReceive
+      ? `SELECT * FROM ${c.names.t('receive')}($1, $2, $3, $4::bigint[], $5)`
+      : `SELECT r.* FROM (SELECT set_config('synchronous_commit', 'off', true)) AS a(x), ${c.names.t('receive')}($1, $2, $3, $4::bigint[], $5) AS r`;
+    this.receiveName = this.q(s.synchronousReceive ? 'receive' : 'receive_async');
     c.onReconnect = () => {
       // Notifications sent while the listening connection was down are lost: re-read.
       for (const channel of this.waiters.keys()) this.bump(channel);
