@@ -87,6 +87,39 @@ if (unreachable !== undefined) {
     });
   });
 
+  describe('a driver that sends a Buffer parameter as text', () => {
+    it('gets pg’s array literals instead (publish, bulk publish, key writes)', async () => {
+      const inner = new pg.Pool({ connectionString: TEST_POSTGRES_URL, max: 3 });
+      let buffers = 0;
+      // As a text-only driver would: every Buffer goes as a string.
+      const textOnly = {
+        connect: () => inner.connect(),
+        query: (q: pg.QueryConfig) =>
+          inner.query({ ...q, values: q.values?.map((v: unknown) => (Buffer.isBuffer(v) ? (buffers++, v.toString('latin1')) : v)) }),
+        end: () => inner.end(),
+        on: (event: 'error', fn: (err: Error) => void) => inner.on(event, fn),
+        removeListener: (event: 'error', fn: (err: Error) => void) => inner.removeListener(event, fn),
+      };
+      const transport = postgresTransport({ pool: textOnly, schema, tablePrefix: 'textonly_' });
+      try {
+        await transport.ensureGroup('t', 'g');
+        await transport.publish('t', [{ body: 'quote " \\ é' }]);
+        await transport.publish('t', Array.from({ length: 1000 }, (_, i) => ({ body: `bulk ${i} "` })));
+        await transport.kvSet('k "1"', 'v \\ "1"');
+        expect(await transport.kvGet('k "1"')).toBe('v \\ "1"');
+        const got = await transport.receive('t', { group: 'g', consumer: 'c', max: 2000 });
+        expect(got).toHaveLength(1001);
+        expect(got[0]!.body).toBe('quote " \\ é');
+        expect(got[1000]!.body).toBe('bulk 999 "');
+        // Only the one check of the driver sent a Buffer.
+        expect(buffers).toBe(1);
+      } finally {
+        await transport.close();
+        await inner.end();
+      }
+    });
+  });
+
   describe('awkward strings round trip through the transport', () => {
     const transport = postgresTransport({ connectionString: TEST_POSTGRES_URL, schema, poolSize: 3 });
     const samples = [...AWKWARD, 'nul \u0000 and \u0001 escape'];

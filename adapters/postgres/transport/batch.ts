@@ -232,27 +232,29 @@ export class PgWriteBatch {
       // Accepted before close: still sent (close drains the batches before ending the pool).
       const res = await this.c.bounded(
         undefined,
-        (pool) =>
-          pool.query({
+        async (pool) => {
+          // The text arrays in the binary format when the driver sends it, the numbers as plain literals (wire.ts).
+          const text = (await this.c.binaryArrays(pool)) ? textArray : (a: string[]) => a;
+          return pool.query({
             name: this.name,
             text: this.text,
-            // The text arrays in the binary format, the numbers as plain literals (wire.ts).
             values: [
-              textArray(keys),
-              textArray(values),
+              text(keys),
+              text(values),
               plainArray(ttls),
               plainArray(ackGroups),
               plainArray(ackIds),
-              textArray(b.channels),
-              textArray(b.payloads),
+              text(b.channels),
+              text(b.payloads),
               plainArray(b.big),
-              textArray(b.pubStreams),
+              text(b.pubStreams),
               plainArray(b.pubCounts),
-              textArray(b.bodies),
+              text(b.bodies),
               plainArray(b.priorities),
               plainArray(b.delays),
             ],
-          }),
+          });
+        },
         true,
         false,
       );

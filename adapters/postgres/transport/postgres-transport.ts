@@ -104,7 +104,7 @@ export interface PostgresTransportOptions {
    * (delivered again, attempt not counted) and undoes the acks it carried (the `ack` option):
    * those messages are redelivered, as at-least-once delivery allows. Publishes, key writes,
    * notifications and `ack()` stay durable when they resolve, and each of them makes every
-   * earlier receive durable too. @default true
+   * receive committed before it durable too. @default true
    */
   synchronousReceive?: boolean;
 }

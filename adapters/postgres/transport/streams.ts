@@ -224,8 +224,8 @@ export class PgStreams {
   }
 
   /**
-   * The publish statement, for the pool (`wire`: arrays encoded by wire.ts) or for the
-   * application's transaction (plain arrays: its client need only be pg-like).
+   * The publish statement, for the pool (`wire`: the bodies as a binary `text[]`, wire.ts) or
+   * for the application's transaction (plain arrays: its client need only be pg-like).
    */
   publishQuery(stream: string, messages: readonly OutgoingMessage[], wire = false): PgQuery {
     const { bodies, priorities, delays } = this.encodeMessages(messages);
@@ -243,8 +243,10 @@ export class PgStreams {
     if (messages.length >= PUBLISH_ALONE) {
       // A bulk publish is its own statement, on a connection beside the batch's: its round trip
       // is nothing next to its work, and the two run at once.
-      const res = await this.c.query<{ id: string }>('publish', this.publishQuery(stream, messages, true), options?.signal);
-      ids = res.rows.map((r) => r.id);
+      const res = await this.c.run('publish', options?.signal, async (pool) =>
+        pool.query(this.publishQuery(stream, messages, await this.c.binaryArrays(pool))),
+      );
+      ids = res.rows.map((r) => (r as { id: string }).id);
     } else {
       // A small one joins the write batch of this turn (with the acks, key writes and notifications).
       const { bodies, priorities, delays } = this.encodeMessages(messages);
