@@ -84,6 +84,9 @@ if (unreachable !== undefined) {
       expect(res.rows[0].i).toEqual(ints);
       expect(res.rows[0].b).toEqual(ids);
       expect(res.rows[0].t).toEqual(bools);
+      // A value that is not a number cannot add elements (it becomes NaN).
+      const odd = await admin.query({ text: 'SELECT cardinality($1::float8[]) AS n, ($1::float8[])[2]::text AS second', values: [plainArray([1, '2,3} {4' as never])] });
+      expect(odd.rows[0]).toEqual({ n: 2, second: 'NaN' });
     });
   });
 

@@ -51,16 +51,23 @@ export function textArray(values: readonly string[]): Buffer {
   return buf;
 }
 
+/** A decimal integer as text (a bigint id). */
+const DECIMAL = /^-?\d+$/;
+
 /**
- * An array literal of numbers (int, bigint as decimal text, float8) or booleans; `null` is SQL
- * NULL. Every element prints without quotes or escapes (`Infinity` and `NaN` are float8 words).
+ * An array literal of numbers (int, float8, or a bigint as decimal text) or booleans; `null` is
+ * SQL NULL. Every element prints without quotes or escapes (`Infinity` and `NaN` are float8
+ * words); anything else is coerced to a number first, so no element can add a comma or a brace.
  */
 export function plainArray(values: ReadonlyArray<number | string | boolean | null>): string {
   let out = '{';
   for (let i = 0; i < values.length; i++) {
     if (i > 0) out += ',';
     const v = values[i];
-    out += v === null || v === undefined ? 'NULL' : typeof v === 'boolean' ? (v ? 't' : 'f') : String(v);
+    if (v === null || v === undefined) out += 'NULL';
+    else if (typeof v === 'boolean') out += v ? 't' : 'f';
+    else if (typeof v === 'string' && DECIMAL.test(v)) out += v;
+    else out += String(Number(v));
   }
   return `${out}}`;
 }
