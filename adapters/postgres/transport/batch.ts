@@ -18,6 +18,7 @@
  */
 
 import type { PgConnection } from './connection.js';
+import { plainArray, textArray } from './wire.js';
 
 /** Key writes one batch holds at most (more start the next batch). */
 const MAX_BATCH_KEYS = 2000;
@@ -89,8 +90,9 @@ export class PgWriteBatch {
   constructor(private readonly c: PgConnection) {
     const n = c.names;
     this.name = `procur_${n.tag}_flush`;
-    this.text = `SELECT o_call, o_id::text AS o_id FROM ${n.t('flush')}($1::text[], $2::text[], $3::float8[], $4::int4[], $5::bigint[],
-      $6::text[], $7::text[], $8::bool[], $9::text[], $10::int4[], $11::text[], $12::int2[], $13::int4[])`;
+    // One row per publish with its ids joined (a row per message cost more to decode than the ids).
+    this.text = `SELECT o_call, string_agg(o_id::text, ',' ORDER BY o_id) AS o_ids FROM ${n.t('flush')}($1::text[], $2::text[], $3::float8[], $4::int4[], $5::bigint[],
+      $6::text[], $7::text[], $8::bool[], $9::text[], $10::int4[], $11::text[], $12::int2[], $13::int4[]) GROUP BY o_call`;
   }
 
   /** Writes keys (values already encoded), each with its ttl in ms or null (no expiry). */
@@ -136,10 +138,13 @@ export class PgWriteBatch {
    * `<prefix>signal_payloads` and notifies `'@' || id` instead.
    */
   notify(op: string, channel: string, payload: string, big: boolean): Promise<void> {
-    const key = `${big ? 'b' : 'i'}${channel}\u0000${payload}`;
     let b = this.open();
-    if (!big && b.seen.has(key)) b = this.next();
-    b.seen.add(key);
+    if (!big) {
+      // A stored payload is notified by its own id: never folded, nothing to remember.
+      const key = `${channel}\u0000${payload}`;
+      if (b.seen.has(key)) b = this.next();
+      b.seen.add(key);
+    }
     b.channels.push(channel);
     b.payloads.push(payload);
     b.big.push(big);
@@ -227,20 +232,38 @@ export class PgWriteBatch {
       // Accepted before close: still sent (close drains the batches before ending the pool).
       const res = await this.c.bounded(
         undefined,
-        (pool) =>
-          pool.query({
+        async (pool) => {
+          // The text arrays in the binary format when the driver sends it, the numbers as plain literals (wire.ts).
+          const text = (await this.c.binaryArrays(pool)) ? textArray : (a: string[]) => a;
+          return pool.query({
             name: this.name,
             text: this.text,
-            values: [keys, values, ttls, ackGroups, ackIds, b.channels, b.payloads, b.big, b.pubStreams, b.pubCounts, b.bodies, b.priorities, b.delays],
-          }),
+            values: [
+              text(keys),
+              text(values),
+              plainArray(ttls),
+              plainArray(ackGroups),
+              plainArray(ackIds),
+              text(b.channels),
+              text(b.payloads),
+              plainArray(b.big),
+              text(b.pubStreams),
+              plainArray(b.pubCounts),
+              text(b.bodies),
+              plainArray(b.priorities),
+              plainArray(b.delays),
+            ],
+          });
+        },
         true,
         false,
       );
       clearTimeout(b.timer);
       for (const w of b.waiters) w.resolve();
       if (b.pubWaiters.length > 0) {
+        // Each publish's ids ascend in the order of its messages (`<prefix>publish` inserts them so).
         const ids = b.pubWaiters.map((): string[] => []);
-        for (const r of res.rows as Array<{ o_call: number; o_id: string }>) ids[r.o_call - 1]!.push(r.o_id);
+        for (const r of res.rows as Array<{ o_call: number; o_ids: string | null }>) if (r.o_ids) ids[r.o_call - 1] = r.o_ids.split(',');
         b.pubWaiters.forEach((w, i) => w.resolve(ids[i]!));
       }
     } catch (err) {

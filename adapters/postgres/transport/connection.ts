@@ -11,6 +11,7 @@
 import { ClosedError, MissingPeerError, TransportError, isEventBusError, toError, type Logger } from '@procur/event-bus';
 import { Lifecycle } from '@procur/event-bus/adapter-kit';
 import { TRANSPORT_MIGRATIONS, TRANSPORT_SCHEMA_VERSION, TRANSPORT_VERSION_ROW, type PgNames } from './schema.js';
+import { textArray } from './wire.js';
 
 /** A query as pg takes it: text and values, optionally a prepared statement name. */
 export interface PgQuery {
@@ -140,6 +141,7 @@ export class PgConnection {
   readonly names: PgNames;
   private poolPromise: Promise<PgPoolLike> | undefined;
   private migrated: Promise<void> | undefined;
+  private binary: Promise<boolean> | undefined;
   private readonly channels = new Map<string, Set<NotificationHandler>>();
   /** The LISTEN of each channel, once sent (re-sent by the reconnect). */
   private readonly listens = new Map<string, Promise<void>>();
@@ -236,6 +238,30 @@ export class PgConnection {
   /** Creates or upgrades the transport's tables (idempotent, safe concurrently). */
   migrate(signal?: AbortSignal): Promise<void> {
     return this.run('migrate', signal, (pool) => this.ensureMigrated(pool), false);
+  }
+
+  /**
+   * Whether the pool sends a `Buffer` parameter in the binary format, as node-postgres does
+   * (wire.ts): checked once with a round trip of a binary `text[]`. A driver that sends it as
+   * text (pg-native, a pool-like wrapper) gets pg's array literals instead.
+   */
+  binaryArrays(pool: PgPoolLike): Promise<boolean> {
+    if (!this.binary) {
+      const sample = ['a"b\\c{,}', 'é🎉'];
+      const attempt = pool.query({ text: 'SELECT $1::text[] AS a', values: [textArray(sample)] }).then(
+        (res) => {
+          const got = (res.rows[0] as { a?: unknown } | undefined)?.a;
+          return Array.isArray(got) && got.length === sample.length && got.every((v, i) => v === sample[i]);
+        },
+        (err: unknown) => {
+          // The server is not reachable: ask again next time (plain arrays meanwhile).
+          if (isConnectionError(err) && this.binary === attempt) this.binary = undefined;
+          return false;
+        },
+      );
+      this.binary = attempt;
+    }
+    return this.binary;
   }
 
   private ensureMigrated(pool: PgPoolLike): Promise<void> {

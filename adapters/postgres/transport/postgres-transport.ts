@@ -96,6 +96,17 @@ export interface PostgresTransportOptions {
   ungroupedMaxLen?: number;
   /** Where the transport reports a lost listening connection. @default consoleLogger */
   logger?: Logger;
+  /**
+   * Whether a `receive` waits for its commit to reach the disk. `false` commits it with
+   * `synchronous_commit` off (for that transaction only): a worker no longer waits for an fsync
+   * per read, and a PostgreSQL crash can lose the receives of its last moments (up to three
+   * `wal_writer_delay`s, 0.6 s by default). A lost receive only makes its deliveries ready again
+   * (delivered again, attempt not counted) and undoes the acks it carried (the `ack` option):
+   * those messages are redelivered, as at-least-once delivery allows. Publishes, key writes,
+   * notifications and `ack()` stay durable when they resolve, and each of them makes every
+   * receive committed before it durable too. @default true
+   */
+  synchronousReceive?: boolean;
 }
 
 /** The PostgreSQL transport: the {@link Transport} contract plus its maintenance and migrations. */
@@ -220,6 +231,7 @@ class PgTransport implements PostgresTransport {
       trimIntervalMs: count('trimIntervalMs', options.trimIntervalMs, DEFAULT_PG_TRIM_INTERVAL_MS, 0),
       ungroupedMaxLen: count('ungroupedMaxLen', options.ungroupedMaxLen, DEFAULT_PG_UNGROUPED_MAX_LEN, 0),
       trimBatch: PG_TRIM_BATCH,
+      synchronousReceive: options.synchronousReceive ?? true,
     }, this.writes);
     this.kv = new PgKeyValue(this.c, PG_TRIM_BATCH, this.writes);
     this.signals = new PgSignals(this.c, this.writes, () => this.kv.writesSettled());

@@ -19,6 +19,9 @@ import { decodeText, encodeText } from './text.js';
 /** Payloads up to this many bytes travel in the notification itself. */
 export const MAX_INLINE_PAYLOAD_BYTES = 7900;
 
+/** Channel names kept hashed at most (the cache starts over past this). */
+const MAX_CACHED_CHANNELS = 1000;
+
 /** The signal verbs of one PostgreSQL transport. */
 export class PgSignals {
   constructor(
@@ -28,8 +31,17 @@ export class PgSignals {
     private readonly before: () => Promise<void> | undefined = () => undefined,
   ) {}
 
+  /** Channel names already hashed (a worker notifies the same few channels all the time). */
+  private readonly channels = new Map<string, string>();
+
   private channel(name: string): string {
-    return `procur_s_${this.c.names.tag}_${createHash('sha1').update(name).digest('hex').slice(0, 32)}`;
+    let pg = this.channels.get(name);
+    if (pg === undefined) {
+      pg = `procur_s_${this.c.names.tag}_${createHash('sha1').update(name).digest('hex').slice(0, 32)}`;
+      if (this.channels.size >= MAX_CACHED_CHANNELS) this.channels.clear();
+      this.channels.set(name, pg);
+    }
+    return pg;
   }
 
   async notify(channel: string, message: string, options?: SignalOptions): Promise<void> {

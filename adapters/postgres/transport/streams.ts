@@ -28,6 +28,7 @@ import { PRIORITY_LEVELS, TRANSPORT_DEFAULTS, clampRank, countOption, throwIfAbo
 import type { PgWriteBatch } from './batch.js';
 import { abortable, type PgClientLike, type PgConnection, type PgQuery } from './connection.js';
 import { decodeText, encodeText, isRowId } from './text.js';
+import { plainArray, textArray } from './wire.js';
 
 /** A publish of at least this many messages is sent as its own statement, not in the write batch. */
 const PUBLISH_ALONE = 1000;
@@ -58,6 +59,8 @@ export interface PgStreamSettings {
   readonly ungroupedMaxLen: number;
   /** Rows one trimming statement deletes at most. */
   readonly trimBatch: number;
+  /** Whether a receive waits for its commit to be flushed to disk (`synchronousReceive`). */
+  readonly synchronousReceive: boolean;
 }
 
 function compareIds(a: string, b: string): number {
@@ -95,8 +98,12 @@ export class PgStreams {
   ) {
     const tag = c.names.tag;
     this.q = (name) => `procur_${tag}_${name}`;
-    this.receiveName = this.q('receive');
-    this.receiveText = `SELECT * FROM ${c.names.t('receive')}($1, $2, $3, $4::bigint[], $5)`;
+    // Without synchronousReceive the receive's transaction commits without waiting for its WAL
+    // flush (synchronous_commit off for that transaction only, read at its commit).
+    this.receiveText = s.synchronousReceive
+      ? `SELECT * FROM ${c.names.t('receive')}($1, $2, $3, $4::bigint[], $5)`
+      : `SELECT r.* FROM (SELECT set_config('synchronous_commit', 'off', true)) AS a(x), ${c.names.t('receive')}($1, $2, $3, $4::bigint[], $5) AS r`;
+    this.receiveName = this.q(s.synchronousReceive ? 'receive' : 'receive_async');
     c.onReconnect = () => {
       // Notifications sent while the listening connection was down are lost: re-read.
       for (const channel of this.waiters.keys()) this.bump(channel);
@@ -216,13 +223,16 @@ export class PgStreams {
     return { bodies, priorities, delays };
   }
 
-  /** The publish statement, for the pool or for the application's transaction. */
-  publishQuery(stream: string, messages: readonly OutgoingMessage[]): PgQuery {
+  /**
+   * The publish statement, for the pool (`wire`: the bodies as a binary `text[]`, wire.ts) or
+   * for the application's transaction (plain arrays: its client need only be pg-like).
+   */
+  publishQuery(stream: string, messages: readonly OutgoingMessage[], wire = false): PgQuery {
     const { bodies, priorities, delays } = this.encodeMessages(messages);
     return {
       name: this.q('publish'),
       text: `SELECT id::text AS id FROM ${this.t('publish')}($1, $2::text[], $3::int2[], $4::int4[]) AS id`,
-      values: [encodeText(stream), bodies, priorities, delays],
+      values: wire ? [encodeText(stream), textArray(bodies), plainArray(priorities), plainArray(delays)] : [encodeText(stream), bodies, priorities, delays],
     };
   }
 
@@ -233,8 +243,10 @@ export class PgStreams {
     if (messages.length >= PUBLISH_ALONE) {
       // A bulk publish is its own statement, on a connection beside the batch's: its round trip
       // is nothing next to its work, and the two run at once.
-      const res = await this.c.query<{ id: string }>('publish', this.publishQuery(stream, messages), options?.signal);
-      ids = res.rows.map((r) => r.id);
+      const res = await this.c.run('publish', options?.signal, async (pool) =>
+        pool.query(this.publishQuery(stream, messages, await this.c.binaryArrays(pool))),
+      );
+      ids = res.rows.map((r) => (r as { id: string }).id);
     } else {
       // A small one joins the write batch of this turn (with the acks, key writes and notifications).
       const { bodies, priorities, delays } = this.encodeMessages(messages);
