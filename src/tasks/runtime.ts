@@ -72,6 +72,10 @@ export class TaskRuntime {
   readonly states: TaskStates;
   /** Lifecycle events to write, once per event-loop turn (or when the previous write is done). */
   private readonly events: Batcher<PendingTaskEvent>;
+  /** Ids stamped for `sent` events of sends still on their way ({@link stamp}, {@link released}). */
+  private readonly stamped = new Set<string>();
+  /** Events held back behind a stamped send, in the order they were emitted. */
+  private held: PendingTaskEvent[] = [];
 
   constructor(
     readonly ctx: SystemContext,
@@ -80,7 +84,9 @@ export class TaskRuntime {
     this.keys = taskKeys(ctx.config.namespace);
     this.states = new TaskStates(ctx, this.keys, taskEvents);
     this.events = new Batcher(
-      async (unordered) => {
+      async (pushed) => {
+        const unordered = this.holdBack(pushed);
+        if (unordered.length === 0) return;
         // In event-id order (UUIDv7, increasing in this process): a `sent` stamped before its
         // send was emitted after it, maybe after the `received` of a fast worker.
         const batch = unordered.length > 1 ? unordered.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)) : unordered;
@@ -119,7 +125,23 @@ export class TaskRuntime {
    * message goes out, so that it precedes the `received` a fast worker may emit first).
    */
   stamp(): TaskEventStamp {
-    return { id: newEventId(), at: isoNow(this.ctx.clock) };
+    const st = { id: newEventId(), at: isoNow(this.ctx.clock) };
+    this.stamped.add(st.id);
+    return st;
+  }
+
+  /**
+   * Ends the stamps of a send (its `sent` events were emitted, or it failed): the events held
+   * back behind them go out with the next write.
+   */
+  released(stamps: readonly TaskEventStamp[]): void {
+    for (const st of stamps) this.stamped.delete(st.id);
+    if (this.held.length === 0) return;
+    const first = this.firstStamp();
+    const go = first === undefined ? this.held : this.held.filter((e) => e.id < first);
+    if (go.length === 0) return;
+    this.held = first === undefined ? [] : this.held.filter((e) => e.id >= first);
+    for (const e of go) this.events.push(e);
   }
 
   /** Writes what has been emitted so far. */
@@ -130,6 +152,30 @@ export class TaskRuntime {
   /** Writes pending states and events, stops listening for results. */
   async close(): Promise<void> {
     await this.states.close();
+    // Nothing more is sent: what waited behind a send goes out now.
+    this.stamped.clear();
+    this.released([]);
     await this.events.flush();
+  }
+
+  /** The lowest id stamped for a send still on its way. */
+  private firstStamp(): string | undefined {
+    let first: string | undefined;
+    for (const id of this.stamped) if (first === undefined || id < first) first = id;
+    return first;
+  }
+
+  /**
+   * Of what is about to be written, keeps back the events that come after a `sent` stamped for
+   * a send still on its way (in this process a worker may record a task's `received` before the
+   * send that carried it has resolved); returns the rest. Written in id order, the stream and the
+   * store then show `sent` before what a worker recorded of it.
+   */
+  private holdBack(batch: PendingTaskEvent[]): PendingTaskEvent[] {
+    if (this.stamped.size === 0) return batch;
+    const first = this.firstStamp() as string;
+    const now: PendingTaskEvent[] = [];
+    for (const e of batch) (e.id < first ? now : this.held).push(e);
+    return now;
   }
 }

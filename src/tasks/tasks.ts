@@ -550,6 +550,7 @@ export class TaskRegistry {
       endSpans(spans);
     } catch (err) {
       endSpans(spans, err);
+      if (stamps) this.runtime.released(stamps);
       // Not sent: free the id so that a retry of this send can use it.
       if (claimed !== undefined) await this.runtime.states.unclaim(options.taskId as string, claimed).catch(() => false);
       for (const r of recorded ?? []) await ctx.transport.kvDelete(r.key, { ifEquals: r.value }).catch(() => false);
@@ -568,6 +569,7 @@ export class TaskRegistry {
         if (claimed === undefined) announced.push({ id, name, queue: queue as string, state: 'PENDING', attempt: 0, correlationId, ...(recorded ? { args: parsed[i] ?? null } : {}), updatedAt: createdAt });
       }
       this.runtime.states.announce(announced);
+      if (stamps) this.runtime.released(stamps);
     }
     return ids.map((id) => new TaskResult<TResult>(this.runtime, id, name, queue as string));
   }
