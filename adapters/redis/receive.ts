@@ -264,12 +264,20 @@ export class RedisReceiver {
     return (await this.ctx.command(
       'receive',
       async (c) => {
-        if (!pendingAcks) return this.ctx.eval(c, READ, readKeys, readArgs);
+        // On the wire at once (see `flushWrites`): the caller handles what the last read
+        // returned while this one runs.
+        if (!pendingAcks) {
+          const reply = this.ctx.eval(c, READ, readKeys, readArgs);
+          this.ctx.flushWrites();
+          return reply;
+        }
         // One round trip: the acks, then the read.
         const p = c.pipeline();
         const n = queueAcks(p, group, keys.sources, pendingAcks);
         p.evalsha(READ.sha, readKeys.length, ...readKeys, ...readArgs);
-        const r = (await p.exec()) ?? [];
+        const sent = p.exec();
+        this.ctx.flushWrites();
+        const r = (await sent) ?? [];
         checkAcks(r.slice(0, n));
         const [err, reply] = r[n] ?? [new Error('no reply'), null];
         if (!err) return reply;
@@ -322,7 +330,9 @@ export class RedisReceiver {
         const n = acks ? queueAcks(p, group, keys.sources, acks) : 0;
         p.evalsha(READ_GUARD.sha, keys.read.length, ...keys.read, ...args);
         p.xreadgroup('GROUP', group, consumer, 'COUNT', max, 'STREAMS', keys.sources[source - 1]!, '>');
-        const all = (await p.exec()) ?? [];
+        const sent = p.exec();
+        this.ctx.flushWrites();
+        const all = (await sent) ?? [];
         checkAcks(all.slice(0, n));
         const r = all.slice(n);
         const [guardErr, guard] = r[0] ?? [new Error('no reply')];
