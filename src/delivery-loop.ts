@@ -546,8 +546,21 @@ export class DeliveryLoop {
     // One clock read per delivery: a delivery that finished synchronously hands its end time on
     // as the start of the next.
     let now = -1;
-    while (this.buffer.length > 0 && this.inFlight.size < this.o.concurrency && !this.stopped) {
-      now = this.dispatch(this.buffer.shift() as Delivery, this.bufferAt.shift() as number, now);
+    // Taken from the front by index and cut once (a shift per delivery moves the rest each time).
+    // Nothing a processor does synchronously touches the buffer: it is replaced only by timers
+    // (hand-back) and after an await in `stop`, and `pump` re-runs only from promise reactions.
+    const buffer = this.buffer;
+    const at = this.bufferAt;
+    let i = 0;
+    while (i < buffer.length && this.inFlight.size < this.o.concurrency && !this.stopped) {
+      const d = buffer[i] as Delivery;
+      const readAt = at[i] as number;
+      i++;
+      now = this.dispatch(d, readAt, now);
+    }
+    if (i > 0) {
+      buffer.splice(0, i);
+      at.splice(0, i);
     }
   }
 
