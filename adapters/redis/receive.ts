@@ -47,6 +47,23 @@ interface GroupKeys {
   readonly readTypes: KeyTypes;
 }
 
+/**
+ * The milliseconds part of a stream entry id, as `entryIdMs` (keys.ts) returns it, without a
+ * substring: digits summed up to the dash (exact up to 15 digits; longer ones go the slow way).
+ * Per delivery read.
+ */
+function entryMs(entryId: string): number {
+  let ms = 0;
+  const n = entryId.length;
+  for (let i = 0; i < n && i < 16; i++) {
+    const c = entryId.charCodeAt(i) - 48;
+    if (c === -3) return i > 0 ? ms : entryIdMs(entryId); // '-'
+    if (c < 0 || c > 9) break;
+    ms = ms * 10 + c;
+  }
+  return entryIdMs(entryId);
+}
+
 /** Entry ids to acknowledge per source index, or `undefined` when none of the ids is ours. */
 function acksBySource(deliveryIds: readonly string[]): Map<number, string[]> | undefined {
   let bySource: Map<number, string[]> | undefined;
@@ -162,7 +179,7 @@ export class RedisReceiver {
         body: String(fields[1]),
         priority: source,
         attempt: Math.max(1, deliveries),
-        publishedAt: entryIdMs(entryId),
+        publishedAt: entryMs(entryId),
       };
     }
     const f = fieldMap(fields);
