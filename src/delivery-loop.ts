@@ -508,6 +508,7 @@ export class DeliveryLoop {
       } catch (err) {
         if (carried) this.requeueAcks(carried);
         carried = undefined;
+        full = false;
         if (signal.aborted || isEventBusError(err, ErrorCode.CLOSED)) break;
         logger.warn('read failed; retrying', { stream: this.o.stream, consumer: this.o.consumer, error: (err as Error).message, retryInMs: errorDelay });
         await sleep(errorDelay, signal);
