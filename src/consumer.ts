@@ -81,6 +81,8 @@ export interface ConsumerOptions {
  * (the same adaptive read-ahead as the task worker's), so a backlog drains in large reads.
  */
 const DEFAULT_READ_GROWTH = 10;
+/** Event types whose resolved handler list a consumer keeps (see `handlersFor`). */
+const MAX_RESOLVED_TYPES = 1000;
 
 /** Options of `consumer.start()`. */
 export interface ConsumerStartOptions {
@@ -176,6 +178,8 @@ export class Consumer {
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private filter: Set<string> | undefined;
+  /** The handlers of each type seen (`null`: none), from `handlers` and `filter`; cleared when either changes. */
+  private readonly resolved = new Map<string, EventHandler[] | null>();
 
   /** @internal */
   constructor(
@@ -261,6 +265,7 @@ export class Consumer {
     const list = this.handlers.get(type) ?? [];
     list.push(handler as EventHandler);
     this.handlers.set(type, list);
+    this.resolved.clear();
     return this;
   }
 
@@ -326,6 +331,7 @@ export class Consumer {
     const batchSize = positiveInt('batchSize', options.batchSize ?? config.eventBatchSize);
     const grow = options.batchSize === undefined && options.concurrency === undefined && options.prefetch === undefined;
     this.filter = options.eventTypes ? new Set(options.eventTypes) : undefined;
+    this.resolved.clear();
     // With batch handlers the default concurrency holds the largest batch.
     const concurrency = positiveInt('concurrency', options.concurrency ?? Math.max(batchSize, this.batches?.maxSize ?? 0));
     this.batches?.started(concurrency);
@@ -339,8 +345,10 @@ export class Consumer {
       // At full defaults reads grow with short handlers (see DEFAULT_READ_GROWTH).
       batchSize: grow ? batchSize * DEFAULT_READ_GROWTH : batchSize,
       concurrency,
-      // Read the next batch while this one is handled, so a read's round trip overlaps work.
-      prefetch: grow ? batchSize * (DEFAULT_READ_GROWTH - 1) : (options.prefetch ?? batchSize),
+      // Read the next batch while this one is handled, so a read's round trip overlaps work: at
+      // full defaults room for two grown reads (one held, one on the wire), as a loop that sends
+      // its next read the moment the last one replied.
+      prefetch: grow ? batchSize * (2 * DEFAULT_READ_GROWTH - 1) : (options.prefetch ?? batchSize),
       ...(grow ? { prefetchMin: batchSize } : {}),
       blockMs: positiveInt('blockMs', options.blockMs ?? config.eventBlockTime),
       claimIdleMs: config.claimIdleMs,
@@ -391,9 +399,9 @@ export class Consumer {
       return undefined;
     }
     const ctx: HandlerContext = new DeliveryContext(d.attempt, this.maxRetries + 1, f, this.group, this.memberName);
-    if (this.ctx.validate && this.ctx.registry.has(event.type)) {
+    if (this.ctx.validate) {
       try {
-        event.data = this.ctx.registry.validate(event.type, event.data);
+        event.data = this.ctx.registry.validateKnown(event.type, event.data);
       } catch (err) {
         // A payload that fails its schema (a foreign or outdated producer) fails every retry too.
         return this.deadLetter(f, event, toError(err));
@@ -533,20 +541,31 @@ export class Consumer {
   private succeeded(f: InFlight, event: EventEnvelope, started: number): void {
     if (f.released) return;
     const d = f.delivery;
-    const durationMs = performance.now() - started;
     (this.loop as DeliveryLoop).ack(d.deliveryId);
+    const recording = this.ctx.config.eventSourcingEnabled;
+    const hooked = hasListeners(this.ctx.hooks, 'handled');
+    // The clock is read only when someone takes the duration.
+    if (!recording && !hooked) return;
+    const durationMs = performance.now() - started;
     this.record(event.id, 'processed', d.attempt, durationMs);
-    if (hasListeners(this.ctx.hooks, 'handled')) {
+    if (hooked) {
       this.ctx.hooks.emit('handled', { event, group: this.group, consumer: this.memberName, attempt: d.attempt, durationMs });
     }
   }
 
   private handlersFor(type: string): EventHandler[] | undefined {
-    if (this.filter && !this.filter.has(type)) return undefined;
-    const exact = this.handlers.get(type);
-    const any = this.handlers.get('*');
-    if (exact && any) return [...exact, ...any];
-    return exact ?? any;
+    const cached = this.resolved.get(type);
+    if (cached !== undefined) return cached ?? undefined;
+    let list: EventHandler[] | undefined;
+    if (!this.filter || this.filter.has(type)) {
+      const exact = this.handlers.get(type);
+      const any = this.handlers.get('*');
+      list = exact && any ? [...exact, ...any] : (exact ?? any);
+    }
+    // Types seen on the stream are few; a stream of ever-new types only costs a bounded cache.
+    if (this.resolved.size >= MAX_RESOLVED_TYPES) this.resolved.clear();
+    this.resolved.set(type, list ?? null);
+    return list;
   }
 
   private async fail(f: InFlight, event: EventEnvelope, error: Error, durationMs: number): Promise<void> {

@@ -7,6 +7,12 @@ import type { Logger } from './logger.js';
 
 /** Acks queued before they are sent at once instead of at the end of the event-loop turn. */
 const ACK_BATCH_MAX = 256;
+/**
+ * How long acks may wait for the read on the wire to come back (and carry them with the next
+ * one) before they are sent on their own: that read was full (a backlog), so it is expected
+ * well within this, unless the backlog ended and it now waits for new events.
+ */
+const ACK_HOLD_MS = 5;
 /** Reads in a row without yielding to timers and I/O (an in-process transport never waits). */
 const READS_BEFORE_YIELD = 32;
 /**
@@ -218,7 +224,8 @@ export interface DeliveryLoopOptions {
  * @internal
  */
 export class DeliveryLoop {
-  private readonly inFlight = new Map<string, InFlight>();
+  /** The deliveries being processed (by identity: no hashing of delivery ids per delivery). */
+  private readonly inFlight = new Set<InFlight>();
   /** Read ahead, waiting for a free slot (see `prefetch`). */
   private buffer: Delivery[] = [];
   /** When each delivery of `buffer` was read (same order). */
@@ -237,6 +244,13 @@ export class DeliveryLoop {
   private readonly tails = new Set<Promise<void>>();
   private ackFlush: Promise<void> | undefined;
   private ackFlushNow: Promise<void> | undefined;
+  /**
+   * Set while a read is on the wire that followed a full read (a backlog): acks queued meanwhile
+   * are held for the next read to carry (one round trip, no command of their own), for at most
+   * {@link ACK_HOLD_MS}.
+   */
+  private holdAcks = false;
+  private ackHoldTimer: NodeJS.Timeout | undefined;
   private touchTimer: NodeJS.Timeout | undefined;
   /** Set at stop (a plain flag: `pump` checks it per delivery). */
   private stopped = false;
@@ -288,6 +302,7 @@ export class DeliveryLoop {
       await this.starting?.catch(() => {});
       this.stopped = true;
       this.controller.abort();
+      this.releaseAcks();
       this.wakeSlots();
       await this.loopDone;
       if (this.touchTimer) clearInterval(this.touchTimer);
@@ -342,7 +357,30 @@ export class DeliveryLoop {
         this.ackFlushNow = undefined;
       });
     }
+    if (this.holdAcks) {
+      if (!this.ackHoldTimer) {
+        this.ackHoldTimer = setTimeout(() => this.releaseAcks(), ACK_HOLD_MS);
+        this.ackHoldTimer.unref();
+      }
+      return;
+    }
+    this.scheduleAckFlush();
+  }
+
+  /** Sends the queued acks from the check phase of this event-loop turn (once, however often asked). */
+  private scheduleAckFlush(): void {
     this.ackFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushAcks());
+  }
+
+  /** Ends holding acks for the read on the wire (it came back, failed, or took too long): they go out as usual. */
+  private releaseAcks(): void {
+    this.holdAcks = false;
+    if (this.ackHoldTimer) {
+      clearTimeout(this.ackHoldTimer);
+      this.ackHoldTimer = undefined;
+    }
+    // Scheduled, not sent: a read issued in this turn takes them first (see `loop`).
+    if (this.ackQueue.length > 0) this.scheduleAckFlush();
   }
 
   /** Queues acks again (acks are idempotent: sending one twice is harmless). */
@@ -405,6 +443,8 @@ export class DeliveryLoop {
     const prefetch = this.o.prefetch ?? 0;
     let carried: string[] | undefined;
     let asked = 0;
+    /** The last read returned all it asked for: a backlog, so the next one is expected back at once. */
+    let full = false;
     while (!signal.aborted) {
       // Held deliveries start from `pump` as slots free, even while this loop waits on a read,
       // so the next read overlaps the work in hand instead of following it.
@@ -446,14 +486,20 @@ export class DeliveryLoop {
           // Acks queued since the last flush go out with the read, in its round trip.
           carried = this.ackQueue.length > 0 ? this.ackQueue : undefined;
           if (carried) this.ackQueue = [];
-          deliveries = await transport.receive(this.o.stream, {
-            group: this.o.group,
-            consumer: this.o.consumer,
-            max: (asked = Math.min(this.o.batchSize, free)),
-            blockMs: blockFor,
-            signal,
-            ...(carried ? { ack: carried } : {}),
-          });
+          // Behind a full read the next one comes back at once: what is acked meanwhile waits for it.
+          this.holdAcks = full && !this.inProcess;
+          try {
+            deliveries = await transport.receive(this.o.stream, {
+              group: this.o.group,
+              consumer: this.o.consumer,
+              max: (asked = Math.min(this.o.batchSize, free)),
+              blockMs: blockFor,
+              signal,
+              ...(carried ? { ack: carried } : {}),
+            });
+          } finally {
+            if (this.holdAcks || this.ackHoldTimer) this.releaseAcks();
+          }
           // An aborted read may have returned before sending them: they go out with the final flush.
           if (carried && signal.aborted) this.requeueAcks(carried);
           carried = undefined;
@@ -462,12 +508,14 @@ export class DeliveryLoop {
       } catch (err) {
         if (carried) this.requeueAcks(carried);
         carried = undefined;
+        full = false;
         if (signal.aborted || isEventBusError(err, ErrorCode.CLOSED)) break;
         logger.warn('read failed; retrying', { stream: this.o.stream, consumer: this.o.consumer, error: (err as Error).message, retryInMs: errorDelay });
         await sleep(errorDelay, signal);
         errorDelay = Math.min(errorDelay * 2, 5000);
         continue;
       }
+      full = deliveries.length > 0 && deliveries.length >= asked;
       const readAt = clock.now();
       for (const d of deliveries) {
         this.buffer.push(d);
@@ -499,8 +547,21 @@ export class DeliveryLoop {
     // One clock read per delivery: a delivery that finished synchronously hands its end time on
     // as the start of the next.
     let now = -1;
-    while (this.buffer.length > 0 && this.inFlight.size < this.o.concurrency && !this.stopped) {
-      now = this.dispatch(this.buffer.shift() as Delivery, this.bufferAt.shift() as number, now);
+    // Taken from the front by index and cut once (a shift per delivery moves the rest each time).
+    // Nothing a processor does synchronously touches the buffer: it is replaced only by timers
+    // (hand-back) and after an await in `stop`, and `pump` re-runs only from promise reactions.
+    const buffer = this.buffer;
+    const at = this.bufferAt;
+    let i = 0;
+    while (i < buffer.length && this.inFlight.size < this.o.concurrency && !this.stopped) {
+      const d = buffer[i] as Delivery;
+      const readAt = at[i] as number;
+      i++;
+      now = this.dispatch(d, readAt, now);
+    }
+    if (i > 0) {
+      buffer.splice(0, i);
+      at.splice(0, i);
     }
   }
 
@@ -531,7 +592,7 @@ export class DeliveryLoop {
    */
   private dispatch(delivery: Delivery, readAt: number, startedAt = -1): number {
     const f = new InFlight(delivery, startedAt >= 0 ? startedAt : this.o.clock.now(), readAt);
-    this.inFlight.set(delivery.deliveryId, f);
+    this.inFlight.add(f);
     let pending: Promise<void> | undefined;
     try {
       pending = this.o.process(f);
@@ -545,14 +606,14 @@ export class DeliveryLoop {
       const end = this.o.clock.now();
       const ran = end - f.startedAt;
       this.avgRunMs = this.avgRunMs < 0 ? ran : this.avgRunMs * 0.8 + ran * 0.2;
-      this.inFlight.delete(delivery.deliveryId);
+      this.inFlight.delete(f);
       if (this.slotWaiters.length > 0) this.wakeSlots();
       return end;
     }
     const done = () => {
       const ran = this.o.clock.now() - f.startedAt;
       this.avgRunMs = this.avgRunMs < 0 ? ran : this.avgRunMs * 0.8 + ran * 0.2;
-      this.inFlight.delete(delivery.deliveryId);
+      this.inFlight.delete(f);
       this.pump();
       this.wakeSlots();
     };

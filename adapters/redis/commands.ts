@@ -58,6 +58,8 @@ export class RedisCommands {
   private dbCheck: Promise<void> | undefined | null;
   /** The main socket's writes are held until the check phase (see `coalesceWrites`). */
   private corked = false;
+  /** The socket {@link coalesceWrites} corked, until it is uncorked. */
+  private corkedSocket: { uncork?: () => void } | undefined;
 
   constructor(o: RedisCommandsOptions) {
     this.main = o.main;
@@ -134,11 +136,28 @@ export class RedisCommands {
     const socket = (this.main as { stream?: { cork?: () => void; uncork?: () => void; writable?: boolean } }).stream;
     if (!socket || typeof socket.cork !== 'function' || typeof socket.uncork !== 'function' || socket.writable === false) return;
     this.corked = true;
+    this.corkedSocket = socket;
     socket.cork();
     setImmediate(() => {
+      // Already sent by `flushWrites` (then a later turn may have corked again: its own timer uncorks it).
+      if (this.corkedSocket !== socket || !this.corked) return;
       this.corked = false;
+      this.corkedSocket = undefined;
       socket.uncork?.();
     });
+  }
+
+  /**
+   * Sends what {@link coalesceWrites} holds now, instead of at the check phase. For a read of a
+   * backlog: the caller handles the batch in hand from the check phase, and the next read should
+   * be on the wire (Redis working on it) meanwhile, not behind that work.
+   */
+  flushWrites(): void {
+    const socket = this.corkedSocket;
+    if (!this.corked || !socket) return;
+    this.corked = false;
+    this.corkedSocket = undefined;
+    socket.uncork?.();
   }
 
   /**

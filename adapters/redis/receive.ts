@@ -12,7 +12,7 @@ import { TRANSPORT_DEFAULTS, clampRank, countOption } from '@procur/event-bus/ad
 import type { RedisCommands } from './commands.js';
 import { isCluster, whenReady, type RedisClient } from './connection.js';
 import type { GroupRegistry } from './groups.js';
-import { RANKS, decodeDeliveryId, encodeDeliveryId, entryIdMs } from './keys.js';
+import { RANKS, decodeDeliveryId, encodeDeliveryId, entryIdMs, isEntryId } from './keys.js';
 import { CLAIM, NACK, READ, READ_GUARD, TOUCH } from './scripts.js';
 import { fieldMap, isNoGroup, isTransient, isWrongType, messageOf, newUid, pause, type KeyTypes } from './shared.js';
 
@@ -43,18 +43,54 @@ interface GroupKeys {
   readonly read: readonly string[];
   /** Keys of the blocking wait: wake stream, then the sources. */
   readonly wait: readonly string[];
+  /** The key types of `read` (see `readTypes`). */
+  readonly readTypes: KeyTypes;
+}
+
+/**
+ * The milliseconds part of a stream entry id, as `entryIdMs` (keys.ts) returns it, without a
+ * substring: digits summed up to the dash (exact up to 15 digits; longer ones go the slow way).
+ * Per delivery read.
+ */
+function entryMs(entryId: string): number {
+  let ms = 0;
+  const n = entryId.length;
+  for (let i = 0; i < n && i < 16; i++) {
+    const c = entryId.charCodeAt(i) - 48;
+    if (c === -3) return i > 0 ? ms : entryIdMs(entryId); // '-'
+    if (c < 0 || c > 9) break;
+    ms = ms * 10 + c;
+  }
+  return entryIdMs(entryId);
 }
 
 /** Entry ids to acknowledge per source index, or `undefined` when none of the ids is ours. */
 function acksBySource(deliveryIds: readonly string[]): Map<number, string[]> | undefined {
   let bySource: Map<number, string[]> | undefined;
+  // Runs of one source (the usual case: a backlog of one priority) go to one list without a lookup.
+  let lastSource = -1;
+  let lastList: string[] | undefined;
   for (const id of deliveryIds) {
-    const d = decodeDeliveryId(id);
-    if (!d) continue;
-    bySource ??= new Map();
-    let list = bySource.get(d.source);
-    if (!list) bySource.set(d.source, (list = []));
-    list.push(d.entryId);
+    let source: number;
+    let entryId: string;
+    const c0 = typeof id === 'string' ? id.charCodeAt(0) - 48 : -1;
+    if (c0 >= 0 && c0 < RANKS && id.charCodeAt(1) === 58 && isEntryId((entryId = id.slice(2)))) {
+      // `<rank>:<entry id>`, what shared-stream deliveries carry: decoded as decodeDeliveryId does.
+      source = c0;
+    } else {
+      const d = decodeDeliveryId(id);
+      if (!d) continue;
+      source = d.source;
+      entryId = d.entryId;
+    }
+    if (source !== lastSource) {
+      bySource ??= new Map();
+      let list = bySource.get(source);
+      if (!list) bySource.set(source, (list = []));
+      lastSource = source;
+      lastList = list;
+    }
+    (lastList as string[]).push(entryId);
   }
   return bySource;
 }
@@ -114,10 +150,12 @@ export class RedisReceiver {
     let k = this.keyLists.get(id);
     if (!k) {
       const sources = this.ctx.keys.sources(stream, group);
+      const read = [...sources, this.ctx.keys.delayed(stream), this.ctx.keys.retryDue(stream, group), this.ctx.keys.wake(stream)];
       k = {
         sources,
-        read: [...sources, this.ctx.keys.delayed(stream), this.ctx.keys.retryDue(stream, group), this.ctx.keys.wake(stream)],
+        read,
         wait: [this.ctx.keys.wake(stream), ...sources],
+        readTypes: { keys: read, types: [...Array<string>(8).fill('stream'), 'zset', 'zset', 'stream'], group, sources: 8 },
       };
       if (this.keyLists.size >= MAX_CACHED_KEY_LISTS) this.keyLists.clear();
       this.keyLists.set(id, k);
@@ -127,8 +165,7 @@ export class RedisReceiver {
 
   /** The key types of the READ script's KEYS (also those of NACK/REDELIVER and CLAIM, which are prefixes or subsets). */
   readTypes(stream: string, group: string): KeyTypes {
-    const keys = this.groupKeys(stream, group).read;
-    return { keys, types: [...Array<string>(8).fill('stream'), 'zset', 'zset', 'stream'], group, sources: 8 };
+    return this.groupKeys(stream, group).readTypes;
   }
 
   private toDelivery(stream: string, group: string, keyIndex: number, entryId: string, fields: unknown, deliveries: number): Delivery {
@@ -142,7 +179,7 @@ export class RedisReceiver {
         body: String(fields[1]),
         priority: source,
         attempt: Math.max(1, deliveries),
-        publishedAt: entryIdMs(entryId),
+        publishedAt: entryMs(entryId),
       };
     }
     const f = fieldMap(fields);
@@ -264,12 +301,20 @@ export class RedisReceiver {
     return (await this.ctx.command(
       'receive',
       async (c) => {
-        if (!pendingAcks) return this.ctx.eval(c, READ, readKeys, readArgs);
+        // On the wire at once (see `flushWrites`): the caller handles what the last read
+        // returned while this one runs.
+        if (!pendingAcks) {
+          const reply = this.ctx.eval(c, READ, readKeys, readArgs);
+          this.ctx.flushWrites();
+          return reply;
+        }
         // One round trip: the acks, then the read.
         const p = c.pipeline();
         const n = queueAcks(p, group, keys.sources, pendingAcks);
         p.evalsha(READ.sha, readKeys.length, ...readKeys, ...readArgs);
-        const r = (await p.exec()) ?? [];
+        const sent = p.exec();
+        this.ctx.flushWrites();
+        const r = (await sent) ?? [];
         checkAcks(r.slice(0, n));
         const [err, reply] = r[n] ?? [new Error('no reply'), null];
         if (!err) return reply;
@@ -322,7 +367,9 @@ export class RedisReceiver {
         const n = acks ? queueAcks(p, group, keys.sources, acks) : 0;
         p.evalsha(READ_GUARD.sha, keys.read.length, ...keys.read, ...args);
         p.xreadgroup('GROUP', group, consumer, 'COUNT', max, 'STREAMS', keys.sources[source - 1]!, '>');
-        const all = (await p.exec()) ?? [];
+        const sent = p.exec();
+        this.ctx.flushWrites();
+        const all = (await sent) ?? [];
         checkAcks(all.slice(0, n));
         const r = all.slice(n);
         const [guardErr, guard] = r[0] ?? [new Error('no reply')];

@@ -110,6 +110,11 @@ export function encodeEnvelope(envelope: EventEnvelope): string {
   return encodeJson(envelope, typeof envelope?.type === 'string' ? envelope.type : undefined);
 }
 
+/** True for a string, `undefined` or `null` (an optional string field that passes {@link field}). */
+function optionalString(v: unknown): boolean {
+  return v === undefined || v === null || typeof v === 'string';
+}
+
 function field(o: Record<string, unknown>, key: string, kind: 'string' | 'number', required: boolean): void {
   const v = o[key];
   if (v === undefined || v === null) {
@@ -136,6 +141,26 @@ export function decodeEnvelope(text: string): EventEnvelope {
     throw new DecodeError('[event-bus] Cannot decode event: expected a JSON object');
   }
   const o = parsed as Record<string, unknown>;
+  // What this library writes passes these checks: test it in one go (one read per field), and
+  // only look for the field to blame when it fails. Per event on the consume path.
+  if (
+    o.version === ENVELOPE_VERSION &&
+    typeof o.id === 'string' &&
+    typeof o.type === 'string' &&
+    typeof o.occurredAt === 'string' &&
+    typeof o.correlationId === 'string' &&
+    'data' in o &&
+    (o.priority === 'normal' || o.priority === 'high' || o.priority === 'low' || o.priority === 'critical') &&
+    optionalString(o.causationId) &&
+    optionalString(o.userId) &&
+    optionalString(o.organizationId) &&
+    optionalString(o.source) &&
+    (o.metadata === undefined || (typeof o.metadata === 'object' && o.metadata !== null)) &&
+    (o.traceparent === undefined || typeof o.traceparent === 'string') &&
+    (o.tracestate === undefined || typeof o.tracestate === 'string')
+  ) {
+    return o as unknown as EventEnvelope;
+  }
   field(o, 'version', 'number', true);
   if (o.version !== ENVELOPE_VERSION) {
     throw new DecodeError(

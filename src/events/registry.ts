@@ -110,6 +110,20 @@ export class EventRegistry {
   }
 
   /**
+   * Validates `data` against the schema of `type` and returns the parsed payload, or returns
+   * `data` as it is when the type has no schema. One lookup (the consumer's per-event path).
+   *
+   * @throws {@link EventValidationError} naming each failing field (`data.<field>`).
+   */
+  validateKnown(type: string, data: unknown): unknown {
+    const schema = this.schemaOf(type);
+    if (!schema) return data;
+    const result = schema.safeParse(data);
+    if (!result.success) throw new EventValidationError(type, zodIssues(result.error, 'data'));
+    return result.data;
+  }
+
+  /**
    * Validates `data` against the schema of `type` and returns the parsed payload.
    *
    * @throws {@link EventValidationError} naming each failing field (`data.<field>`), or `type`
