@@ -7,7 +7,7 @@
 
 import type { SignalOptions, StreamInfo, TransportAdmin, TransportPart } from '../../src/contracts/transport.js';
 import { PRIORITY_LEVELS } from '../../src/events/envelope.js';
-import { Fifo, entryMessage, readyCount, type Message, type Scheduled, type StreamCore } from './memory-stream-state.js';
+import { Fifo, Handout, entryMessage, readyCount, type Message, type Scheduled, type StreamCore } from './memory-stream-state.js';
 
 /** The verbs of {@link TransportAdmin}. */
 export type AdminVerbs = Omit<TransportAdmin, keyof TransportPart>;
@@ -36,7 +36,7 @@ export function memoryAdmin(core: StreamCore, enter: (options: SignalOptions | u
             lagByPriority: g.ready.map((q) => q.length),
             retrying: g.retrying,
             consumers: g.consumers.size,
-            oldestPendingMs: oldest.done ? 0 : Math.max(0, now - oldest.value.deliveredAt),
+            oldestPendingMs: oldest.done ? 0 : Math.max(0, now - Handout.deliveredAt(oldest.value)),
           };
         }),
       };
