@@ -12,6 +12,7 @@ import { TransportError } from '../../src/errors.js';
 import { PRIORITY_LEVELS, clampRank } from '../../src/events/envelope.js';
 import { DELIVERY_VALUE, cloneJson, messageValue, type JsonValue } from '../../src/events/in-process.js';
 import { throwIfAborted, type Lifecycle } from '../../src/lifecycle.js';
+import type { PendingList } from './memory-pending.js';
 
 /** The longest delay `setTimeout` accepts; longer waits are re-armed. */
 export const MAX_TIMER_MS = 2_147_483_647;
@@ -220,8 +221,8 @@ export interface GroupState {
   readonly stream: StreamState;
   /** Ready messages, one FIFO per priority rank. */
   readonly ready: Fifo<ReadyEntry>[];
-  /** Pending deliveries by delivery id, in order of `deliveredAt` (claims re-insert). */
-  readonly pending: Map<string, Handout>;
+  /** Pending deliveries by delivery id (the group's own sequence), in id order. */
+  readonly pending: PendingList<Handout>;
   readonly consumers: Set<string>;
   /** Messages scheduled for a delayed redelivery to this group. */
   retrying: number;
@@ -279,7 +280,6 @@ export function createStreamCore(clock: Clock, maxLen: number, life: Lifecycle) 
   let timer: ReturnType<typeof setTimeout> | undefined;
   let timerDue = Infinity;
   let messageSeq = 0;
-  let deliverySeq = 0;
   let scheduleSeq = 0;
 
   // ---- streams and groups -------------------------------------------------------------------
@@ -343,10 +343,10 @@ export function createStreamCore(clock: Clock, maxLen: number, life: Lifecycle) 
         if (r === undefined) break;
         const msg = entryMessage(r);
         const attempt = entryAttempt(r);
-        const id = String(++deliverySeq);
+        const id = g.pending.nextId();
         msg.handed = true;
         const h = handOut(id, g, msg, attempt, consumer, now);
-        g.pending.set(id, h);
+        g.pending.push(h);
         out.push(h);
       }
     }

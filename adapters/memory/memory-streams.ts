@@ -18,6 +18,7 @@ import type {
 import { TRANSPORT_DEFAULTS, countOption } from '../../src/contracts/transport-defaults.js';
 import { PRIORITY_LEVELS } from '../../src/events/envelope.js';
 import type { Lifecycle } from '../../src/lifecycle.js';
+import { PendingList } from './memory-pending.js';
 import { Fifo, Handout, MAX_TIMER_MS, handOut, readyCount, type GroupState, type ReadyEntry, type StreamCore, type Waiter } from './memory-stream-state.js';
 
 /**
@@ -74,7 +75,7 @@ export function memoryStreams(core: StreamCore, life: Lifecycle, enter: (options
         name: group,
         stream: s,
         ready: Array.from({ length: PRIORITY_LEVELS }, () => new Fifo<ReadyEntry>()),
-        pending: new Map(),
+        pending: new PendingList(),
         consumers: new Set(),
         retrying: 0,
         waiters: [],
@@ -149,17 +150,15 @@ export function memoryStreams(core: StreamCore, life: Lifecycle, enter: (options
       const minIdle = Math.max(0, options.minIdleMs || 0);
       const now = clock.now();
       const found: Array<[string, Handout]> = [];
-      for (const entry of g.pending) {
+      for (const entry of g.pending.entries()) {
         if (found.length >= max) break;
         if (now - Handout.activeAt(entry[1]) >= minIdle) found.push(entry);
       }
-      // Re-insert after the scan (re-inserting during it would visit the entry again). The id is
-      // the key, not the delivery's field: a consumer (the partitioned transport) may rewrite that.
+      // The id is the list's, not the delivery's field: a consumer (the partitioned transport) may rewrite that.
       const out: Delivery[] = [];
       for (const [id, p] of found) {
-        g.pending.delete(id);
         const claimed = handOut(id, g, Handout.message(p), Handout.attemptOf(p) + 1, options.consumer, now);
-        g.pending.set(id, claimed);
+        g.pending.replace(id, claimed);
         out.push(claimed);
       }
       return out;
