@@ -289,24 +289,31 @@ export class Publisher {
       const prefix = many && inputs.length > 1 ? batchPrefix(i) : '';
       const env = this.envelope(inputs[i] as RawInput, now, prefix);
       if (spans) spans.push(producerSpan(ctx, env));
-      let snap: Snapshot | undefined;
+      // The snapshot and a bound of its encoded size (locals, not an object per event).
+      let value: JsonValue | undefined;
+      let maxBytes = 0;
       if (given !== undefined) {
         const data = env.data;
         const metadata = env.metadata;
         const bound = snapshotInPlace(env);
         if (bound !== undefined) {
-          snap = { value: env as unknown as JsonValue, maxBytes: bound };
+          value = env as unknown as JsonValue;
+          maxBytes = bound;
           given[i] = metadata === undefined ? data : new PayloadFields(data, metadata);
         } else {
           given[i] = undefined;
         }
       }
-      // Circular data, a BigInt or a throwing toJSON: an EventValidationError naming the field.
-      if (values) snap ??= snapshotJson(env, env.type, prefix);
-      let body = snap ? undefined : encodeJson(env, env.type, prefix);
+      if (values && value === undefined) {
+        // Circular data, a BigInt or a throwing toJSON: an EventValidationError naming the field.
+        const snap = snapshotJson(env, env.type, prefix);
+        value = snap.value;
+        maxBytes = snap.maxBytes;
+      }
+      let body = value !== undefined ? undefined : encodeJson(env, env.type, prefix);
       // UTF-16 length x3 (a snapshot's bound) bounds the UTF-8 size, so most events skip the byte count.
-      if ((snap ? snap.maxBytes : (body as string).length * 3) > ctx.config.maxEventBytes) {
-        body ??= JSON.stringify(snap?.value);
+      if ((value !== undefined ? maxBytes : (body as string).length * 3) > ctx.config.maxEventBytes) {
+        body ??= JSON.stringify(value);
         const bytes = Buffer.byteLength(body);
         if (bytes > ctx.config.maxEventBytes) {
           throw new EventValidationError(env.type, [
@@ -318,7 +325,7 @@ export class Publisher {
         }
       }
       envelopes[i] = env;
-      messages[i] = snap ? new ValueMessage(snap.value, priorityRank(env.priority), body) : { body: body as string, priority: priorityRank(env.priority) };
+      messages[i] = value !== undefined ? new ValueMessage(value, priorityRank(env.priority), body) : { body: body as string, priority: priorityRank(env.priority) };
     }
 
     const sourcing = ctx.config.eventSourcingEnabled;

@@ -238,6 +238,8 @@ export interface StreamState {
   /** Delayed publishes not due yet. */
   delayed: number;
   readonly groups: Map<string, GroupState>;
+  /** The values of `groups`, for the per-message loops (a Map iterator per message otherwise). */
+  readonly groupList: GroupState[];
 }
 
 /** A delayed publish (`group` undefined) or a delayed redelivery to one group. */
@@ -287,7 +289,7 @@ export function createStreamCore(clock: Clock, maxLen: number, life: Lifecycle) 
   function streamOf(name: string): StreamState {
     let s = streams.get(name);
     if (!s) {
-      s = { name, log: new Fifo(), lengthByPriority: new Array<number>(PRIORITY_LEVELS).fill(0), delayed: 0, groups: new Map() };
+      s = { name, log: new Fifo(), lengthByPriority: new Array<number>(PRIORITY_LEVELS).fill(0), delayed: 0, groups: new Map(), groupList: [] };
       streams.set(name, s);
     }
     return s;
@@ -330,7 +332,8 @@ export function createStreamCore(clock: Clock, maxLen: number, life: Lifecycle) 
         s.lengthByPriority[dropped.priority]!--;
       }
     }
-    for (const g of s.groups.values()) g.ready[msg.priority]!.push(msg);
+    const groups = s.groupList;
+    for (let i = 0; i < groups.length; i++) groups[i]!.ready[msg.priority]!.push(msg);
   }
 
   /** Moves up to `max` ready messages, highest rank first, to the pending list of `consumer`. */

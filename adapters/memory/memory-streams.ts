@@ -54,7 +54,7 @@ export function memoryStreams(core: StreamCore, life: Lifecycle, enter: (options
       }
       // Wake receivers after the whole batch is in, so they are served by priority.
       let behind = false;
-      for (const g of s.groups.values()) {
+      for (const g of s.groupList) {
         drain(g);
         if (!behind && readyCount(g) >= PUBLISH_BACKPRESSURE) behind = true;
       }
@@ -84,6 +84,7 @@ export function memoryStreams(core: StreamCore, life: Lifecycle, enter: (options
         for (const msg of s.log) g.ready[msg.priority]!.push(msg);
       }
       s.groups.set(group, g);
+      s.groupList.push(g);
     },
 
     async receive(stream: string, options: ReceiveOptions): Promise<Delivery[]> {
