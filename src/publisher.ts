@@ -147,8 +147,9 @@ class PayloadFields {
 type Given = unknown;
 
 /**
- * The envelope as published (its own payload objects, not the snapshot's) from one that became
- * its own snapshot: for a `published` listener that subscribed while the batch was published.
+ * The envelope as published (the caller's payload objects, not the snapshot's) for a `published`
+ * listener, from one that became its own snapshot: a new object, so what the listener does to it
+ * changes nothing the transport holds.
  */
 function withPayload(env: EventEnvelope, given: Given): EventEnvelope {
   // A published payload is never undefined (the publisher refuses it): undefined means unchanged.
@@ -281,9 +282,9 @@ export class Publisher {
     const messages: OutgoingMessage[] = new Array(inputs.length);
     // An in-process transport takes JSON snapshots and encodes only what it is asked for.
     const values = takesValues(ctx.transport);
-    // When no one else sees the envelopes (no store, span or listener), each one becomes its own
-    // snapshot; the payloads it held are kept for a listener that subscribes while publishing.
-    const inPlace = values && spans === undefined && !ctx.config.eventSourcingEnabled && options?.transaction === undefined && !hasListeners(ctx.hooks, 'published');
+    // When no store or span takes the envelopes, each one becomes its own snapshot; the payloads
+    // it held are kept, and `published` listeners get envelopes rebuilt with them.
+    const inPlace = values && spans === undefined && !ctx.config.eventSourcingEnabled && options?.transaction === undefined;
     const given: Given[] | undefined = inPlace ? new Array(inputs.length) : undefined;
     for (let i = 0; i < inputs.length; i++) {
       const prefix = many && inputs.length > 1 ? batchPrefix(i) : '';

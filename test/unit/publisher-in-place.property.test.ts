@@ -1,10 +1,10 @@
 /**
- * The publisher's in-place snapshot (src/publisher.ts): on the in-process path with no store,
- * span or `published` listener, each envelope becomes its own JSON snapshot and only its `data`
- * and `metadata` are walked. What the transport holds must be exactly what the encoded path
+ * The publisher's in-place snapshot (src/publisher.ts): on the in-process path with no store or
+ * span, each envelope becomes its own JSON snapshot and only its `data` and `metadata` are walked. What the transport holds must be exactly what the encoded path
  * writes (same text, keys in the same order), refusals must be the same errors, the size bound
- * must never let an oversized event through, and a listener that subscribes while a batch is
- * published still gets the caller's payload objects. Seeded and bounded.
+ * must never let an oversized event through, and a `published` listener (even one that subscribes
+ * while a batch is published) gets the caller's payload objects in an envelope of its own. Seeded
+ * and bounded.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -165,6 +165,35 @@ describe('publisher: an envelope as its own snapshot', () => {
       expect(event.metadata).toEqual(metadata);
       expect(event.metadata).not.toBe(metadata);
       expect((event.metadata as typeof metadata).nested).not.toBe(metadata.nested);
+    } finally {
+      await bus.close();
+    }
+  });
+
+  it('gives a published listener the caller\'s payloads in an envelope of its own', async () => {
+    const { bus } = await capturing(true);
+    try {
+      const heard: EventEnvelope[] = [];
+      bus.on('published', ({ event }) => {
+        heard.push(event);
+        // A listener that vandalises its envelope and the payload it was given.
+        event.type = 'vandalised';
+        (event.data as { n: number }).n = 99;
+        (event.metadata as Record<string, unknown>).by = 'listener';
+      });
+      const got: EventEnvelope[] = [];
+      await bus.consumer('heard').registerHandler(TYPE, (e) => void got.push(e)).start({ blockMs: 50 });
+      const data = { n: 1 };
+      const metadata = { m: true };
+      const [id] = await bus.publisher.publishMany([{ type: TYPE, data, metadata }]);
+      expect(heard).toHaveLength(1);
+      expect(heard[0]?.id).toBe(id);
+      expect(heard[0]?.data).toBe(data);
+      expect(heard[0]?.metadata).toBe(metadata);
+      await expect.poll(() => got.length).toBe(1);
+      expect(got[0]?.type).toBe(TYPE);
+      expect(got[0]?.data).toEqual({ n: 1 });
+      expect(got[0]?.metadata).toEqual({ m: true });
     } finally {
       await bus.close();
     }
