@@ -8,7 +8,7 @@ import { producerSpan, tracePublish, type TraceSpan } from './tracing.js';
 import { publishInTransaction } from './transactional-publish.js';
 import { EventType, eventSchemas, type EventDataInput } from './events/catalog.js';
 import { encodeJson } from './events/json.js';
-import { ValueMessage, snapshotJson, takesValues } from './events/in-process.js';
+import { ValueMessage, snapshotJson, takesValues, type JsonValue, type Snapshot } from './events/in-process.js';
 import { eventTypeName } from './events/registry.js';
 import type { CheckedEventRef, EventRef, NamedFields, PublishData } from './events/types.js';
 import {
@@ -117,11 +117,94 @@ function batchPrefix(i: number): string {
   return (BATCH_PREFIXES[i] ??= `[${i}].`);
 }
 
-function optionalString(issues: ValidationIssue[], prefix: string, name: string, value: unknown): void {
+/** `issues` with one more (the list is made on the first issue: a valid event allocates none). */
+function withIssue(issues: ValidationIssue[] | undefined, path: string, message: string): ValidationIssue[] {
+  const list = issues ?? [];
+  list.push({ path, message });
+  return list;
+}
+
+function optionalString(issues: ValidationIssue[] | undefined, prefix: string, name: string, value: unknown): ValidationIssue[] | undefined {
   // The path is built only for an issue: a batch would otherwise make five strings per event.
   if (value !== undefined && (typeof value !== 'string' || value.length === 0 || value.length > 512)) {
-    issues.push({ path: `${prefix}${name}`, message: 'must be a non-empty string of at most 512 characters' });
+    return withIssue(issues, `${prefix}${name}`, 'must be a non-empty string of at most 512 characters');
   }
+  return issues;
+}
+
+/** The `data` and `metadata` an envelope held before it became its own snapshot (when it has metadata). */
+class PayloadFields {
+  constructor(
+    readonly data: unknown,
+    readonly metadata: Record<string, unknown>,
+  ) {}
+}
+
+/**
+ * What an envelope held before {@link snapshotInPlace}: its `data`, or a {@link PayloadFields}
+ * when it has metadata, or undefined when the envelope was snapshotted as a copy (unchanged).
+ */
+type Given = unknown;
+
+/**
+ * The envelope as published (the caller's payload objects, not the snapshot's) for a `published`
+ * listener, from one that became its own snapshot: a new object, so what the listener does to it
+ * changes nothing the transport holds.
+ */
+function withPayload(env: EventEnvelope, given: Given): EventEnvelope {
+  // A published payload is never undefined (the publisher refuses it): undefined means unchanged.
+  if (given === undefined) return env;
+  if (given instanceof PayloadFields) return { ...env, data: given.data, metadata: given.metadata };
+  return { ...env, data: given };
+}
+
+/** A bound of the UTF-8 bytes of `"key":"value",` (every code unit counted as a 6-byte escape). */
+function stringBytes(key: string, value: string): number {
+  return 6 + 6 * (key.length + value.length);
+}
+
+/** True when JSON would write `v` as the walk of a snapshot sees it from the top: no `toJSON` of its own, no function. */
+function plainJsonCandidate(v: unknown): boolean {
+  const kind = typeof v;
+  if (kind === 'string' || kind === 'number' || kind === 'boolean' || v === null) return true;
+  return kind === 'object' && typeof (v as { toJSON?: unknown }).toJSON !== 'function';
+}
+
+/**
+ * Makes an envelope this publisher built its own JSON snapshot: every field the publisher set is
+ * already what JSON reads back (strings and the version number), so only `data` and `metadata`
+ * are snapshotted, and the envelope keeps its key order (that of the encoded event). Returns a
+ * bound of the encoded size, or undefined, leaving `env` as it was, when `data` or `metadata` is
+ * not a plain candidate (a `toJSON` of its own, which the encoder calls with its key) or not
+ * JSON at all: the caller snapshots the whole envelope then, which calls `toJSON` exactly as the
+ * encoder does and throws the error naming the field within the envelope (`[2].data.a.b`).
+ */
+function snapshotInPlace(env: EventEnvelope): number | undefined {
+  const { data, metadata } = env;
+  if (!plainJsonCandidate(data) || (metadata !== undefined && !plainJsonCandidate(metadata))) return undefined;
+  let d: Snapshot;
+  let m: Snapshot | undefined;
+  try {
+    d = snapshotJson(data, env.type);
+    m = metadata === undefined ? undefined : snapshotJson(metadata, env.type);
+  } catch {
+    // Not JSON: the snapshot of the whole envelope throws the error naming the field in it.
+    return undefined;
+  }
+  // Braces, data and version, then the strings.
+  let bytes = 2 + 4 + 6 * 4 + d.maxBytes + 4 + 6 * 7 + 32;
+  bytes += stringBytes('id', env.id) + stringBytes('type', env.type) + stringBytes('priority', env.priority);
+  bytes += stringBytes('correlationId', env.correlationId) + stringBytes('occurredAt', env.occurredAt);
+  if (env.causationId !== undefined) bytes += stringBytes('causationId', env.causationId);
+  if (env.userId !== undefined) bytes += stringBytes('userId', env.userId);
+  if (env.organizationId !== undefined) bytes += stringBytes('organizationId', env.organizationId);
+  if (env.source !== undefined) bytes += stringBytes('source', env.source);
+  env.data = d.value;
+  if (m !== undefined) {
+    bytes += 4 + 6 * 8 + m.maxBytes;
+    env.metadata = m.value as Record<string, unknown>;
+  }
+  return bytes;
 }
 
 /**
@@ -199,16 +282,39 @@ export class Publisher {
     const messages: OutgoingMessage[] = new Array(inputs.length);
     // An in-process transport takes JSON snapshots and encodes only what it is asked for.
     const values = takesValues(ctx.transport);
+    // When no store or span takes the envelopes, each one becomes its own snapshot; the payloads
+    // it held are kept, and `published` listeners get envelopes rebuilt with them.
+    const inPlace = values && spans === undefined && !ctx.config.eventSourcingEnabled && options?.transaction === undefined;
+    const given: Given[] | undefined = inPlace ? new Array(inputs.length) : undefined;
     for (let i = 0; i < inputs.length; i++) {
       const prefix = many && inputs.length > 1 ? batchPrefix(i) : '';
       const env = this.envelope(inputs[i] as RawInput, now, prefix);
       if (spans) spans.push(producerSpan(ctx, env));
-      // Circular data, a BigInt or a throwing toJSON: an EventValidationError naming the field.
-      const snap = values ? snapshotJson(env, env.type, prefix) : undefined;
-      let body = snap ? undefined : encodeJson(env, env.type, prefix);
+      // The snapshot and a bound of its encoded size (locals, not an object per event).
+      let value: JsonValue | undefined;
+      let maxBytes = 0;
+      if (given !== undefined) {
+        const data = env.data;
+        const metadata = env.metadata;
+        const bound = snapshotInPlace(env);
+        if (bound !== undefined) {
+          value = env as unknown as JsonValue;
+          maxBytes = bound;
+          given[i] = metadata === undefined ? data : new PayloadFields(data, metadata);
+        } else {
+          given[i] = undefined;
+        }
+      }
+      if (values && value === undefined) {
+        // Circular data, a BigInt or a throwing toJSON: an EventValidationError naming the field.
+        const snap = snapshotJson(env, env.type, prefix);
+        value = snap.value;
+        maxBytes = snap.maxBytes;
+      }
+      let body = value !== undefined ? undefined : encodeJson(env, env.type, prefix);
       // UTF-16 length x3 (a snapshot's bound) bounds the UTF-8 size, so most events skip the byte count.
-      if ((snap ? snap.maxBytes : (body as string).length * 3) > ctx.config.maxEventBytes) {
-        body ??= JSON.stringify(snap?.value);
+      if ((value !== undefined ? maxBytes : (body as string).length * 3) > ctx.config.maxEventBytes) {
+        body ??= JSON.stringify(value);
         const bytes = Buffer.byteLength(body);
         if (bytes > ctx.config.maxEventBytes) {
           throw new EventValidationError(env.type, [
@@ -220,7 +326,7 @@ export class Publisher {
         }
       }
       envelopes[i] = env;
-      messages[i] = snap ? new ValueMessage(snap.value, priorityRank(env.priority), body) : { body: body as string, priority: priorityRank(env.priority) };
+      messages[i] = value !== undefined ? new ValueMessage(value, priorityRank(env.priority), body) : { body: body as string, priority: priorityRank(env.priority) };
     }
 
     const sourcing = ctx.config.eventSourcingEnabled;
@@ -272,7 +378,12 @@ export class Publisher {
         });
       }
     }
-    if (hasListeners(ctx.hooks, 'published')) for (const event of envelopes) ctx.hooks.emit('published', { event, deferred });
+    if (hasListeners(ctx.hooks, 'published')) {
+      for (let i = 0; i < envelopes.length; i++) {
+        const env = envelopes[i] as EventEnvelope;
+        ctx.hooks.emit('published', { event: given === undefined ? env : withPayload(env, given[i]), deferred });
+      }
+    }
     return ids;
   }
 
@@ -311,7 +422,7 @@ export class Publisher {
     if (typeof input !== 'object' || input === null) {
       throw new EventValidationError(undefined, [{ path: prefix.replace(/\.$/, ''), message: 'expected an event object' }]);
     }
-    const issues: ValidationIssue[] = [];
+    let issues: ValidationIssue[] | undefined;
     const type = eventTypeName(input.type);
     if (typeof type !== 'string' || type.length === 0) {
       throw new EventValidationError(undefined, [
@@ -334,31 +445,31 @@ export class Publisher {
     }
     if (data === undefined) {
       // JSON has no undefined: the event would arrive without `data` and be dead-lettered.
-      issues.push({ path: `${prefix}data`, message: 'is required (use null for an event without a payload)' });
+      issues = withIssue(issues, `${prefix}data`, 'is required (use null for an event without a payload)');
     }
     const priority = input.priority ?? 'normal';
     if (!isEventPriority(priority)) {
-      issues.push({ path: `${prefix}priority`, message: "must be one of 'low', 'normal', 'high', 'critical'" });
+      issues = withIssue(issues, `${prefix}priority`, "must be one of 'low', 'normal', 'high', 'critical'");
     }
-    optionalString(issues, prefix, 'correlationId', input.correlationId);
-    optionalString(issues, prefix, 'causationId', input.causationId);
-    optionalString(issues, prefix, 'organizationId', input.organizationId);
-    optionalString(issues, prefix, 'source', input.source);
-    optionalString(issues, prefix, 'id', input.id);
+    issues = optionalString(issues, prefix, 'correlationId', input.correlationId);
+    issues = optionalString(issues, prefix, 'causationId', input.causationId);
+    issues = optionalString(issues, prefix, 'organizationId', input.organizationId);
+    issues = optionalString(issues, prefix, 'source', input.source);
+    issues = optionalString(issues, prefix, 'id', input.id);
     if (input.userId !== undefined && typeof input.userId !== 'string' && typeof input.userId !== 'number') {
-      issues.push({ path: `${prefix}userId`, message: 'must be a string or a number' });
+      issues = withIssue(issues, `${prefix}userId`, 'must be a string or a number');
     }
     if (input.metadata !== undefined && (typeof input.metadata !== 'object' || input.metadata === null || Array.isArray(input.metadata))) {
-      issues.push({ path: `${prefix}metadata`, message: 'must be an object' });
+      issues = withIssue(issues, `${prefix}metadata`, 'must be an object');
     }
     let occurredAt = now;
     if (input.occurredAt !== undefined) {
       const at = input.occurredAt;
       const d = at instanceof Date ? at : typeof at === 'string' || typeof at === 'number' ? new Date(at) : new Date(NaN);
-      if (Number.isNaN(d.getTime())) issues.push({ path: `${prefix}occurredAt`, message: 'must be a valid date' });
+      if (Number.isNaN(d.getTime())) issues = withIssue(issues, `${prefix}occurredAt`, 'must be a valid date');
       else occurredAt = d.toISOString();
     }
-    if (issues.length > 0) throw new EventValidationError(type, issues);
+    if (issues !== undefined) throw new EventValidationError(type, issues);
 
     const id = (input.id as string | undefined) ?? newEventId();
     const env: EventEnvelope = {

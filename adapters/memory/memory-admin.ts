@@ -7,7 +7,7 @@
 
 import type { SignalOptions, StreamInfo, TransportAdmin, TransportPart } from '../../src/contracts/transport.js';
 import { PRIORITY_LEVELS } from '../../src/events/envelope.js';
-import { Fifo, entryMessage, readyCount, type Message, type Scheduled, type StreamCore } from './memory-stream-state.js';
+import { Fifo, Handout, entryMessage, readyCount, type Message, type Scheduled, type StreamCore } from './memory-stream-state.js';
 
 /** The verbs of {@link TransportAdmin}. */
 export type AdminVerbs = Omit<TransportAdmin, keyof TransportPart>;
@@ -28,7 +28,9 @@ export function memoryAdmin(core: StreamCore, enter: (options: SignalOptions | u
         lengthByPriority: [...s.lengthByPriority],
         delayed: s.delayed,
         groups: [...s.groups.values()].map((g) => {
-          const oldest = g.pending.values().next();
+          // Claims keep their place in the list, so the oldest delivery is looked for.
+          let oldest = Infinity;
+          for (const p of g.pending.values()) oldest = Math.min(oldest, Handout.deliveredAt(p));
           return {
             name: g.name,
             pending: g.pending.size,
@@ -36,7 +38,7 @@ export function memoryAdmin(core: StreamCore, enter: (options: SignalOptions | u
             lagByPriority: g.ready.map((q) => q.length),
             retrying: g.retrying,
             consumers: g.consumers.size,
-            oldestPendingMs: oldest.done ? 0 : Math.max(0, now - oldest.value.deliveredAt),
+            oldestPendingMs: oldest === Infinity ? 0 : Math.max(0, now - oldest),
           };
         }),
       };

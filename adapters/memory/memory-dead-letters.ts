@@ -8,7 +8,7 @@
 import type { DeadLetter, DeadLetterInput, DeadLetters, Delivery, ListDeadLettersOptions, SignalOptions, TransportPart } from '../../src/contracts/transport.js';
 import { TRANSPORT_DEFAULTS, countOption } from '../../src/contracts/transport-defaults.js';
 import { clampRank } from '../../src/events/envelope.js';
-import { bodyOf, type StreamCore } from './memory-stream-state.js';
+import { Handout, bodyOf, type StreamCore } from './memory-stream-state.js';
 
 /** The verbs of {@link DeadLetters}, and `clear` for close. */
 export type DeadLetterVerbs = Omit<DeadLetters, keyof TransportPart> & { clear(): void };
@@ -37,8 +37,9 @@ export function memoryDeadLetters(core: StreamCore, enter: (options: SignalOptio
       let priority: number;
       if (g && p) {
         g.pending.delete(delivery.deliveryId);
-        body = bodyOf(p.msg);
-        priority = p.msg.priority;
+        const msg = Handout.message(p);
+        body = bodyOf(msg);
+        priority = msg.priority;
       } else if (typeof delivery.body === 'string') {
         body = delivery.body;
         priority = clampRank(delivery.priority);

@@ -12,6 +12,7 @@ import { TransportError } from '../../src/errors.js';
 import { PRIORITY_LEVELS, clampRank } from '../../src/events/envelope.js';
 import { DELIVERY_VALUE, cloneJson, messageValue, type JsonValue } from '../../src/events/in-process.js';
 import { throwIfAborted, type Lifecycle } from '../../src/lifecycle.js';
+import type { PendingList } from './memory-pending.js';
 
 /** The longest delay `setTimeout` accepts; longer waits are re-armed. */
 export const MAX_TIMER_MS = 2_147_483_647;
@@ -56,7 +57,6 @@ export class Fifo<T> {
 
 /** A published message, shared by the stream log and every group that holds it. */
 export interface Message {
-  readonly id: string;
   /**
    * The body as published. Undefined for an in-process message until a body is asked for
    * ({@link bodyOf} encodes `value` then).
@@ -80,31 +80,95 @@ export function bodyOf(msg: Message): string {
 }
 
 /**
+ * A delivery as its consumer gets it, and at the same time its entry in the group's pending list
+ * (one object per delivery, not a delivery plus a record). The pending state is private: the
+ * consumer sees the {@link Delivery} fields only, and changing them changes nothing here. A claim
+ * replaces the entry with a new delivery (new attempt and owner, same id).
+ */
+export abstract class Handout implements Delivery {
+  abstract readonly body: string;
+  readonly stream: string;
+  readonly group: string;
+  readonly priority: number;
+  readonly publishedAt: number;
+  readonly #msg: Message;
+  readonly #attempt: number;
+  #consumer: string;
+  #deliveredAt: number;
+  #activeAt: number;
+
+  constructor(
+    readonly deliveryId: string,
+    g: GroupState,
+    msg: Message,
+    readonly attempt: number,
+    consumer: string,
+    now: number,
+  ) {
+    this.stream = g.stream.name;
+    this.group = g.name;
+    this.priority = msg.priority;
+    this.publishedAt = msg.publishedAt;
+    this.#msg = msg;
+    this.#attempt = attempt;
+    this.#consumer = consumer;
+    this.#deliveredAt = now;
+    this.#activeAt = now;
+  }
+
+  /** The message delivered. */
+  static message(h: Handout): Message {
+    return h.#msg;
+  }
+
+  /** The attempt as delivered (whatever the consumer did to its copy of the field). */
+  static attemptOf(h: Handout): number {
+    return h.#attempt;
+  }
+
+  /** The consumer that owns the delivery. */
+  static owner(h: Handout): string {
+    return h.#consumer;
+  }
+
+  /** When it was handed to its current owner (for `oldestPendingMs`). */
+  static deliveredAt(h: Handout): number {
+    return h.#deliveredAt;
+  }
+
+  /** When it was handed over or last touched (for idle time and `claimStale`). */
+  static activeAt(h: Handout): number {
+    return h.#activeAt;
+  }
+
+  /** Marks the delivery active now (`touch`). */
+  static touch(h: Handout, now: number): void {
+    h.#activeAt = now;
+  }
+}
+
+/** The delivery of a message published as text. */
+class TextHandout extends Handout {
+  readonly body: string;
+
+  constructor(deliveryId: string, g: GroupState, msg: Message, attempt: number, consumer: string, now: number) {
+    super(deliveryId, g, msg, attempt, consumer, now);
+    this.body = msg.body as string;
+  }
+}
+
+/**
  * The delivery of an in-process message: its `body` is encoded only when read, and the consumer
  * takes a fresh copy of the snapshot (`DELIVERY_VALUE`) instead of decoding text, so a handler
  * that mutates its event changes nothing another group, a redelivery or the DLQ sees.
  */
-class ValueDelivery implements Delivery {
-  readonly #msg: Message;
-
-  constructor(
-    readonly deliveryId: string,
-    readonly stream: string,
-    readonly group: string,
-    msg: Message,
-    readonly priority: number,
-    readonly attempt: number,
-    readonly publishedAt: number,
-  ) {
-    this.#msg = msg;
-  }
-
+class ValueHandout extends Handout {
   get body(): string {
-    return bodyOf(this.#msg);
+    return bodyOf(Handout.message(this));
   }
 
   [DELIVERY_VALUE](): JsonValue {
-    return cloneJson(this.#msg.value as JsonValue);
+    return cloneJson(Handout.message(this).value as JsonValue);
   }
 
   /** Own fields and the body, as an encoded delivery shows them (`JSON.stringify`, logs). */
@@ -112,6 +176,11 @@ class ValueDelivery implements Delivery {
     const { deliveryId, stream, group, body, priority, attempt, publishedAt } = this;
     return { deliveryId, stream, group, body, priority, attempt, publishedAt };
   }
+}
+
+/** Hands `msg` to `consumer` of `g`: a new delivery, which is also its pending entry. */
+export function handOut(id: string, g: GroupState, msg: Message, attempt: number, consumer: string, now: number): Handout {
+  return msg.value !== undefined ? new ValueHandout(id, g, msg, attempt, consumer, now) : new TextHandout(id, g, msg, attempt, consumer, now);
 }
 
 /** A message ready for a group, with the attempt number its next delivery carries. */
@@ -136,17 +205,6 @@ export function entryAttempt(r: ReadyEntry): number {
   return (r as Partial<Ready>).msg === undefined ? 1 : (r as Ready).attempt;
 }
 
-/** A pending delivery. */
-export interface Pending {
-  readonly msg: Message;
-  attempt: number;
-  consumer: string;
-  /** When it was handed to its current owner (for `oldestPendingMs`). */
-  deliveredAt: number;
-  /** When it was handed over or last touched (for idle time and `claimStale`). */
-  activeAt: number;
-}
-
 /** A blocked `receive`. */
 export interface Waiter {
   readonly consumer: string;
@@ -163,8 +221,8 @@ export interface GroupState {
   readonly stream: StreamState;
   /** Ready messages, one FIFO per priority rank. */
   readonly ready: Fifo<ReadyEntry>[];
-  /** Pending deliveries by delivery id, in order of `deliveredAt` (claims re-insert). */
-  readonly pending: Map<string, Pending>;
+  /** Pending deliveries by delivery id (the group's own sequence), in id order. */
+  readonly pending: PendingList<Handout>;
   readonly consumers: Set<string>;
   /** Messages scheduled for a delayed redelivery to this group. */
   retrying: number;
@@ -180,6 +238,8 @@ export interface StreamState {
   /** Delayed publishes not due yet. */
   delayed: number;
   readonly groups: Map<string, GroupState>;
+  /** The values of `groups`, for the per-message loops (a Map iterator per message otherwise). */
+  readonly groupList: GroupState[];
 }
 
 /** A delayed publish (`group` undefined) or a delayed redelivery to one group. */
@@ -222,7 +282,6 @@ export function createStreamCore(clock: Clock, maxLen: number, life: Lifecycle) 
   let timer: ReturnType<typeof setTimeout> | undefined;
   let timerDue = Infinity;
   let messageSeq = 0;
-  let deliverySeq = 0;
   let scheduleSeq = 0;
 
   // ---- streams and groups -------------------------------------------------------------------
@@ -230,7 +289,7 @@ export function createStreamCore(clock: Clock, maxLen: number, life: Lifecycle) 
   function streamOf(name: string): StreamState {
     let s = streams.get(name);
     if (!s) {
-      s = { name, log: new Fifo(), lengthByPriority: new Array<number>(PRIORITY_LEVELS).fill(0), delayed: 0, groups: new Map() };
+      s = { name, log: new Fifo(), lengthByPriority: new Array<number>(PRIORITY_LEVELS).fill(0), delayed: 0, groups: new Map(), groupList: [] };
       streams.set(name, s);
     }
     return s;
@@ -246,11 +305,15 @@ export function createStreamCore(clock: Clock, maxLen: number, life: Lifecycle) 
     return g;
   }
 
+  /** The id `publish` or `redeliver` returns for its next message. */
+  function nextMessageId(): string {
+    return String(++messageSeq);
+  }
+
   /** A message from what `publish` or `redeliver` was given: its snapshot when it carries one, else its body. */
   function newMessage(m: OutgoingMessage, now: number): Message {
     const value = messageValue(m);
     return {
-      id: String(++messageSeq),
       body: value === undefined ? m.body : undefined,
       value,
       priority: clampRank(m.priority),
@@ -269,20 +332,8 @@ export function createStreamCore(clock: Clock, maxLen: number, life: Lifecycle) 
         s.lengthByPriority[dropped.priority]!--;
       }
     }
-    for (const g of s.groups.values()) g.ready[msg.priority]!.push(msg);
-  }
-
-  function toDelivery(id: string, g: GroupState, msg: Message, attempt: number): Delivery {
-    if (msg.value !== undefined) return new ValueDelivery(id, g.stream.name, g.name, msg, msg.priority, attempt, msg.publishedAt);
-    return {
-      deliveryId: id,
-      stream: g.stream.name,
-      group: g.name,
-      body: msg.body as string,
-      priority: msg.priority,
-      attempt,
-      publishedAt: msg.publishedAt,
-    };
+    const groups = s.groupList;
+    for (let i = 0; i < groups.length; i++) groups[i]!.ready[msg.priority]!.push(msg);
   }
 
   /** Moves up to `max` ready messages, highest rank first, to the pending list of `consumer`. */
@@ -295,10 +346,11 @@ export function createStreamCore(clock: Clock, maxLen: number, life: Lifecycle) 
         if (r === undefined) break;
         const msg = entryMessage(r);
         const attempt = entryAttempt(r);
-        const id = String(++deliverySeq);
+        const id = g.pending.nextId();
         msg.handed = true;
-        g.pending.set(id, { msg, attempt, consumer, deliveredAt: now, activeAt: now });
-        out.push(toDelivery(id, g, msg, attempt));
+        const h = handOut(id, g, msg, attempt, consumer, now);
+        g.pending.push(h);
+        out.push(h);
       }
     }
     return out;
@@ -428,9 +480,9 @@ export function createStreamCore(clock: Clock, maxLen: number, life: Lifecycle) 
     heap,
     streamOf,
     requireGroup,
+    nextMessageId,
     newMessage,
     appendVisible,
-    toDelivery,
     take,
     finish,
     drain,

@@ -18,7 +18,8 @@ import type {
 import { TRANSPORT_DEFAULTS, countOption } from '../../src/contracts/transport-defaults.js';
 import { PRIORITY_LEVELS } from '../../src/events/envelope.js';
 import type { Lifecycle } from '../../src/lifecycle.js';
-import { Fifo, MAX_TIMER_MS, readyCount, type GroupState, type Pending, type ReadyEntry, type StreamCore, type Waiter } from './memory-stream-state.js';
+import { PendingList } from './memory-pending.js';
+import { Fifo, Handout, MAX_TIMER_MS, handOut, readyCount, type GroupState, type ReadyEntry, type StreamCore, type Waiter } from './memory-stream-state.js';
 
 /**
  * Ready messages of one group at which `publish` resolves only after a turn of the event loop
@@ -31,7 +32,7 @@ export type StreamVerbs = Omit<MessageStreams, keyof TransportPart>;
 
 /** The message-streams verbs of one memory transport. */
 export function memoryStreams(core: StreamCore, life: Lifecycle, enter: (options: SignalOptions | undefined) => void): StreamVerbs {
-  const { clock, streams, streamOf, requireGroup, newMessage, appendVisible, toDelivery, take, finish, drain, schedule, promoteDue } = core;
+  const { clock, streams, streamOf, requireGroup, nextMessageId, newMessage, appendVisible, take, finish, drain, schedule, promoteDue } = core;
   const verbs: StreamVerbs = {
     async publish(stream: string, messages: readonly OutgoingMessage[], options?: SignalOptions): Promise<string[]> {
       enter(options);
@@ -42,7 +43,7 @@ export function memoryStreams(core: StreamCore, life: Lifecycle, enter: (options
       for (let i = 0; i < messages.length; i++) {
         const m = messages[i]!;
         const msg = newMessage(m, now);
-        ids[i] = msg.id;
+        ids[i] = nextMessageId();
         const delay = m.delayMs;
         if (delay !== undefined && delay > 0) {
           s.delayed++;
@@ -53,7 +54,7 @@ export function memoryStreams(core: StreamCore, life: Lifecycle, enter: (options
       }
       // Wake receivers after the whole batch is in, so they are served by priority.
       let behind = false;
-      for (const g of s.groups.values()) {
+      for (const g of s.groupList) {
         drain(g);
         if (!behind && readyCount(g) >= PUBLISH_BACKPRESSURE) behind = true;
       }
@@ -74,7 +75,7 @@ export function memoryStreams(core: StreamCore, life: Lifecycle, enter: (options
         name: group,
         stream: s,
         ready: Array.from({ length: PRIORITY_LEVELS }, () => new Fifo<ReadyEntry>()),
-        pending: new Map(),
+        pending: new PendingList(),
         consumers: new Set(),
         retrying: 0,
         waiters: [],
@@ -83,6 +84,7 @@ export function memoryStreams(core: StreamCore, life: Lifecycle, enter: (options
         for (const msg of s.log) g.ready[msg.priority]!.push(msg);
       }
       s.groups.set(group, g);
+      s.groupList.push(g);
     },
 
     async receive(stream: string, options: ReceiveOptions): Promise<Delivery[]> {
@@ -129,13 +131,14 @@ export function memoryStreams(core: StreamCore, life: Lifecycle, enter: (options
       if (!g || !p) return;
       // Synchronous from here: the delivery leaves pending and is queued in one step.
       g.pending.delete(deliveryId);
-      const attempt = options?.countAttempt === false ? p.attempt : p.attempt + 1;
+      const msg = Handout.message(p);
+      const attempt = Handout.attemptOf(p) + (options?.countAttempt === false ? 0 : 1);
       const delay = options?.delayMs;
       if (delay !== undefined && delay > 0) {
         g.retrying++;
-        schedule({ due: clock.now() + delay, stream: g.stream, group: g, msg: p.msg, attempt });
+        schedule({ due: clock.now() + delay, stream: g.stream, group: g, msg, attempt });
       } else {
-        g.ready[p.msg.priority]!.push({ msg: p.msg, attempt });
+        g.ready[msg.priority]!.push({ msg, attempt });
         drain(g);
       }
     },
@@ -147,21 +150,17 @@ export function memoryStreams(core: StreamCore, life: Lifecycle, enter: (options
       const max = countOption(options.max, TRANSPORT_DEFAULTS.claimMax);
       const minIdle = Math.max(0, options.minIdleMs || 0);
       const now = clock.now();
-      const found: Array<[string, Pending]> = [];
-      for (const entry of g.pending) {
+      const found: Array<[string, Handout]> = [];
+      for (const entry of g.pending.entries()) {
         if (found.length >= max) break;
-        if (now - entry[1].activeAt >= minIdle) found.push(entry);
+        if (now - Handout.activeAt(entry[1]) >= minIdle) found.push(entry);
       }
-      // Re-insert after the scan (re-inserting during it would visit the entry again).
+      // The id is the list's, not the delivery's field: a consumer (the partitioned transport) may rewrite that.
       const out: Delivery[] = [];
       for (const [id, p] of found) {
-        g.pending.delete(id);
-        p.consumer = options.consumer;
-        p.attempt++;
-        p.deliveredAt = now;
-        p.activeAt = now;
-        g.pending.set(id, p);
-        out.push(toDelivery(id, g, p.msg, p.attempt));
+        const claimed = handOut(id, g, Handout.message(p), Handout.attemptOf(p) + 1, options.consumer, now);
+        g.pending.replace(id, claimed);
+        out.push(claimed);
       }
       return out;
     },
@@ -173,7 +172,7 @@ export function memoryStreams(core: StreamCore, life: Lifecycle, enter: (options
       const now = clock.now();
       for (const id of deliveryIds) {
         const p = g.pending.get(id);
-        if (p && p.consumer === consumer) p.activeAt = now;
+        if (p && Handout.owner(p) === consumer) Handout.touch(p, now);
       }
     },
 
@@ -186,7 +185,7 @@ export function memoryStreams(core: StreamCore, life: Lifecycle, enter: (options
       for (let i = 0; i < messages.length; i++) {
         const m = messages[i]!;
         const msg = newMessage(m, now);
-        ids[i] = msg.id;
+        ids[i] = nextMessageId();
         const attempt = m.attempt !== undefined && m.attempt >= 1 ? Math.floor(m.attempt) : 1;
         const delay = m.delayMs;
         if (delay !== undefined && delay > 0) {

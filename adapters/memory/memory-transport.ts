@@ -66,8 +66,9 @@ const FEATURES: TransportFeatures = Object.freeze({
  * - `receive`, `claimStale` and `redeliver` reject with a `TransportError` when the group does not
  *   exist; `ack`, `nack`, `touch` ignore unknown groups like unknown ids.
  * - Priorities outside `0`-`3` are clamped; a missing or `NaN` priority is `1`.
- * - Delivery ids are fresh for each delivery (a stale id from an earlier delivery of the same
- *   message is ignored), and kept when a delivery is claimed (as Redis does).
+ * - Delivery ids are the group's sequence numbers: fresh for each delivery (a stale id from an
+ *   earlier delivery of the same message is ignored), kept when a delivery is claimed (as Redis
+ *   does), and unique within a group only (as the contract says; Redis ids are too).
  * - `touch` only refreshes deliveries owned by the given consumer.
  * - One timer, re-armed to the earliest due delay, is unref'd; a blocked `receive` holds a ref'd
  *   timer of at most `blockMs` (it is an operation the caller awaits). `close()` clears them all.
