@@ -67,7 +67,9 @@ const SPEC: RoleSuiteSpec<KeyValue> = {
 
     test('kvSet ifAbsent is a lock', async () => {
       const key = ctx.name('test:lock');
-      const results = await Promise.all(['a', 'b', 'c'].map((v) => t().kvSet(key, v, { ifAbsent: true, ttlMs: 200 })));
+      // The TTL outlasts a busy machine's stalls between the three calls (at 200 ms the first lock
+      // expired before the last call arrived, on a loaded CI machine).
+      const results = await Promise.all(['a', 'b', 'c'].map((v) => t().kvSet(key, v, { ifAbsent: true, ttlMs: 1500 })));
       expect(results.filter(Boolean)).toHaveLength(1);
       const owner = ['a', 'b', 'c'][results.indexOf(true)];
       expect(await t().kvGet(key)).toBe(owner);

@@ -409,8 +409,10 @@ const SPEC: RoleSuiteSpec<MessageStreams> = {
       const g = group();
       await t().ensureGroup(stream, g);
       await t().publish(stream, [{ body: 'stuck' }]);
-      const [d] = await receiveN(t(), stream, g, 'c1', 1);
+      // Taken before the read: the transport delivered it after this (a clock read after the
+      // reply could come late on a busy machine and make the claim look early).
       const deliveredAt = Date.now();
+      const [d] = await receiveN(t(), stream, g, 'c1', 1);
       const minIdleMs = 300;
       expect(await t().claimStale(stream, { group: g, consumer: 'c2', minIdleMs })).toEqual([]);
       const claim = await eventually(async () => {
