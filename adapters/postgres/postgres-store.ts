@@ -118,15 +118,20 @@ function decodeTime(value: unknown): string {
 
 /**
  * The key of the wrapper that carries a JSON text jsonb cannot hold: jsonb refuses the escape
- * `\u0000` (NUL), so such a value is stored as `{"$procur:json": "<its JSON text>"}`, a jsonb
+ * `\u0000` (NUL) and the escape of a lone surrogate (`\ud800`), so such a value is stored as `{"$procur:json": "<its JSON text>"}`, a jsonb
  * string in which the escape is just text, and unwrapped on read. A value that itself starts
  * with this key is wrapped too, so reading never mistakes data for a wrapper.
  */
 export const POSTGRES_JSON_WRAPPER_KEY = '$procur:json';
 const WRAPPED_PREFIX = `{${JSON.stringify(POSTGRES_JSON_WRAPPER_KEY)}:`;
 
+/** The escape JSON.stringify writes for a lone surrogate, which jsonb refuses too (a pair is written as is). */
+const LONE_SURROGATE_ESCAPE = /\\ud[89a-f]/i;
+
 function encodeJson(json: string): string {
-  return json.includes('\\u0000') || json.startsWith(WRAPPED_PREFIX) ? JSON.stringify({ [POSTGRES_JSON_WRAPPER_KEY]: json }) : json;
+  return json.includes('\\u0000') || json.startsWith(WRAPPED_PREFIX) || LONE_SURROGATE_ESCAPE.test(json)
+    ? JSON.stringify({ [POSTGRES_JSON_WRAPPER_KEY]: json })
+    : json;
 }
 
 function decodeJson(value: unknown): unknown {

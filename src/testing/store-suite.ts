@@ -257,8 +257,10 @@ export function describeStore(
       expect(min).toEqual({ ...minimal, storedAt: expect.any(String), publishedAt: null });
       for (const k of ['causationId', 'userId', 'organizationId', 'source', 'metadata']) expect(min).not.toHaveProperty(k);
 
-      // Values an adapter may pass as array or list literals: NULL as text, braces, commas, quotes.
-      for (const data of [null, 0, 'x', [1, 2], { a: [] }, 'NULL', '{"a",}', { '},{': '"\\' }]) {
+      // Values an adapter may pass as array or list literals: NULL as text, braces, commas, quotes;
+      // lone surrogates (JSON.stringify escapes them; jsonb refuses the escape), and text that
+      // looks like such an escape.
+      for (const data of [null, 0, 'x', [1, 2], { a: [] }, 'NULL', '{"a",}', { '},{': '"\\' }, { s: 'a\ud800b', t: '\udfff', pair: '\u{1F680}' }, '\\ud800']) {
         const e = event({ data, source: 'NULL', userId: '{a,"b"}' });
         await store().append([e]);
         expect(await store().getEvent(e.id)).toMatchObject({ data, source: 'NULL', userId: '{a,"b"}' });
