@@ -9,7 +9,7 @@ import { PgBoss } from 'pg-boss';
 import { Queue, Worker as BullWorker, createPostgresBackend } from 'bullmq';
 import { createEventSystem, silentLogger, type EventSystem } from '@procur/event-bus';
 import { postgresStore, postgresTransport } from '@procur/event-bus/postgres';
-import { fmt, median, percentile } from './util.js';
+import { fmt, median, paced, percentile } from './util.js';
 
 const DB = process.env.PROCUR_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const N = Number(process.env.BENCH_PG_TASKS ?? 5_000);
@@ -101,7 +101,7 @@ async function oursLatency(): Promise<number[]> {
     return null;
   });
   await bus.worker({ queues: { lat: 10 } }).start();
-  await paced(() => bus.tasks.send('stamp', performance.timeOrigin + performance.now()));
+  await paced(RATE, LATENCY_SECONDS, () => bus.tasks.send('stamp', performance.timeOrigin + performance.now()));
   await drain(lat);
   await bus.close();
   await dropSchema(schema);
@@ -165,7 +165,7 @@ async function bossLatency(notify: boolean): Promise<number[]> {
   await b.work<{ sentAt: number }>('q', { localConcurrency: 10 }, async (jobs) => {
     for (const job of jobs) lat.push(performance.timeOrigin + performance.now() - job.data.sentAt);
   });
-  await paced(() => b.send('q', { sentAt: performance.timeOrigin + performance.now() }));
+  await paced(RATE, LATENCY_SECONDS, () => b.send('q', { sentAt: performance.timeOrigin + performance.now() }));
   await drain(lat);
   await b.stop({ graceful: false });
   await dropSchema(schema);
@@ -245,7 +245,7 @@ async function bullPgLatency(): Promise<number[]> {
   );
   w.on('error', () => {});
   await w.waitUntilReady();
-  await paced(() => q.add('stamp', { sentAt: performance.timeOrigin + performance.now() }));
+  await paced(RATE, LATENCY_SECONDS, () => q.add('stamp', { sentAt: performance.timeOrigin + performance.now() }));
   await drain(lat);
   await w.close();
   await q.close();
@@ -256,20 +256,6 @@ async function bullPgLatency(): Promise<number[]> {
 // ---- shared ----
 
 const TOTAL_LATENCY = () => RATE * LATENCY_SECONDS;
-
-async function paced(send: () => Promise<unknown>): Promise<void> {
-  const total = TOTAL_LATENCY();
-  const interval = 1000 / RATE;
-  const t0 = performance.now();
-  const inflight: Promise<unknown>[] = [];
-  for (let i = 0; i < total; i++) {
-    const due = t0 + i * interval;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    inflight.push(send());
-  }
-  await Promise.all(inflight);
-}
 
 /** Waits (bounded, 30 s) until every paced task has started. */
 async function drain(lat: number[]): Promise<void> {

@@ -11,7 +11,7 @@ import { Queue, Worker as BullWorker } from 'bullmq';
 import IORedis from 'ioredis';
 import { createEventSystem, silentLogger } from '@procur/event-bus';
 import { redisTransport } from '@procur/event-bus/redis';
-import { admin, cleanup, now, redisUrl, sleep } from './util.js';
+import { admin, cleanup, now, paced, redisUrl, sleep } from './util.js';
 
 const RATE = Number(process.env.PROBE_RATE ?? 500);
 const SECONDS = Number(process.env.PROBE_SECONDS ?? 6);
@@ -33,19 +33,6 @@ setInterval(() => {
 
 interface Sample { sent: number; start: number; }
 
-async function paced(send: (sentAt: number) => Promise<unknown>): Promise<void> {
-  const total = RATE * SECONDS;
-  const interval = 1000 / RATE;
-  const t0 = performance.now();
-  const inflight: Promise<unknown>[] = [];
-  for (let i = 0; i < total; i++) {
-    const wait = t0 + i * interval - performance.now();
-    if (wait > 1) await sleep(wait);
-    inflight.push(send(now()));
-  }
-  await Promise.all(inflight);
-}
-
 async function ours(): Promise<Sample[]> {
   const prefix = `probe-lat-${randomUUID()}`;
   const bus = await createEventSystem({
@@ -61,7 +48,7 @@ async function ours(): Promise<Sample[]> {
   await stamp.applyAsync({ sentAt: now() });
   await sleep(50);
   out.length = 0;
-  await paced((sentAt) => stamp.applyAsync({ sentAt }));
+  await paced(RATE, SECONDS, (sentAt) => stamp.applyAsync({ sentAt }));
   await sleep(300);
   await bus.close();
   const r = admin();
@@ -81,7 +68,7 @@ async function bull(): Promise<Sample[]> {
   await queue.add('stamp', { sentAt: now() });
   await sleep(50);
   out.length = 0;
-  await paced((sentAt) => queue.add('stamp', { sentAt }));
+  await paced(RATE, SECONDS, (sentAt) => queue.add('stamp', { sentAt }));
   await sleep(300);
   await worker.close();
   await wc.quit();

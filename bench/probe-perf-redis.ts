@@ -11,7 +11,7 @@ import { Queue, Worker as BullWorker } from 'bullmq';
 import IORedis from 'ioredis';
 import { createEventSystem, silentLogger, type EventSystem } from '@procur/event-bus';
 import { redisTransport } from '@procur/event-bus/redis';
-import { profileIfAsked } from './util.js';
+import { paced, profileIfAsked } from './util.js';
 
 const PORT = Number(process.env.PROBE_PORT ?? 6391);
 const URL = `redis://127.0.0.1:${PORT}`;
@@ -128,18 +128,6 @@ async function bullProcess(admin: IORedis, c: number): Promise<Run> {
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
-}
-
-async function paced(rate: number, seconds: number, send: () => Promise<unknown>): Promise<void> {
-  const total = rate * seconds;
-  const t0 = performance.now();
-  const inflight: Promise<unknown>[] = [];
-  for (let i = 0; i < total; i++) {
-    const wait = t0 + (i * 1000) / rate - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    inflight.push(send());
-  }
-  await Promise.all(inflight);
 }
 
 async function oursLatency(): Promise<number[]> {

@@ -21,28 +21,29 @@ import { ENVELOPE_VERSION, EventType, createEventSystem, newEventId, silentLogge
 import { redisTransport } from '@procur/event-bus/redis';
 import { percentile } from './stats.js';
 import {
-  COST_HEADERS,
-  COST_NOTE,
-  QUICK,
-  Report,
   admin,
   alternate,
   cleanup,
+  type Cost,
+  COST_HEADERS,
+  COST_NOTE,
   costCells,
   machineNote,
   measured,
   median,
   medianRun,
   now,
+  paced,
+  QUICK,
   ratioText,
   redisIsPrivate,
   redisUrl,
   redisVersion,
+  Report,
   settled,
   size,
   sleep,
   streamsOf,
-  type Cost,
 } from './util.js';
 
 const N = size('BENCH_EVENTS', 100_000, 5_000);
@@ -236,19 +237,6 @@ export async function oursConsume(n = N, options?: { batchSize: number; concurre
 
 // ---- 3. latency ---------------------------------------------------------------------------------
 
-async function paced(send: (sentAt: number) => Promise<unknown>): Promise<void> {
-  const total = RATE * LATENCY_SECONDS;
-  const interval = 1000 / RATE;
-  const t0 = performance.now();
-  const inflight: Promise<unknown>[] = [];
-  for (let i = 0; i < total; i++) {
-    const wait = t0 + i * interval - performance.now();
-    if (wait > 1) await sleep(wait);
-    inflight.push(send(now()));
-  }
-  await Promise.all(inflight);
-}
-
 async function rawLatency(): Promise<number[]> {
   const producer = admin();
   const reader = admin();
@@ -272,7 +260,7 @@ async function rawLatency(): Promise<number[]> {
       }
     }
   })();
-  await paced((sentAt) => producer.xadd(key, '*', 'body', envelopeBody('latency', { sentAt })));
+  await paced(RATE, LATENCY_SECONDS, (sentAt) => producer.xadd(key, '*', 'body', envelopeBody('latency', { sentAt })));
   await sleep(300);
   stop = true;
   await loop;
@@ -295,7 +283,7 @@ async function oursLatency(): Promise<number[]> {
   await b.publisher.publish({ type: EventType.SYSTEM_WARNING, data: warm });
   await sleep(100);
   lat.length = 0;
-  await paced((sentAt) => {
+  await paced(RATE, LATENCY_SECONDS, (sentAt) => {
     const data = { message: 'latency', sentAt };
     return b.publisher.publish({ type: EventType.SYSTEM_WARNING, data });
   });

@@ -28,13 +28,12 @@ import { redisTransport } from '@procur/event-bus/redis';
 import { lineChart } from './chart.js';
 import { percentile } from './stats.js';
 import {
-  COST_HEADERS,
-  COST_NOTE,
-  QUICK,
-  Report,
   admin,
   alternate,
   cleanup,
+  type Cost,
+  COST_HEADERS,
+  COST_NOTE,
   costCells,
   fmt,
   machineNote,
@@ -42,15 +41,17 @@ import {
   median,
   medianRun,
   now,
+  paced,
+  QUICK,
   ratioText,
   redisIsPrivate,
   redisUrl,
   redisVersion,
-  size,
+  Report,
   settled,
+  size,
   sleep,
   streamsOf,
-  type Cost,
 } from './util.js';
 
 const N = size('BENCH_TASKS', 20_000, 2_000);
@@ -179,19 +180,6 @@ async function bullProcess(variant: Variant, concurrency: number, queues = 1): P
 
 // ---- 2. latency ---------------------------------------------------------------------------------
 
-async function paced(send: (sentAt: number) => Promise<unknown>): Promise<void> {
-  const total = RATE * LATENCY_SECONDS;
-  const interval = 1000 / RATE;
-  const t0 = performance.now();
-  const inflight: Promise<unknown>[] = [];
-  for (let i = 0; i < total; i++) {
-    const wait = t0 + i * interval - performance.now();
-    if (wait > 1) await sleep(wait);
-    inflight.push(send(now()));
-  }
-  await Promise.all(inflight);
-}
-
 async function oursLatency(): Promise<number[]> {
   const prefix = `bench-${randomUUID()}`;
   const bus = await oursSystem(prefix, 'default');
@@ -204,7 +192,7 @@ async function oursLatency(): Promise<number[]> {
   await stamp.applyAsync({ sentAt: now() }); // the queue's group exists before the clock
   await sleep(50);
   lat.length = 0;
-  await paced((sentAt) => stamp.applyAsync({ sentAt }));
+  await paced(RATE, LATENCY_SECONDS, (sentAt) => stamp.applyAsync({ sentAt }));
   await sleep(300);
   await bus.close();
   const redis = admin();
@@ -231,7 +219,7 @@ async function bullLatency(): Promise<number[]> {
   await queue.add('stamp', { sentAt: now() });
   await sleep(50);
   lat.length = 0;
-  await paced((sentAt) => queue.add('stamp', { sentAt }));
+  await paced(RATE, LATENCY_SECONDS, (sentAt) => queue.add('stamp', { sentAt }));
   await sleep(300);
   await worker.close();
   await workerConnection.quit();

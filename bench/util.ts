@@ -21,6 +21,24 @@ export function size(envName: string, full: number, quick: number): number {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Sends at a fixed rate for `seconds` (`rate x seconds` calls, each at its due time on a schedule
+ * from the start, not after the previous call: a late call does not shift the rest), then waits
+ * for every call. `send` gets the wall-clock time of its call (ms, sub-ms precision).
+ */
+export async function paced(rate: number, seconds: number, send: (sentAt: number) => Promise<unknown>): Promise<void> {
+  const total = rate * seconds;
+  const interval = 1000 / rate;
+  const t0 = performance.now();
+  const inflight: Promise<unknown>[] = [];
+  for (let i = 0; i < total; i++) {
+    const wait = t0 + i * interval - performance.now();
+    if (wait > 1) await sleep(wait);
+    inflight.push(send(now()));
+  }
+  await Promise.all(inflight);
+}
 export const now = () => performance.timeOrigin + performance.now();
 
 // ---- the Redis under test ----------------------------------------------------------------------
