@@ -12,26 +12,34 @@ afterEach(async () => {
   for (const bus of systems.splice(0)) await bus.close();
 });
 
-/** A memory transport whose publishes to task queues resolve `ms` after the messages are there. */
-function slowSends(ms: number): { transport: Transport; inFlight: () => number } {
+type Publish = (stream: string, messages: Array<{ body: string }>, ...rest: unknown[]) => Promise<string[]>;
+
+/** A memory transport whose `publish` goes through `around` (given the real one). */
+function wrapPublish(around: (stream: string, messages: Array<{ body: string }>, publish: () => Promise<string[]>) => Promise<string[]>): Transport {
   const real = memoryTransport();
-  let inFlight = 0;
-  const transport = new Proxy(real, {
+  return new Proxy(real, {
     get(target, key, receiver) {
       if (key === 'publish') {
-        return async (stream: string, ...rest: unknown[]) => {
-          const ids = await (target.publish as (...a: unknown[]) => Promise<string[]>).call(target, stream, ...rest);
-          if (stream.includes(':tasks:')) {
-            inFlight++;
-            await new Promise((r) => setTimeout(r, ms));
-            inFlight--;
-          }
-          return ids;
-        };
+        return (stream: string, messages: Array<{ body: string }>, ...rest: unknown[]) =>
+          around(stream, messages, () => (target.publish as Publish).call(target, stream, messages, ...rest));
       }
       const v = Reflect.get(target, key, receiver) as unknown;
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
+  });
+}
+
+/** A memory transport whose publishes to task queues resolve `ms` after the messages are there. */
+function slowSends(ms: number): { transport: Transport; inFlight: () => number } {
+  let inFlight = 0;
+  const transport = wrapPublish(async (stream, _messages, publish) => {
+    const ids = await publish();
+    if (stream.includes(':tasks:')) {
+      inFlight++;
+      await new Promise((r) => setTimeout(r, ms));
+      inFlight--;
+    }
+    return ids;
   });
   return { transport, inFlight: () => inFlight };
 }
@@ -69,21 +77,12 @@ describe('task lifecycle events of a send and a worker in one process', () => {
   });
 
   it('a send that fails releases what waited behind it', async () => {
-    const real = memoryTransport();
-    const transport = new Proxy(real, {
-      get(target, key, receiver) {
-        if (key === 'publish') {
-          return async (stream: string, messages: Array<{ body: string }>, ...rest: unknown[]) => {
-            if (stream.includes(':tasks:') && messages.some((m) => m.body.includes('refuse-me'))) {
-              await new Promise((r) => setTimeout(r, 200));
-              throw new Error('publish refused');
-            }
-            return (target.publish as (...a: unknown[]) => Promise<string[]>).call(target, stream, messages, ...rest);
-          };
-        }
-        const v = Reflect.get(target, key, receiver) as unknown;
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-      },
+    const transport = wrapPublish(async (stream, messages, publish) => {
+      if (stream.includes(':tasks:') && messages.some((m) => m.body.includes('refuse-me'))) {
+        await new Promise((r) => setTimeout(r, 200));
+        throw new Error('publish refused');
+      }
+      return publish();
     });
     const bus = await createTestSystem({ transport, taskEvents: true });
     systems.push(bus);
